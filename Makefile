@@ -1,0 +1,38 @@
+# snn-tha: every job a user runs is a target here; `make help` lists them.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+PROFILE ?= quick
+
+.DEFAULT_GOAL := help
+.PHONY: help venv test test-full reproduce temporal report clean
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-18s %s\n", $$1, $$2}'
+
+# The venv is rebuilt whenever requirements.txt or pyproject.toml is newer than the stamp.
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e .
+	@touch $(STAMP)
+
+venv: $(STAMP) ## build .venv from requirements.txt (done automatically by every target)
+
+test: $(STAMP) ## run the test suite (fast; what CI runs)
+	$(BIN)/python -m pytest -q
+
+test-full: $(STAMP) ## run every test, the slow ones too
+	$(BIN)/python -m pytest -q -m "slow or not slow"
+
+reproduce: temporal report ## the main job: every experiment runnable here, then results/REPORT.md
+
+temporal: $(STAMP) ## temporal-coding task (Sec. 4.1, Figure 4) at full paper scale
+	$(BIN)/snn-tha temporal --config configs/temporal_coding.yaml --resume
+
+report: $(STAMP) ## rebuild results/REPORT.md from the recorded runs
+	$(BIN)/snn-tha report
+
+clean: ## remove the venv and caches (keeps results/)
+	rm -rf $(VENV) .pytest_cache snn_tha.egg-info
