@@ -1,52 +1,182 @@
-"""Spiking network architectures, built from the core layers and run layer by layer over
-time-first input ``[T, B, ...]`` (feed-forward nets need no step-interleaving: each layer
-sees its whole input sequence, which is exact and lets a layer batch its synaptic work).
+"""Spiking networks from blocks (synapse -> Leaky), looked up by name.
+
+Every network has one set of parameters and two ways to run it over time:
+- `engine="reference"`: the authors' release structure, one snnTorch per-step call per layer
+  per time step (conv -> avg-pool -> BN each step);
+- `engine="exact"` (default) / `"fast"`: layer by layer over the whole sequence with the
+  kernels of `snn_tha.engine` (identical spikes on binary inputs; see that module).
+Float and binarized variants differ only in `binarize` (see `snn_tha.binary`).
 """
-from typing import NamedTuple
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
-from snn_tha.binary import Linear
+from snn_tha import engine as kernels
+from snn_tha.binary import Conv2d, Linear
 from snn_tha.neurons import Leaky
+
+ENGINES = ("reference", "exact", "fast")
 
 
 class SNNOutput(NamedTuple):
-    spikes: torch.Tensor          # output layer spikes  [T, B, C]
+    spikes: torch.Tensor          # output layer spikes   [T, B, C]
     membrane: torch.Tensor        # output layer membrane [T, B, C]
-    layer_spikes: list            # spikes of every Leaky layer, in order (for activity analysis)
+    layer_spikes: list            # spikes of every Leaky layer, in order (activity analysis)
 
 
-def per_layer(values, n_layers, name):
-    """Accept one value for all layers or a list with one value per layer."""
-    values = tuple(values) if isinstance(values, (list, tuple)) else (values,) * n_layers
-    if len(values) != n_layers:
-        raise ValueError(f"{name}: expected {n_layers} per-layer values, got {len(values)}")
-    return values
+@dataclass(frozen=True)
+class NetConfig:
+    arch: str                                  # a name in ARCHITECTURES
+    binarize: bool
+    beta: float
+    thresholds: tuple[float, ...]              # per Leaky layer (theta0 when annealing)
+    slope: float                               # fast-sigmoid k
+    surrogate_centre: Literal["initial", "current"] = "initial"
+    init: Literal["fan_in", "glorot"] = "fan_in"
+    batch_norm: bool = False                   # conv nets only
+    dropout: tuple[float, ...] = (0.0,)        # per dropout site (conv nets 1, SHD 2)
+    engine: Literal["reference", "exact", "fast"] = "exact"
+    conv_chunk: int = 10                       # time steps per conv call (measured best on CPU)
 
 
-class DenseSNN(nn.Module):
-    """Fully connected SNN `sizes[0]-sizes[1]-...-sizes[-1]`: per layer Linear -> Dropout ->
-    Leaky (dropout acts on the synaptic current, as in the authors' code).
+class ConvBlock(nn.Module):
+    """conv(k) -> avg_pool(2) -> [BatchNorm] -> Leaky."""
 
-    Used for the temporal-coding task (100-1000-1) and SHD (700-3000-20).
-    """
-
-    def __init__(self, sizes, beta, thresholds, slope, surrogate_centre="initial",
-                 binarize=False, init="fan_in", bias=True, dropout=0.0):
+    def __init__(self, in_ch, out_ch, lif, binarize, init, batch_norm, kernel=5):
         super().__init__()
-        n = len(sizes) - 1
-        thresholds = per_layer(thresholds, n, "thresholds")
-        dropout = per_layer(dropout, n, "dropout")
-        self.fcs = nn.ModuleList(Linear(a, b, bias=bias, binarize=binarize, init=init)
-                                 for a, b in zip(sizes[:-1], sizes[1:]))
-        self.drops = nn.ModuleList(nn.Dropout(p) for p in dropout)
-        self.lifs = nn.ModuleList(Leaky(beta, th, slope, surrogate_centre) for th in thresholds)
+        self.conv = Conv2d(in_ch, out_ch, kernel, bias=False, binarize=binarize, init=init)
+        self.bn = nn.BatchNorm2d(out_ch) if batch_norm else None
+        self.lif = lif
 
-    def forward(self, x):
+    def step_current(self, x):
+        cur = F.avg_pool2d(self.conv(x), 2)
+        return self.bn(cur) if self.bn is not None else cur
+
+    def sequence_current(self, x, static, num_steps, chunk):
+        folded = kernels.fold_pool_into_conv(self.conv.effective_weight())
+        conv = lambda imgs: F.conv2d(imgs, folded, stride=2)  # noqa: E731
+        if static:
+            cur = conv(x)
+            if self.bn is None:
+                return cur
+            out = self.bn(cur)
+            with torch.no_grad():  # the per-step loop updates running statistics T times
+                for _ in range(num_steps - 1):
+                    self.bn(cur)
+            return out
+        cur = kernels.over_time(conv, x, chunk)
+        return kernels.batch_norm_per_step(self.bn, cur) if self.bn is not None else cur
+
+
+class DenseBlock(nn.Module):
+    """flatten -> Linear -> Dropout (on the current, as in the release) -> Leaky."""
+
+    def __init__(self, n_in, n_out, lif, binarize, init, dropout, bias=True):
+        super().__init__()
+        self.fc = Linear(n_in, n_out, bias=bias, binarize=binarize, init=init)
+        self.drop = nn.Dropout(dropout)
+        self.lif = lif
+
+    def step_current(self, x):
+        return self.drop(self.fc(x.flatten(1)))
+
+    def sequence_current(self, x, static, num_steps, chunk):
+        return self.drop(self.fc(x.flatten(1 if static else 2)))
+
+
+class SpikingNet(nn.Module):
+    """A feed-forward stack of blocks. `forward(x)` takes time-first `[T, B, ...]` input, or a
+    static `[B, ...]` input shown at every one of `num_steps` steps."""
+
+    def __init__(self, blocks, engine="exact", conv_chunk=10):
+        super().__init__()
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+        self.blocks = nn.ModuleList(blocks)
+        self.engine = engine
+        self.conv_chunk = conv_chunk
+
+    def forward(self, x, num_steps=None):
+        if self.engine == "reference":
+            return self._forward_reference(x, num_steps)
+        static = num_steps is not None
         layer_spikes = []
-        for fc, drop, lif in zip(self.fcs, self.drops, self.lifs):
-            spikes, mem = lif.sequence(drop(fc(x)))
-            layer_spikes.append(spikes)
-            x = spikes
-        return SNNOutput(spikes, mem, layer_spikes)
+        for block in self.blocks:
+            # a static current stays static only if no fresh dropout mask is drawn per step
+            keep_static = static and not (isinstance(block, DenseBlock) and block.drop.p > 0
+                                          and self.training)
+            if static and not keep_static:
+                x, static = x.unsqueeze(0).expand(num_steps, *x.shape), False
+            cur = block.sequence_current(x, static, num_steps, self.conv_chunk)
+            spk, mem = block.lif.sequence(cur, num_steps if static else None)
+            layer_spikes.append(spk)
+            x, static = spk, False
+        return SNNOutput(spk, mem, layer_spikes)
+
+    def _forward_reference(self, x, num_steps):
+        steps = num_steps if num_steps is not None else x.shape[0]
+        mems = [block.lif.init_leaky() for block in self.blocks]
+        records = [[] for _ in self.blocks]
+        mem_out = []
+        for t in range(steps):
+            inp = x if num_steps is not None else x[t]
+            for i, block in enumerate(self.blocks):
+                inp, mems[i] = block.lif(block.step_current(inp), mems[i])
+                records[i].append(inp)
+            mem_out.append(mems[-1])
+        layer_spikes = [torch.stack(r) for r in records]
+        return SNNOutput(layer_spikes[-1], torch.stack(mem_out), layer_spikes)
+
+
+def _lifs(cfg, n):
+    thresholds = cfg.thresholds if len(cfg.thresholds) != 1 else cfg.thresholds * n
+    if len(thresholds) != n:
+        raise ValueError(f"arch '{cfg.arch}' has {n} Leaky layers; thresholds has "
+                         f"{len(cfg.thresholds)} values")
+    return [Leaky(cfg.beta, th, cfg.slope, cfg.surrogate_centre) for th in thresholds]
+
+
+def _dropouts(cfg, n):
+    if len(cfg.dropout) != n:
+        raise ValueError(f"arch '{cfg.arch}' has {n} dropout sites; dropout has "
+                         f"{len(cfg.dropout)} values")
+    return cfg.dropout
+
+
+def conv_net(cfg, in_ch, channels, n_out):
+    """in_ch -> C5-AP2 -> C5-AP2 -> Dense(n_out); the paper's static and DVS networks."""
+    lif = _lifs(cfg, 3)
+    c1, c2, flat = channels
+    common = dict(binarize=cfg.binarize, init=cfg.init)
+    return SpikingNet([ConvBlock(in_ch, c1, lif[0], batch_norm=cfg.batch_norm, **common),
+                       ConvBlock(c1, c2, lif[1], batch_norm=cfg.batch_norm, **common),
+                       DenseBlock(flat, n_out, lif[2], dropout=_dropouts(cfg, 1)[0], **common)],
+                      cfg.engine, cfg.conv_chunk)
+
+
+def dense_net(cfg, sizes, dropout=None):
+    """sizes[0]-...-sizes[-1] fully connected; SHD (700-3000-20) and temporal coding."""
+    n = len(sizes) - 1
+    lif = _lifs(cfg, n)
+    drops = _dropouts(cfg, n) if dropout is None else dropout
+    return SpikingNet([DenseBlock(a, b, lif[i], cfg.binarize, cfg.init, drops[i])
+                       for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]))],
+                      cfg.engine, cfg.conv_chunk)
+
+
+ARCHITECTURES = {
+    # name: (factory, input shape without T and B, static input?)
+    "static_conv": (lambda cfg: conv_net(cfg, 1, (16, 64, 64 * 4 * 4), 10), (1, 28, 28), True),
+    "dvs_conv": (lambda cfg: conv_net(cfg, 2, (16, 32, 32 * 5 * 5), 11), (2, 32, 32), False),
+    "shd_dense": (lambda cfg: dense_net(cfg, (700, 3000, 20)), (700,), False),
+}
+
+
+def build(cfg):
+    """Build the network named by `cfg.arch`."""
+    if cfg.arch not in ARCHITECTURES:
+        raise ValueError(f"unknown arch {cfg.arch!r}; valid: {', '.join(ARCHITECTURES)}")
+    return ARCHITECTURES[cfg.arch][0](cfg)

@@ -6,6 +6,7 @@ import snntorch as snn
 from snntorch import surrogate as snn_surrogate
 import torch
 
+from snn_tha import engine
 from snn_tha.surrogate import spike_fast_sigmoid
 
 SURROGATE_CENTRES = ("initial", "current")
@@ -63,20 +64,28 @@ class Leaky(snn.Leaky):
 
     def fire(self, mem):
         """Spike with the configured surrogate (overrides snnTorch's, also for per-step calls)."""
-        centre = self.initial_threshold if self.surrogate_centre == "initial" else self.threshold
-        spk = spike_fast_sigmoid(mem, self.threshold, centre, self.slope)
+        spk = spike_fast_sigmoid(mem, self.threshold, self.surrogate_centre_value(), self.slope)
         return spk * self.graded_spikes_factor
 
     def set_threshold(self, value):
         """Set the current threshold in place (keeps float32 and the buffer's identity)."""
         self.threshold.fill_(float(value))
 
-    def sequence(self, current):
-        """Run all T steps of a time-first input ``[T, B, ...]`` from a zero membrane.
+    def surrogate_centre_value(self):
+        return self.initial_threshold if self.surrogate_centre == "initial" else self.threshold
 
-        Returns (spikes, membranes), both ``[T, B, ...]``; identical to T calls of
-        snnTorch's per-step forward.
+    def sequence(self, current, num_steps=None):
+        """Run all T steps from a zero membrane with the fused kernel (`engine.lif_sequence`).
+
+        `current` is time-first ``[T, B, ...]``, or ``[B, ...]`` with `num_steps` when it is
+        the same at every step. Returns (spikes, membranes), both ``[T, B, ...]``: spikes and
+        membranes bit-identical to T calls of snnTorch's per-step forward.
         """
+        return engine.lif_sequence(current, self.beta.clamp(0, 1), self.threshold,
+                                   self.surrogate_centre_value(), self.slope, num_steps)
+
+    def sequence_loop(self, current):
+        """`sequence` as a Python loop of `lif_step` under autograd (the readable reference)."""
         beta = self.beta.clamp(0, 1)
         mem = torch.zeros_like(current[0])
         spikes, mems = [], []

@@ -18,7 +18,7 @@ from tqdm import tqdm
 from snn_tha import runio
 from snn_tha.annealing import ThresholdAnnealing
 from snn_tha.config import dump, to_dict
-from snn_tha.models import DenseSNN
+from snn_tha.models import NetConfig, dense_net
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,7 @@ class TemporalCodingConfig:
     target_step: int = 75
     surrogate_centre: Literal["initial", "current"] = "initial"
     loss_reduction: Literal["mean", "sum"] = "mean"
+    engine: Literal["reference", "exact", "fast"] = "exact"
     snapshot_iterations: tuple[int, ...] = (0, 400, 999)
     spike_window: int = 3               # "at the target" = within this many steps of target_step
     raster_neurons: int = 100           # hidden neurons kept for the figure's raster
@@ -92,9 +93,11 @@ def ramp_target(num_steps, target_step, peak):
 
 def build_model(cfg, case):
     torch.manual_seed(cfg.seed)  # the same latent initial weights for every case
-    return DenseSNN([cfg.num_inputs, cfg.num_hidden, 1], beta=case.beta,
+    net = NetConfig(arch="temporal_dense", binarize=case.binarize, beta=case.beta,
                     thresholds=case.initial_thresholds, slope=cfg.slope,
-                    surrogate_centre=case.surrogate_centre or cfg.surrogate_centre, binarize=case.binarize, init=case.init)
+                    surrogate_centre=case.surrogate_centre or cfg.surrogate_centre,
+                    init=case.init, dropout=(0.0, 0.0), engine=cfg.engine)
+    return dense_net(net, (cfg.num_inputs, cfg.num_hidden, 1))
 
 
 def _snapshot(cfg, iteration, out, thresholds):
@@ -119,7 +122,7 @@ def run_case(cfg, case, inputs, position=0):
     bar = tqdm(range(cfg.iterations), desc=case.name, position=position, leave=False,
                mininterval=1.0)
     for it in bar:
-        thresholds = [float(lif.threshold) for lif in model.lifs]
+        thresholds = [float(b.lif.threshold) for b in model.blocks]
         out = model(inputs)
         squared_error = (out.membrane[:, 0, 0] - target) ** 2
         loss = squared_error.mean() if cfg.loss_reduction == "mean" else squared_error.sum()
@@ -137,7 +140,7 @@ def run_case(cfg, case, inputs, position=0):
         if annealing is not None:
             annealing.step()
         bar.set_postfix(loss=f"{loss.item():.3g}", theta=f"{thresholds[-1]:.2f}", refresh=False)
-    final = [float(lif.threshold) for lif in model.lifs]
+    final = [float(b.lif.threshold) for b in model.blocks]
     return rows, {"label": case.label, "target": target.tolist(), "snapshots": snapshots}, final
 
 

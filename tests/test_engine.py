@@ -1,0 +1,109 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from snn_tha import engine
+from snn_tha.models import ARCHITECTURES, NetConfig, build
+from snn_tha.neurons import Leaky
+
+SMALL_T = 6
+
+
+def net_pair(arch, binarize, batch_norm=True, dropout=None, **kw):
+    """The same parameters run by the reference loop and by the engine."""
+    n_drop = 2 if arch == "shd_dense" else 1
+    cfg = NetConfig(arch=arch, binarize=binarize, beta=0.8, thresholds=(0.5,), slope=5.0,
+                    batch_norm=batch_norm, dropout=dropout or (0.0,) * n_drop, **kw)
+    torch.manual_seed(0)
+    ref = build(cfg)
+    ref.engine = "reference"
+    torch.manual_seed(0)
+    fast = build(cfg)
+    fast.load_state_dict(ref.state_dict())
+    return ref, fast
+
+
+def inputs(arch, batch=4, spikes=True):
+    shape = ARCHITECTURES[arch][1]
+    torch.manual_seed(1)
+    if ARCHITECTURES[arch][2]:  # static: an image, shown at every step
+        return torch.rand(batch, *shape), SMALL_T
+    x = torch.rand(SMALL_T, batch, *shape)
+    return ((x > 0.7).float() if spikes else x), None
+
+
+@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+def test_engine_equals_reference_on_binarized_nets(arch):
+    ref, fast = net_pair(arch, binarize=True)
+    x, steps = inputs(arch)
+    out_r, out_f = ref(x, steps), fast(x, steps)
+    assert out_r.layer_spikes[0].sum() > 0
+    for a, b in zip(out_r.layer_spikes, out_f.layer_spikes):
+        assert torch.equal(a, b)
+    # float images into the first (static) layer: currents agree to rounding, spikes exactly here
+    if steps is None:  # spike inputs: membranes are exact too
+        assert torch.equal(out_r.membrane, out_f.membrane)
+    else:
+        torch.testing.assert_close(out_r.membrane, out_f.membrane, rtol=1e-5, atol=1e-5)
+    # batch-norm running statistics were updated as often as by the per-step loop
+    for (n, a), (_, b) in zip(ref.state_dict().items(), fast.state_dict().items()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=n)
+
+
+@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+def test_engine_gradients_match_reference(arch):
+    ref, fast = net_pair(arch, binarize=False)
+    x, steps = inputs(arch, spikes=False)
+    outs = []
+    for net in (ref, fast):
+        outs.append(net(x, steps))
+        loss = (outs[-1].spikes.sum(0) - 2.0).pow(2).mean() + outs[-1].membrane.pow(2).mean()
+        loss.backward()
+    for a, b in zip(outs[0].layer_spikes, outs[1].layer_spikes):
+        assert torch.equal(a, b)  # no spike flipped by rounding here, so gradients must agree
+    for (name, a), (_, b) in zip(ref.named_parameters(), fast.named_parameters()):
+        assert a.grad is not None and a.grad.abs().sum() > 0, name
+        assert (b.grad - a.grad).norm() <= 1e-4 * a.grad.norm(), name
+
+
+def test_fused_lif_static_current_equals_expanded():
+    lif = Leaky(beta=0.9, threshold=1.0)
+    cur = torch.rand(3, 5, requires_grad=True)
+    spk_a, mem_a = lif.sequence(cur, num_steps=7)
+    spk_b, mem_b = lif.sequence(cur.unsqueeze(0).expand(7, 3, 5))
+    assert torch.equal(spk_a, spk_b) and torch.equal(mem_a, mem_b)
+    g_a, = torch.autograd.grad(spk_a.sum() + mem_a.sum(), cur)
+    g_b, = torch.autograd.grad(spk_b.sum() + mem_b.sum(), cur)
+    torch.testing.assert_close(g_a, g_b)
+
+
+def test_fused_lif_matches_python_loop_when_only_membrane_is_used():
+    lif = Leaky(beta=0.3, threshold=0.7, surrogate_centre="initial")
+    cur = torch.randn(20, 2, 4, requires_grad=True)
+    _, mem_a = lif.sequence(cur)
+    _, mem_b = lif.sequence_loop(cur)
+    g_a, = torch.autograd.grad(mem_a.pow(2).sum(), cur)
+    g_b, = torch.autograd.grad(mem_b.pow(2).sum(), cur)
+    assert torch.equal(g_a, g_b)
+
+
+@pytest.mark.parametrize("binary", [True, False])
+def test_folded_conv_pool(binary):
+    torch.manual_seed(0)
+    w = torch.randn(8, 3, 5, 5)
+    x = torch.rand(2, 3, 14, 14)
+    if binary:
+        w, x = torch.sign(w), (x > 0.5).float()
+    pooled = F.avg_pool2d(F.conv2d(x, w), 2)
+    folded = F.conv2d(x, engine.fold_pool_into_conv(w), stride=2)
+    if binary:
+        assert torch.equal(pooled, folded)
+    else:
+        torch.testing.assert_close(pooled, folded, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 100])
+def test_over_time_chunks(chunk):
+    x = torch.randn(7, 2, 3)
+    out = engine.over_time(lambda v: v * 2, x, chunk)
+    assert torch.equal(out, x * 2)
