@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 PROFILE ?= quick
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test test-full reproduce temporal report clean
+.PHONY: help venv test test-full reproduce temporal report bench clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-18s %s\n", $$1, $$2}'
@@ -33,6 +33,9 @@ temporal: $(STAMP) ## temporal-coding task (Sec. 4.1, Figure 4) at full paper sc
 
 report: $(STAMP) ## rebuild results/REPORT.md from the recorded runs
 	$(BIN)/snn-tha report
+
+bench: $(STAMP) ## time a training step per network: reference vs exact vs fast engine
+	$(BIN)/python -m snn_tha.bench --out results/bench
 
 clean: ## remove the venv and caches (keeps results/)
 	rm -rf $(VENV) .pytest_cache snn_tha.egg-info

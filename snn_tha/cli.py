@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from snn_tha.config import ConfigError
+from snn_tha.data import DataError
 
 log = logging.getLogger("snn_tha")
 
@@ -32,6 +33,16 @@ def cmd_temporal(args):
     log.info("wrote %s (metrics.csv, summary.json, figure4.png)", out_dir)
 
 
+def cmd_train(args):
+    from snn_tha import train, train_config
+    overrides = args.overrides + ([f"data.data_dir={args.data_dir}"] if args.data_dir else [])
+    cfg = train_config.load(args.config, args.profile, overrides)
+    result = train.train(cfg, args.out, resume=args.resume)
+    log.info("%s [%s profile, %d run(s)]: test accuracy best %.2f%% / mean %.2f%% / std %.2f",
+             cfg.experiment, cfg.profile, len(result["runs"]), 100 * result["test_acc_best"],
+             100 * result["test_acc_mean"], 100 * result["test_acc_std"])
+
+
 def cmd_report(args):
     from snn_tha import report
     path = report.write_report(Path(args.results))
@@ -51,6 +62,17 @@ def build_parser():
                    help="keep cases already finished in --out (after a kill) and run the rest")
     p.set_defaults(func=cmd_temporal)
 
+    p = sub.add_parser("train", help="train a classification experiment (Tables 1-2)")
+    p.add_argument("config", help="experiment YAML, e.g. configs/fmnist_annealing.yaml")
+    p.add_argument("--profile", help="budget profile from configs/profiles/: smoke, quick, paper")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, e.g. --set optim.lr=1e-3 (repeatable)")
+    p.add_argument("--out", help="output folder (default results/runs/<experiment>)")
+    p.add_argument("--data-dir", help="data root (default $SNN_THA_DATA or data/)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue each run from its last epoch checkpoint")
+    p.set_defaults(func=cmd_train)
+
     p = sub.add_parser("report", help="rebuild results/REPORT.md from recorded runs")
     p.add_argument("--results", default="results", help="results folder")
     p.set_defaults(func=cmd_report)
@@ -62,7 +84,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (ConfigError, FileNotFoundError) as err:
+    except (ConfigError, DataError, FileNotFoundError) as err:
         print(f"snn-tha: error: {err}", file=sys.stderr)
         return 2
     return 0

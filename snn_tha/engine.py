@@ -25,17 +25,19 @@ class _LIFSequence(torch.autograd.Function):
         shape = current.shape if static else current.shape[1:]
         steps = num_steps if static else current.shape[0]
         mem_rec = current.new_empty((steps, *shape))
-        spk_rec = current.new_empty((steps, *shape))
-        mem = current.new_zeros(shape)
-        spk = current.new_zeros(shape)
+        theta = float(threshold)  # float32 value, exact as a Python float
+        prev = current.new_zeros(shape)
         for t in range(steps):
-            cur = current if static else current[t]
-            # Same operations and order as neurons.lif_step: the reset H(u[t-1] - theta) is the
-            # previous step's spike (theta is constant within a forward pass).
-            mem = beta * mem + cur - spk * threshold
-            spk = (mem - threshold > 0).to(mem.dtype)
-            mem_rec[t] = mem
-            spk_rec[t] = spk
+            mem = mem_rec[t]
+            # neurons.lif_step's operations, in its order, written in place:
+            # u = (beta*u_prev + I) - H(u_prev - theta)*theta. The reset term is 0 or theta,
+            # exact either way, so subtracting it with `where` rounds exactly like lif_step.
+            torch.mul(prev, beta, out=mem)
+            mem.add_(current if static else current[t])
+            if t > 0:
+                torch.where(prev > theta, mem - theta, mem, out=mem)
+            prev = mem
+        spk_rec = (mem_rec > theta).to(mem_rec.dtype)  # H(u - theta), all steps at once
         ctx.save_for_backward(mem_rec, beta, centre)
         ctx.set_materialize_grads(False)  # an unused output's gradient arrives as None
         ctx.slope, ctx.static = slope, static
@@ -47,22 +49,29 @@ class _LIFSequence(torch.autograd.Function):
         # Same expression as the surrogate's backward (grad / (k|u - c| + 1)^2), all steps at once.
         from_spikes = None
         if grad_spk is not None:
-            from_spikes = grad_spk / (ctx.slope * torch.abs(mem_rec - centre) + 1.0) ** 2
+            # grad / (k*|u - c| + 1)^2 as the surrogate computes it, in place to save passes
+            denom = torch.sub(mem_rec, centre).abs_().mul_(ctx.slope).add_(1.0)
+            from_spikes = grad_spk / denom.mul_(denom)
         if from_spikes is None and grad_mem is None:
             return None, None, None, None, None, None
         grad = torch.empty_like(mem_rec)
+        beta = float(beta)
         delta = None
         # Terms summed in the order autograd accumulates them (membrane output, then the next
         # step, then the spike), so gradients are bit-identical to the per-step loop.
         for t in range(mem_rec.shape[0] - 1, -1, -1):
-            acc = grad_mem[t] if grad_mem is not None else None
+            out = grad[t]   # never write into the incoming gradients: they may be views
             if delta is not None:
-                carried = beta * delta
-                acc = carried if acc is None else acc + carried
+                torch.mul(delta, beta, out=out)
+                if grad_mem is not None:
+                    out.add_(grad_mem[t])
+            elif grad_mem is not None:
+                out.copy_(grad_mem[t])
+            else:
+                out.zero_()
             if from_spikes is not None:
-                acc = from_spikes[t] if acc is None else acc + from_spikes[t]
-            delta = acc
-            grad[t] = delta
+                out.add_(from_spikes[t])
+            delta = out
         grad_current = grad.sum(0) if ctx.static else grad
         return grad_current, None, None, None, None, None
 
@@ -95,3 +104,73 @@ def batch_norm_per_step(bn, x):
     """BatchNorm with statistics per time step, exactly as T per-step calls compute them
     (each slice goes through the module, so running statistics are updated T times too)."""
     return torch.stack([bn(x_t) for x_t in x])
+
+
+# ---- `fast` mode: exact forward on spikes, bf16 gradients (never the default) ----
+
+class _SpikeConvBF16Grad(torch.autograd.Function):
+    """conv2d with an fp32 (exact) forward and bf16 backward matmuls."""
+
+    @staticmethod
+    def forward(ctx, x, weight, stride):
+        ctx.save_for_backward(x, weight)
+        ctx.stride = stride
+        return F.conv2d(x, weight, stride=stride)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, weight = ctx.saved_tensors
+        g = grad_out.bfloat16()
+        grad_x = grad_w = None
+        if ctx.needs_input_grad[0]:
+            grad_x = torch.nn.grad.conv2d_input(x.shape, weight.bfloat16(), g,
+                                                stride=ctx.stride).float()
+        if ctx.needs_input_grad[1]:
+            grad_w = torch.nn.grad.conv2d_weight(x.bfloat16(), weight.shape, g,
+                                                 stride=ctx.stride).float()
+        return grad_x, grad_w, None
+
+
+def spike_conv_bf16_grad(x, weight, stride):
+    return _SpikeConvBF16Grad.apply(x, weight, stride)
+
+
+def _pad_to(t, dim, multiple):
+    extra = (-t.shape[dim]) % multiple
+    if extra == 0:
+        return t
+    pad = [0, 0] * (t.dim() - 1 - dim) + [0, extra]
+    return F.pad(t, pad)
+
+
+class _SpikeLinearInt8(torch.autograd.Function):
+    """x @ sign(W)^T for spike (small non-negative integer) inputs and +-1 weights, with an
+    int8 x int8 -> int32 forward (exact) and bf16 backward matmuls."""
+
+    @staticmethod
+    def forward(ctx, x, weight_b):
+        rows = x.reshape(-1, x.shape[-1])
+        a = _pad_to(rows.to(torch.int8), 1, 8)
+        if a.shape[0] <= 16:  # _int_mm needs more than 16 rows
+            a = _pad_to(a, 0, 32)
+        b = _pad_to(_pad_to(weight_b.to(torch.int8).t(), 0, 8), 1, 8)
+        out = torch._int_mm(a, b)[:rows.shape[0], :weight_b.shape[0]].float()
+        ctx.save_for_backward(x, weight_b)
+        return out.reshape(*x.shape[:-1], weight_b.shape[0])
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, weight_b = ctx.saved_tensors
+        g = grad_out.reshape(-1, grad_out.shape[-1]).bfloat16()
+        grad_x = grad_w = None
+        if ctx.needs_input_grad[0]:
+            grad_x = (g @ weight_b.bfloat16()).float().reshape(x.shape)
+        if ctx.needs_input_grad[1]:
+            grad_w = (g.t() @ x.reshape(-1, x.shape[-1]).bfloat16()).float()
+        return grad_x, grad_w
+
+
+def spike_linear_int8(x, weight_b, bias=None):
+    """Binarized linear layer on spikes: exact int8 forward, bf16 gradients (`fast` mode)."""
+    out = _SpikeLinearInt8.apply(x, weight_b)
+    return out + bias if bias is not None else out

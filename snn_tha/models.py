@@ -32,8 +32,8 @@ class NetConfig:
     arch: str                                  # a name in ARCHITECTURES
     binarize: bool
     beta: float
-    thresholds: tuple[float, ...]              # per Leaky layer (theta0 when annealing)
     slope: float                               # fast-sigmoid k
+    thresholds: tuple[float, ...] = ()         # per Leaky layer (from annealing.theta0 if annealed)
     surrogate_centre: Literal["initial", "current"] = "initial"
     init: Literal["fan_in", "glorot"] = "fan_in"
     batch_norm: bool = False                   # conv nets only
@@ -55,9 +55,12 @@ class ConvBlock(nn.Module):
         cur = F.avg_pool2d(self.conv(x), 2)
         return self.bn(cur) if self.bn is not None else cur
 
-    def sequence_current(self, x, static, num_steps, chunk):
+    def sequence_current(self, x, static, num_steps, chunk, fast=False):
         folded = kernels.fold_pool_into_conv(self.conv.effective_weight())
-        conv = lambda imgs: F.conv2d(imgs, folded, stride=2)  # noqa: E731
+        if fast and not static:  # spikes in: exact forward, bf16 gradients
+            conv = lambda imgs: kernels.spike_conv_bf16_grad(imgs, folded, 2)  # noqa: E731
+        else:
+            conv = lambda imgs: F.conv2d(imgs, folded, stride=2)  # noqa: E731
         if static:
             cur = conv(x)
             if self.bn is None:
@@ -83,8 +86,13 @@ class DenseBlock(nn.Module):
     def step_current(self, x):
         return self.drop(self.fc(x.flatten(1)))
 
-    def sequence_current(self, x, static, num_steps, chunk):
-        return self.drop(self.fc(x.flatten(1 if static else 2)))
+    def sequence_current(self, x, static, num_steps, chunk, fast=False):
+        x = x.flatten(1 if static else 2)
+        if fast and not static and self.fc.binarize:  # spikes x (+-1): exact in int8
+            cur = kernels.spike_linear_int8(x, self.fc.effective_weight(), self.fc.bias)
+        else:
+            cur = self.fc(x)
+        return self.drop(cur)
 
 
 class SpikingNet(nn.Module):
@@ -104,13 +112,15 @@ class SpikingNet(nn.Module):
             return self._forward_reference(x, num_steps)
         static = num_steps is not None
         layer_spikes = []
+        first = self.blocks[0]  # its input may be real-valued (images): never low precision
         for block in self.blocks:
             # a static current stays static only if no fresh dropout mask is drawn per step
             keep_static = static and not (isinstance(block, DenseBlock) and block.drop.p > 0
                                           and self.training)
             if static and not keep_static:
                 x, static = x.unsqueeze(0).expand(num_steps, *x.shape), False
-            cur = block.sequence_current(x, static, num_steps, self.conv_chunk)
+            cur = block.sequence_current(x, static, num_steps, self.conv_chunk,
+                                         fast=self.engine == "fast" and block is not first)
             spk, mem = block.lif.sequence(cur, num_steps if static else None)
             layer_spikes.append(spk)
             x, static = spk, False

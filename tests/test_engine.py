@@ -107,3 +107,40 @@ def test_over_time_chunks(chunk):
     x = torch.randn(7, 2, 3)
     out = engine.over_time(lambda v: v * 2, x, chunk)
     assert torch.equal(out, x * 2)
+
+
+@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+def test_fast_mode_forward_spikes_identical_on_binarized_nets(arch):
+    ref, fast = net_pair(arch, binarize=True, engine="fast")
+    x, steps = inputs(arch)
+    out_r, out_f = ref(x, steps), fast(x, steps)
+    for a, b in zip(out_r.layer_spikes, out_f.layer_spikes):
+        assert torch.equal(a, b)
+    out_f.spikes.sum().backward()  # bf16 gradients exist and are finite
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in fast.parameters())
+
+
+def test_int8_linear_exact_and_gradients_close():
+    torch.manual_seed(0)
+    x = (torch.rand(5, 3, 700) > 0.9).float().requires_grad_()
+    w = torch.sign(torch.randn(20, 700)).requires_grad_()
+    bias = torch.randn(20)
+    out = engine.spike_linear_int8(x, w, bias)
+    assert torch.equal(out, x @ w.t() + bias)
+    g = torch.randn_like(out)
+    gx, gw = torch.autograd.grad(out, (x, w), g)
+    ex, ew = torch.autograd.grad(x @ w.t() + bias, (x, w), g)
+    assert (gx - ex).norm() <= 1e-2 * ex.norm() and (gw - ew).norm() <= 1e-2 * ew.norm()
+
+
+@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+@pytest.mark.parametrize("binarize", [False, True])
+@pytest.mark.parametrize("engine_name", ["reference", "exact"])
+def test_every_parameter_gets_a_gradient(arch, binarize, engine_name):
+    ref, fast = net_pair(arch, binarize, batch_norm=True)
+    net = ref if engine_name == "reference" else fast
+    x, steps = inputs(arch)
+    out = net(x, steps)
+    (out.spikes.sum() + out.membrane.pow(2).mean()).backward()
+    for name, p in net.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name

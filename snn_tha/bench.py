@@ -1,0 +1,177 @@
+"""`make bench`: time one full training step (forward, backward, optimizer) of each network at
+paper settings for engines reference / exact / fast, interleaved, median after warm-up.
+
+Peak memory of a step is measured in a fresh subprocess per (network, engine) as the growth of
+the process's maximum resident set size during one step. Throughput is also expressed as the
+fraction of this machine's measured fp32 matmul peak that the step's nominal FLOPs reach
+(nominal = the reference algorithm's multiply-adds x 2, x 3 for forward + backward).
+"""
+import argparse
+import json
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from snn_tha import runio
+from snn_tha.losses import mse_count_loss
+from snn_tha.models import ARCHITECTURES, NetConfig, build
+
+ENGINES = ("reference", "exact", "fast")
+
+
+@dataclass(frozen=True)
+class BenchCase:
+    name: str
+    net: NetConfig
+    num_steps: int
+    batch: int
+    input_density: float   # spike inputs: fraction of ones
+
+
+CASES = (  # annealing variants, hyperparameters of Tables 4-7
+    BenchCase("static (FMNIST)", NetConfig("static_conv", True, 0.87, 0.2, (6.9, 10.3, 18.0),
+                                           batch_norm=True, dropout=(0.65,)), 100, 128, 0.0),
+    BenchCase("DVS128 Gesture", NetConfig("dvs_conv", True, 0.93, 0.2, (10.4, 16.6, 6.8),
+                                          dropout=(0.43,)), 100, 8, 0.1),
+    BenchCase("SHD", NetConfig("shd_dense", True, 0.95, 0.3, (13.5, 11.2),
+                               dropout=(0.02, 0.19)), 333, 32, 0.03),
+)
+
+
+def make_step(case, engine, seed=0):
+    """Model, optimizer, data and a closure that runs one training step."""
+    torch.manual_seed(seed)
+    net = build(case.net)
+    net.engine = engine
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    shape, static = ARCHITECTURES[case.net.arch][1], ARCHITECTURES[case.net.arch][2]
+    if static:
+        x, steps = torch.rand(case.batch, *shape), case.num_steps
+    else:
+        x = (torch.rand(case.num_steps, case.batch, *shape) < case.input_density).float()
+        steps = None
+    n_out = net.blocks[-1].fc.out_features
+    labels = torch.randint(0, n_out, (case.batch,))
+
+    def step():
+        out = net(x, steps)
+        loss = mse_count_loss(out.spikes, labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return net, step
+
+
+def nominal_flops(net, case):
+    """2 * multiply-adds of forward + backward (3x forward) of the per-step algorithm."""
+    macs, shape = 0, ARCHITECTURES[case.net.arch][1]
+    for block in net.blocks:
+        if hasattr(block, "conv"):
+            c = block.conv
+            h, w = shape[1] - c.kernel_size[0] + 1, shape[2] - c.kernel_size[1] + 1
+            macs += c.out_channels * h * w * c.in_channels * c.kernel_size[0] * c.kernel_size[1]
+            shape = (c.out_channels, h // 2, w // 2)
+        else:
+            macs += block.fc.in_features * block.fc.out_features
+    return 2 * 3 * macs * case.num_steps * case.batch
+
+
+def matmul_peak_gflops(n=2048, repeats=5):
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t0)
+    return 2 * n ** 3 / min(times) / 1e9
+
+
+def memory_probe(case_index, engine):
+    """Run in a fresh process: MB by which one step raises the peak resident set size."""
+    case = CASES[case_index]
+    _, step = make_step(case, engine)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    step()
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+
+
+def time_case(case, repeats, engines):
+    steps = {e: make_step(case, e)[1] for e in engines}
+    for e in engines:  # warm-up
+        steps[e]()
+    times = {e: [] for e in engines}
+    for _ in range(repeats):  # interleaved, so drifts hit every engine alike
+        for e in engines:
+            t0 = time.perf_counter()
+            steps[e]()
+            times[e].append(time.perf_counter() - t0)
+    return {e: statistics.median(v) for e, v in times.items()}
+
+
+def run(out_dir, repeats=5, engines=ENGINES, cases=CASES):
+    peak = matmul_peak_gflops()
+    rows = []
+    for i, case in enumerate(cases):
+        medians = time_case(case, repeats, engines)
+        flops = nominal_flops(build(case.net), case)
+        for engine in engines:
+            probe = subprocess.run([sys.executable, "-m", "snn_tha.bench", "--memory-probe",
+                                    str(CASES.index(case)), engine], capture_output=True,
+                                   text=True, check=True)
+            seconds = medians[engine]
+            rows.append({"network": case.name, "engine": engine, "time_steps": case.num_steps,
+                         "batch": case.batch, "step_seconds": round(seconds, 4),
+                         "samples_per_second": round(case.batch / seconds, 2),
+                         "speedup_vs_reference": round(medians["reference"] / seconds, 2),
+                         "peak_memory_mb": round(float(probe.stdout.strip()), 1),
+                         "fraction_of_matmul_peak": round(flops / seconds / 1e9 / peak, 4)})
+    machine = {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+               "matmul_peak_gflops": round(peak, 1), "repeats": repeats}
+    write(out_dir, rows, machine)
+    return rows
+
+
+def write(out_dir, rows, machine):
+    out_dir = Path(out_dir)
+    runio.atomic_write_csv(out_dir / "bench.csv", rows)
+    lines = ["# Training-step benchmark (`make bench`)", "",
+             f"One training step (forward, backward, Adam) at paper settings, annealing variants, "
+             f"median of {machine['repeats']} interleaved repeats after one warm-up; "
+             f"{machine['threads']} threads; measured fp32 matmul peak "
+             f"{machine['matmul_peak_gflops']} GFLOP/s.", "",
+             "| network | T | batch | engine | s/step | samples/s | speed-up | peak MB | of matmul peak |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['network']} | {r['time_steps']} | {r['batch']} | {r['engine']} | "
+                     f"{r['step_seconds']:.3f} | {r['samples_per_second']:.1f} | "
+                     f"{r['speedup_vs_reference']:.2f}x | {r['peak_memory_mb']:.0f} | "
+                     f"{100 * r['fraction_of_matmul_peak']:.1f}% |")
+    runio.atomic_write_text(out_dir / "bench.md", "\n".join(lines) + "\n")
+    runio.atomic_write_json(out_dir / "machine.json", {**machine, **runio.provenance()})
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="results/bench")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--memory-probe", nargs=2, metavar=("CASE", "ENGINE"),
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.memory_probe:
+        print(memory_probe(int(args.memory_probe[0]), args.memory_probe[1]))
+        return 0
+    for row in run(args.out, args.repeats):
+        print(json.dumps(row))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

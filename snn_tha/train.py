@@ -1,0 +1,277 @@
+"""One trainer: `train(cfg, out_dir) -> result`, used by the CLI, the sweeps and the tests.
+
+Each repeat k (seed = cfg.seed + k) writes `<out_dir>/<profile>-seed<seed>/`: the resolved
+config, `iterations.csv` (loss, lr, thresholds per optimizer step), `metrics.csv` (one row per
+epoch), `activity.json` (per-neuron spike counts over the test set), `final.json` (results
+with provenance) and `checkpoint.pt` (atomic, every epoch; `resume=True` continues from it).
+"""
+import copy
+import csv
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+from tqdm import tqdm
+
+from snn_tha import runio
+from snn_tha.annealing import ThresholdAnnealing, leaky_layers
+from snn_tha.config import dump
+from snn_tha.data import Split, batches
+from snn_tha.data.common import holdout
+from snn_tha.data.static import image_to_current, load_static
+from snn_tha.losses import mse_count_loss, predict
+from snn_tha.models import build
+
+
+def default_out_dir(cfg):
+    return Path("results/runs") / cfg.experiment
+
+
+def prepare_data(cfg):
+    """(train, validation, test) splits and the batch -> network-input function."""
+    train_set, test_set = load_static(cfg.data.name, cfg.data.data_dir)
+    validation = Split(train_set.inputs[:0], train_set.labels[:0])
+    if cfg.data.validation_size > 0:
+        train_set, validation = holdout(train_set, cfg.data.validation_size)
+    return (train_set.subset(cfg.data.train_subset), validation,
+            test_set.subset(cfg.data.test_subset), image_to_current)
+
+
+def make_optimizer(cfg, model, iters_per_epoch):
+    o = cfg.optim
+    if o.name == "adam":
+        optimizer = torch.optim.Adam(model.parameters(), lr=o.lr, betas=tuple(o.betas))
+    else:
+        optimizer = torch.optim.SGD(model.parameters(), lr=o.lr, momentum=o.momentum)
+    scheduler = None
+    if o.schedule == "cosine":  # period in epochs -> iterations (release: T_max 4688 for MNIST)
+        t_max = max(1, round(o.period_epochs * iters_per_epoch))
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=t_max)
+    return optimizer, scheduler
+
+
+@contextmanager
+def test_thresholds(annealing):
+    """Evaluate with theta_inf (paper 5.2), then put the training thresholds back."""
+    if annealing is None:
+        yield
+        return
+    saved = annealing.thresholds()
+    for layer, schedule in zip(annealing.layers, annealing.schedules):
+        layer.set_threshold(schedule.theta_inf)
+    try:
+        yield
+    finally:
+        for layer, value in zip(annealing.layers, saved):
+            layer.set_threshold(value)
+
+
+@torch.no_grad()
+def evaluate(model, split, cfg, to_input, annealing=None, activity=False):
+    """Accuracy on `split` (and per-layer, per-neuron spike counts when `activity`)."""
+    if len(split) == 0:
+        return float("nan"), None
+    was_training = model.training
+    model.eval()
+    correct, counts = 0, None
+    with test_thresholds(annealing):
+        for x, y in batches(split, cfg.batch_size, to_input=to_input):
+            out = model(x, cfg.num_steps)
+            correct += int((predict(out.spikes) == y).sum())
+            if activity:
+                layer_counts = [s.sum(dim=(0, 1)).flatten() for s in out.layer_spikes]
+                counts = layer_counts if counts is None else [a + b for a, b in zip(counts, layer_counts)]
+    model.train(was_training)
+    return correct / len(split), counts
+
+
+def _clip_gradients(cfg, model):
+    if cfg.optim.grad_clip:
+        nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+
+
+def _clamp_weights(cfg, model):
+    if cfg.optim.weight_clip:  # latent weights stay in [-c, c] (paper: WC)
+        with torch.no_grad():
+            for p in model.parameters():
+                p.clamp_(-cfg.optim.weight_clip, cfg.optim.weight_clip)
+
+
+def _append_rows(path, rows):
+    if not rows:
+        return
+    new = not path.exists()
+    with open(path, "a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        if new:
+            writer.writeheader()
+        writer.writerows(rows)
+
+
+def _truncate_rows(path, keep):
+    """Drop iteration rows written after the checkpoint a resumed run starts from."""
+    if path.exists():
+        lines = path.read_text().splitlines(keepends=True)
+        runio.atomic_write_text(path, "".join(lines[:keep + 1]))
+
+
+class Run:
+    """The state of one training run (one seed), checkpointed every epoch."""
+
+    def __init__(self, cfg, seed, run_dir):
+        self.cfg, self.seed, self.dir = cfg, seed, Path(run_dir)
+        torch.manual_seed(seed)
+        self.train_set, self.val_set, self.test_set, self.to_input = prepare_data(cfg)
+        self.model = build(cfg.net_config)
+        a = cfg.annealing
+        self.annealing = ThresholdAnnealing(self.model, a.theta0, a.theta_inf, a.alpha) if a else None
+        self.iters_per_epoch = -(-len(self.train_set) // cfg.batch_size)
+        if cfg.max_batches_per_epoch:
+            self.iters_per_epoch = min(self.iters_per_epoch, cfg.max_batches_per_epoch)
+        self.optimizer, self.scheduler = make_optimizer(cfg, self.model, self.iters_per_epoch)
+        self.shuffle = torch.Generator().manual_seed(seed)
+        self.state = {"epoch": 0, "iteration": 0, "best": float("-inf"), "best_epoch": -1,
+                      "bad_epochs": 0, "history": [], "seconds": 0.0}
+        self.best_model = copy.deepcopy(self.model.state_dict())
+
+    # --- checkpoints -------------------------------------------------------------------
+    def save(self):
+        runio.atomic_torch_save(self.dir / "checkpoint.pt", {
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler else None,
+            "annealing": self.annealing.state_dict() if self.annealing else None,
+            "shuffle": self.shuffle.get_state(), "rng": torch.get_rng_state(),
+            "state": self.state, "best_model": self.best_model})
+
+    def load(self):
+        ckpt = torch.load(self.dir / "checkpoint.pt", weights_only=False)
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        if self.scheduler:
+            self.scheduler.load_state_dict(ckpt["scheduler"])
+        if self.annealing:
+            self.annealing.load_state_dict(ckpt["annealing"])
+        self.shuffle.set_state(ckpt["shuffle"])
+        torch.set_rng_state(ckpt["rng"])
+        self.state, self.best_model = ckpt["state"], ckpt["best_model"]
+        _truncate_rows(self.dir / "iterations.csv", self.state["iteration"])
+
+    # --- training ----------------------------------------------------------------------
+    def train_epoch(self, epoch, progress):
+        cfg, model = self.cfg, self.model
+        model.train()
+        rows, losses, correct, seen = [], [], 0, 0
+        bar = tqdm(total=self.iters_per_epoch, desc=f"{cfg.experiment} s{self.seed} ep{epoch}",
+                   disable=not progress, leave=False, mininterval=2.0)
+        for i, (x, y) in enumerate(batches(self.train_set, cfg.batch_size, self.shuffle,
+                                           self.to_input)):
+            if i >= self.iters_per_epoch:
+                break
+            out = model(x, cfg.num_steps)
+            loss = mse_count_loss(out.spikes, y, cfg.correct_rate, cfg.incorrect_rate)
+            self.optimizer.zero_grad()
+            loss.backward()
+            _clip_gradients(cfg, model)
+            self.optimizer.step()
+            _clamp_weights(cfg, model)
+            lr = self.optimizer.param_groups[0]["lr"]
+            if self.scheduler:
+                self.scheduler.step()
+            thresholds = [float(l.threshold) for l in leaky_layers(model)]
+            if self.annealing:
+                self.annealing.step()
+            self.state["iteration"] += 1
+            losses.append(loss.item())
+            correct += int((predict(out.spikes.detach()) == y).sum())
+            seen += len(y)
+            rows.append({"iteration": self.state["iteration"], "epoch": epoch, "loss": losses[-1],
+                         "lr": lr, **{f"theta_{j}": t for j, t in enumerate(thresholds)}})
+            bar.update()
+            bar.set_postfix(loss=f"{losses[-1]:.3f}", acc=f"{correct / seen:.3f}",
+                            theta="/".join(f"{t:.2f}" for t in thresholds), refresh=False)
+        bar.close()
+        _append_rows(self.dir / "iterations.csv", rows)
+        return sum(losses) / len(losses), correct / max(seen, 1)
+
+    def fit(self, progress=True, on_epoch=None):
+        cfg, st = self.cfg, self.state
+        while st["epoch"] < cfg.epochs and st["bad_epochs"] < cfg.patience:
+            t0 = time.perf_counter()
+            train_loss, train_acc = self.train_epoch(st["epoch"], progress)
+            val_acc, _ = evaluate(self.model, self.val_set, cfg, self.to_input, self.annealing)
+            test_acc, _ = evaluate(self.model, self.test_set, cfg, self.to_input, self.annealing)
+            chosen = test_acc if cfg.protocol == "paper" else val_acc
+            row = {"epoch": st["epoch"], "train_loss": train_loss, "train_acc": train_acc,
+                   "val_acc": val_acc, "test_acc": test_acc,
+                   "lr": self.optimizer.param_groups[0]["lr"],
+                   **{f"theta_{j}": float(l.threshold) for j, l in enumerate(leaky_layers(self.model))},
+                   "seconds": time.perf_counter() - t0}
+            if chosen > st["best"]:
+                st.update(best=chosen, best_epoch=st["epoch"], bad_epochs=0)
+                self.best_model = copy.deepcopy(self.model.state_dict())
+            else:
+                st["bad_epochs"] += 1
+            st["history"].append(row)
+            st["epoch"] += 1
+            st["seconds"] += row["seconds"]
+            runio.atomic_write_csv(self.dir / "metrics.csv", st["history"])
+            self.save()
+            if on_epoch is not None:
+                on_epoch(row)
+
+    def finish(self):
+        """Evaluate the chosen model on the test set, write activity.json and final.json."""
+        cfg = self.cfg
+        final_model = copy.deepcopy(self.model)
+        final_model.load_state_dict(self.best_model)
+        annealing = None
+        if self.annealing:  # test thresholds are theta_inf; the schedule object only supplies them
+            annealing = ThresholdAnnealing(final_model, *(list(v) for v in (
+                cfg.annealing.theta0, cfg.annealing.theta_inf, cfg.annealing.alpha)))
+        test_acc, counts = evaluate(final_model, self.test_set, cfg, self.to_input, annealing,
+                                    activity=True)
+        val_acc, _ = evaluate(final_model, self.val_set, cfg, self.to_input, annealing)
+        activity = {"test_images": len(self.test_set), "num_steps": cfg.num_steps,
+                    "layers": [{"neurons": int(c.numel()), "dead_fraction": float((c == 0).float().mean()),
+                                "spikes_per_neuron_per_image": (c / len(self.test_set)).tolist()}
+                               for c in counts]}
+        runio.atomic_write_json(self.dir / "activity.json", activity, compact=True)
+        final = {"experiment": cfg.experiment, "variant": cfg.variant, "dataset": cfg.data.name,
+                 "profile": cfg.profile, "protocol": cfg.protocol, "seed": self.seed,
+                 "selected_on": "test accuracy (paper protocol)" if cfg.protocol == "paper"
+                 else "validation accuracy",
+                 "best_epoch": self.state["best_epoch"], "epochs_run": self.state["epoch"],
+                 "test_acc": test_acc, "val_acc": val_acc,
+                 "dead_fraction": [l["dead_fraction"] for l in activity["layers"]],
+                 "train_images": len(self.train_set), "test_images": len(self.test_set),
+                 "num_steps": cfg.num_steps, "engine": cfg.net.engine,
+                 "train_seconds": round(self.state["seconds"], 1),
+                 "provenance": runio.provenance(self.seed)}
+        runio.atomic_write_json(self.dir / "final.json", final)
+        return final
+
+
+def train_one(cfg, seed, run_dir, resume=False, progress=True, on_epoch=None):
+    run = Run(cfg, seed, run_dir)
+    run.dir.mkdir(parents=True, exist_ok=True)
+    if resume and (run.dir / "checkpoint.pt").is_file():
+        run.load()
+    else:
+        for stale in ("iterations.csv", "metrics.csv", "final.json", "activity.json"):
+            (run.dir / stale).unlink(missing_ok=True)
+    runio.atomic_write_text(run.dir / "config.yaml", dump(cfg))
+    run.fit(progress, on_epoch)
+    return run.finish()
+
+
+def train(cfg, out_dir=None, resume=False, progress=True, on_epoch=None):
+    """Train `cfg.repeats` runs (seeds cfg.seed + k); returns their final results."""
+    out_dir = Path(out_dir) if out_dir else default_out_dir(cfg)
+    runs = [train_one(cfg, cfg.seed + k, out_dir / f"{cfg.profile}-seed{cfg.seed + k}", resume,
+                      progress, on_epoch) for k in range(cfg.repeats)]
+    accs = torch.tensor([r["test_acc"] for r in runs])
+    return {"experiment": cfg.experiment, "profile": cfg.profile, "runs": runs,
+            "test_acc_best": float(accs.max()), "test_acc_mean": float(accs.mean()),
+            "test_acc_std": float(accs.std()) if len(runs) > 1 else 0.0}

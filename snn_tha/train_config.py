@@ -1,0 +1,105 @@
+"""The classification experiment config (MNIST, FashionMNIST; later DVS and SHD)."""
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Optional
+
+from snn_tha import config
+from snn_tha.models import NetConfig
+
+PROFILES_DIR = Path(__file__).resolve().parent.parent / "configs" / "profiles"
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    name: str                                  # mnist | fashion_mnist | mnist5k
+    data_dir: Optional[str] = None             # default $SNN_THA_DATA or data/
+    validation_size: int = 5000                # held out from the training set
+    train_subset: Optional[int] = None         # budget profiles may train on fewer images
+    test_subset: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class AnnealingConfig:
+    theta0: tuple[float, ...]                  # per Leaky layer
+    theta_inf: tuple[float, ...]
+    alpha: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    name: Literal["adam", "sgd"] = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.9                      # SGD only
+    betas: tuple[float, ...] = (0.9, 0.999)    # Adam only
+    schedule: Literal["cosine", "none"] = "cosine"
+    period_epochs: float = 10.0                # cosine period, converted to iterations
+    grad_clip: Optional[float] = None          # max grad norm (paper GC: 1.0)
+    weight_clip: Optional[float] = None        # clamp latent weights to [-c, c] (paper WC: 1.0)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    experiment: str
+    data: DataConfig
+    net: NetConfig
+    optim: OptimConfig
+    annealing: Optional[AnnealingConfig] = None
+    profile: str = "custom"
+    num_steps: int = 100
+    batch_size: int = 128
+    epochs: int = 500
+    patience: int = 100                        # epochs without improvement before stopping
+    protocol: Literal["validation", "paper"] = "validation"   # paper: choose on test accuracy
+    repeats: int = 1                           # seeds seed, seed+1, ...
+    seed: int = 0
+    correct_rate: float = 0.8
+    incorrect_rate: float = 0.2
+    max_batches_per_epoch: Optional[int] = None   # smoke tests: stop an epoch early
+
+    def __post_init__(self):
+        if self.annealing is not None and self.net.thresholds:
+            raise ValueError("give net.thresholds or annealing (whose theta0 are the initial "
+                             "thresholds), not both")
+        if self.annealing is None and not self.net.thresholds:
+            raise ValueError("net.thresholds is required unless annealing is given")
+
+    @property
+    def net_config(self):
+        """The network config with the initial thresholds filled in (derived, never stored)."""
+        if self.annealing is None:
+            return self.net
+        return dataclasses.replace(self.net, thresholds=self.annealing.theta0)
+
+    @property
+    def variant(self):
+        if self.annealing is not None:
+            return "annealing"
+        if not self.net.binarize:
+            return "flt32"
+        return "bsnn_theta1" if set(self.net.thresholds) == {1.0} else "bsnn"
+
+
+def _merge(base, extra):
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def load(path, profile=None, overrides=()):
+    """Experiment YAML, then the budget profile's keys, then --set overrides."""
+    data = config.read_yaml(path)
+    if profile:
+        profile_path = PROFILES_DIR / f"{profile}.yaml"
+        if not profile_path.is_file():
+            names = sorted(p.stem for p in PROFILES_DIR.glob("*.yaml"))
+            raise config.ConfigError(f"unknown profile {profile!r}; valid: {', '.join(names)}")
+        _merge(data, config.read_yaml(profile_path))
+        data["profile"] = profile
+    for assignment in overrides:
+        config.apply_override(data, assignment)
+    where = str(path) + (f" (profile {profile})" if profile else "") + (" (with --set)" if overrides else "")
+    return config.build(TrainConfig, data, where)

@@ -1,0 +1,105 @@
+import csv
+from pathlib import Path
+
+import pytest
+import torch
+
+from snn_tha import train as train_module
+from snn_tha import train_config
+from snn_tha.cli import main
+from snn_tha.config import ConfigError
+from snn_tha.data import static
+from snn_tha.data.fixtures import write_torchvision_layout
+from snn_tha.train import train
+
+STATIC_CONFIGS = sorted(str(p) for p in Path("configs").glob("*mnist_*.yaml"))
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    monkeypatch.setattr(static, "_try_download", lambda root, name: False)
+    monkeypatch.setattr(static, "DEBIAN_FASHION_MNIST", tmp_path / "no-debian")
+    for name in ("mnist", "fashion_mnist"):
+        write_torchvision_layout(tmp_path / "data", name, n_train=120, n_test=40)
+    return tmp_path / "data"
+
+
+def test_there_are_eight_static_experiments():
+    assert len(STATIC_CONFIGS) == 8
+
+
+@pytest.mark.parametrize("path", STATIC_CONFIGS)
+@pytest.mark.parametrize("profile", ["smoke", "quick", "paper"])
+def test_every_config_loads_with_every_profile(path, profile):
+    cfg = train_config.load(path, profile)
+    assert cfg.profile == profile and cfg.net_config.thresholds
+    assert len(cfg.net_config.thresholds) == 3
+
+
+@pytest.mark.parametrize("path", STATIC_CONFIGS)
+def test_every_experiment_trains_two_batches(path, data_dir, tmp_path):
+    cfg = train_config.load(path, "smoke", [f"data.data_dir={data_dir}",
+                                            "data.validation_size=20"])
+    result = train(cfg, tmp_path / "runs", progress=False)
+    run = tmp_path / "runs" / "smoke-seed0"
+    rows = list(csv.DictReader(open(run / "iterations.csv")))
+    assert len(rows) == 2 and all(float(r["loss"]) >= 0 for r in rows)
+    assert 0 <= result["runs"][0]["test_acc"] <= 1
+    assert {"config.yaml", "metrics.csv", "final.json", "activity.json", "checkpoint.pt"} <= {
+        p.name for p in run.iterdir()}
+
+
+def test_annealing_thresholds_follow_the_schedule_and_test_uses_theta_inf(data_dir, tmp_path):
+    cfg = train_config.load("configs/fmnist_annealing.yaml", "smoke",
+                            [f"data.data_dir={data_dir}", "data.validation_size=20"])
+    train(cfg, tmp_path, progress=False)
+    rows = list(csv.DictReader(open(tmp_path / "smoke-seed0" / "iterations.csv")))
+    # thresholds logged per step: theta(g) = theta_inf - (theta_inf - theta0)(1 - alpha)^g
+    assert float(rows[1]["theta_1"]) == pytest.approx(23.1 - (23.1 - 10.3) * 0.7, rel=1e-6)
+
+
+def test_kill_mid_epoch_then_resume_equals_uninterrupted(data_dir, tmp_path, monkeypatch):
+    overrides = [f"data.data_dir={data_dir}", "data.validation_size=20", "epochs=3",
+                 "patience=3", "max_batches_per_epoch=3"]
+    cfg = train_config.load("configs/fmnist_annealing.yaml", "smoke", overrides)
+    whole = train(cfg, tmp_path / "whole", progress=False)["runs"][0]
+
+    real_loss, calls = train_module.mse_count_loss, {"n": 0}
+
+    def dies_in_epoch_two(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 5:  # second batch of the second epoch
+            raise KeyboardInterrupt("simulated kill")
+        return real_loss(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "mse_count_loss", dies_in_epoch_two)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "killed", progress=False)
+    assert not (tmp_path / "killed" / "smoke-seed0" / "final.json").exists()
+    monkeypatch.setattr(train_module, "mse_count_loss", real_loss)
+    resumed = train(cfg, tmp_path / "killed", resume=True, progress=False)["runs"][0]
+    for key in ("test_acc", "val_acc", "best_epoch", "epochs_run", "dead_fraction"):
+        assert resumed[key] == whole[key], key
+    strip = lambda path: [{k: v for k, v in r.items() if k != "seconds"}  # noqa: E731
+                          for r in csv.DictReader(open(path))]
+    for name in ("metrics.csv", "iterations.csv"):
+        assert strip(tmp_path / "killed/smoke-seed0" / name) == strip(tmp_path / "whole/smoke-seed0" / name)
+
+
+def test_thresholds_xor_annealing():
+    with pytest.raises(ConfigError, match="give net.thresholds or annealing"):
+        train_config.load("configs/fmnist_annealing.yaml", None, ["net.thresholds=[1, 1, 1]"])
+
+
+def test_unknown_profile():
+    with pytest.raises(ConfigError, match="unknown profile 'fast'; valid: paper, quick, smoke"):
+        train_config.load("configs/fmnist_annealing.yaml", "fast")
+
+
+def test_cli_missing_data_is_one_line_exit_2(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(static, "_try_download", lambda root, name: False)
+    monkeypatch.setattr(static, "DEBIAN_FASHION_MNIST", tmp_path / "none")
+    code = main(["train", "configs/fmnist_flt32.yaml", "--profile", "smoke",
+                 "--data-dir", str(tmp_path / "empty"), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("snn-tha: error: FashionMNIST not found") and "\n" not in err
