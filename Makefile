@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 PROFILE ?= quick
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test test-full reproduce temporal report bench clean
+.PHONY: help venv test test-full reproduce temporal report bench data reproduce-table1 clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-18s %s\n", $$1, $$2}'
@@ -26,10 +26,20 @@ test: $(STAMP) ## run the test suite (fast; what CI runs)
 test-full: $(STAMP) ## run every test, the slow ones too
 	$(BIN)/python -m pytest -q -m "slow or not slow"
 
-reproduce: temporal report ## the main job: every experiment runnable here, then results/REPORT.md
+reproduce: data temporal ## the main job: every experiment runnable here, then results/REPORT.md
+	$(MAKE) reproduce-table1 PROFILE=quick
+	$(MAKE) report
 
 temporal: $(STAMP) ## temporal-coding task (Sec. 4.1, Figure 4) at full paper scale
 	$(BIN)/snn-tha temporal --config configs/temporal_coding.yaml --resume
+
+data: $(STAMP) ## prepare offline data: FashionMNIST (Debian package, as root) and the mnist5k sample
+	@if [ ! -d /usr/share/datasets/fashion-mnist ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get install -y -q dataset-fashion-mnist || { apt-get update -q && apt-get install -y -q dataset-fashion-mnist; } || true; fi
+	$(BIN)/python -m snn_tha.data.prepare
+
+reproduce-table1: $(STAMP) ## Table 1 + figures at PROFILE=smoke|quick|paper (data sets present)
+	$(BIN)/snn-tha table1 --profile $(PROFILE)
 
 report: $(STAMP) ## rebuild results/REPORT.md from the recorded runs
 	$(BIN)/snn-tha report

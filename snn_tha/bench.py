@@ -2,14 +2,13 @@
 paper settings for engines reference / exact / fast, interleaved, median after warm-up.
 
 Peak memory of a step is measured in a fresh subprocess per (network, engine) as the growth of
-the process's maximum resident set size during one step. Throughput is also expressed as the
+the peak resident set (VmHWM, reset after setup) during one step. Throughput is also expressed as the
 fraction of this machine's measured fp32 matmul peak that the step's nominal FLOPs reach
 (nominal = the reference algorithm's multiply-adds x 2, x 3 for forward + backward).
 """
 import argparse
 import json
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -94,13 +93,23 @@ def matmul_peak_gflops(n=2048, repeats=5):
     return 2 * n ** 3 / min(times) / 1e9
 
 
+def _status_kb(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
 def memory_probe(case_index, engine):
-    """Run in a fresh process: MB by which one step raises the peak resident set size."""
+    """Run in a fresh process: MB by which one step raises the resident set above its size
+    after setup. (ru_maxrss is no use here: Linux carries it over from the parent across exec.)"""
     case = CASES[case_index]
     _, step = make_step(case, engine)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with open("/proc/self/clear_refs", "w") as handle:
+        handle.write("5")  # reset the peak (VmHWM) to the current resident set
+    before = _status_kb("VmRSS")
     step()
-    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    return (_status_kb("VmHWM") - before) / 1024
 
 
 def time_case(case, repeats, engines):

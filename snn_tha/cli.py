@@ -43,6 +43,28 @@ def cmd_train(args):
              100 * result["test_acc_mean"], 100 * result["test_acc_std"])
 
 
+def cmd_table1(args):
+    """Train every static experiment whose data is available, then Table 1 and figures."""
+    from pathlib import Path
+    from snn_tha import tables, train, train_config
+    from snn_tha.data import load_static
+    for path in sorted(Path("configs").glob("*mnist_*.yaml")):
+        cfg = train_config.load(path, args.profile, args.overrides)
+        try:
+            load_static(cfg.data.name, cfg.data.data_dir)
+        except DataError as err:
+            log.warning("skipping %s: %s", cfg.experiment, err)
+            continue
+        if args.train:
+            train.train(cfg, resume=True)
+    rows = tables.write_table("table1", f"Table 1: static data sets ({args.profile} profile)",
+                              ("mnist", "fashion_mnist", "mnist5k"), args.profile)
+    for dataset in ("fmnist", "mnist"):
+        for figure in tables.static_figures(args.profile, dataset=dataset):
+            log.info("wrote %s", figure)
+    log.info("Table 1: %d rows -> results/tables/table1.md", len(rows))
+
+
 def cmd_report(args):
     from snn_tha import report
     path = report.write_report(Path(args.results))
@@ -72,6 +94,14 @@ def build_parser():
     p.add_argument("--resume", action="store_true",
                    help="continue each run from its last epoch checkpoint")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("table1", help="train the static experiments (data permitting), "
+                                      "then build Table 1 and the activity figures")
+    p.add_argument("--profile", default="quick", help="budget profile: smoke, quick, paper")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--no-train", dest="train", action="store_false",
+                   help="only rebuild the table and figures from existing runs")
+    p.set_defaults(func=cmd_table1)
 
     p = sub.add_parser("report", help="rebuild results/REPORT.md from recorded runs")
     p.add_argument("--results", default="results", help="results folder")

@@ -56,3 +56,52 @@ def figure4(traces, path, target_step=75):
                  "Grey lines: output spikes; strips: raster of 100 hidden neurons", fontsize=10)
     fig.subplots_adjust(top=0.95)
     save_figure(fig, path, dpi=110)
+
+
+def activity_figure(activities, path, title):
+    """Figure 7 style: per layer, the distribution over neurons of spikes per test image, one
+    histogram per variant, with each variant's dead-neuron fraction (never fired on the test set)."""
+    import numpy as np
+    n_layers = max(len(a["layers"]) for a in activities.values())
+    fig, axes = plt.subplots(1, n_layers, figsize=(4.2 * n_layers, 3.3), squeeze=False)
+    for i, ax in enumerate(axes[0]):
+        top = max(max(a["layers"][i]["spikes_per_neuron_per_image"]) for a in activities.values())
+        bins = np.linspace(0, max(top, 1e-3), 40)
+        for label, act in activities.items():
+            layer = act["layers"][i]
+            ax.hist(layer["spikes_per_neuron_per_image"], bins=bins, alpha=0.55, log=True,
+                    label=f"{label}: {100 * layer['dead_fraction']:.1f}% dead")
+        ax.set_title(f"layer {i + 1} ({activities[label]['layers'][i]['neurons']} neurons)",
+                     fontsize=9)
+        ax.set_xlabel("spikes per neuron per test image", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("neurons", fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def training_curves(curves, path, title, window=25):
+    """Figure 6 style: training loss (moving average) and per-layer thresholds per iteration."""
+    import numpy as np
+    fig, (ax_loss, ax_theta) = plt.subplots(2, 1, figsize=(7.5, 6), sharex=True)
+    for label, rows in curves.items():
+        it = np.array([float(r["iteration"]) for r in rows])
+        loss = np.array([float(r["loss"]) for r in rows])
+        k = min(window, len(loss))
+        smooth = np.convolve(loss, np.ones(k) / k, mode="valid")
+        line, = ax_loss.plot(it[k - 1:], smooth, lw=1.2, label=label)
+        thetas = sorted(key for key in rows[0] if key.startswith("theta_"))
+        for j, key in enumerate(thetas):
+            ax_theta.plot(it, [float(r[key]) for r in rows], color=line.get_color(),
+                          ls=["-", "--", ":", "-."][j % 4], lw=1.1, label=f"{label}, layer {j + 1}")
+    ax_loss.set_ylabel(f"training loss ({window}-step mean)", fontsize=8)
+    ax_theta.set_ylabel("threshold θ", fontsize=8)
+    ax_theta.set_xlabel("iteration (optimizer step)", fontsize=8)
+    for ax in (ax_loss, ax_theta):
+        ax.legend(fontsize=7)
+        ax.tick_params(labelsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, path)
