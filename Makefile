@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 PROFILE ?= quick
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test test-full reproduce temporal report bench data reproduce-table1 clean
+.PHONY: help venv test test-full reproduce temporal report bench data reproduce-table1 reproduce-table2 parity clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-18s %s\n", $$1, $$2}'
@@ -28,6 +28,7 @@ test-full: $(STAMP) ## run every test, the slow ones too
 
 reproduce: data temporal ## the main job: every experiment runnable here, then results/REPORT.md
 	$(MAKE) reproduce-table1 PROFILE=quick
+	$(MAKE) reproduce-table2 PROFILE=quick
 	$(MAKE) report
 
 temporal: $(STAMP) ## temporal-coding task (Sec. 4.1, Figure 4) at full paper scale
@@ -41,11 +42,17 @@ data: $(STAMP) ## prepare offline data: FashionMNIST (Debian package, as root) a
 reproduce-table1: $(STAMP) ## Table 1 + figures at PROFILE=smoke|quick|paper (data sets present)
 	$(BIN)/snn-tha table1 --profile $(PROFILE)
 
+reproduce-table2: $(STAMP) ## Table 2 + figures at PROFILE=smoke|quick|paper (DVS/SHD data present)
+	$(BIN)/snn-tha table2 --profile $(PROFILE)
+
 report: $(STAMP) ## rebuild results/REPORT.md from the recorded runs
 	$(BIN)/snn-tha report
 
 bench: $(STAMP) ## time a training step per network: reference vs exact vs fast engine
 	$(BIN)/python -m snn_tha.bench --out results/bench
+
+parity: $(STAMP) ## FMNIST annealing, same seed and short budget: engine vs reference accuracy
+	$(BIN)/python -m snn_tha.bench --parity --out results/bench
 
 clean: ## remove the venv and caches (keeps results/)
 	rm -rf $(VENV) .pytest_cache snn_tha.egg-info

@@ -44,10 +44,14 @@ CASES = (  # annealing variants, hyperparameters of Tables 4-7
 )
 
 
-def make_step(case, engine, seed=0):
+def default_device():
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def make_step(case, engine, seed=0, device="cpu"):
     """Model, optimizer, data and a closure that runs one training step."""
     torch.manual_seed(seed)
-    net = build(case.net)
+    net = build(case.net).to(device)
     net.engine = engine
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
     shape, static = ARCHITECTURES[case.net.arch][1], ARCHITECTURES[case.net.arch][2]
@@ -57,7 +61,8 @@ def make_step(case, engine, seed=0):
         x = (torch.rand(case.num_steps, case.batch, *shape) < case.input_density).float()
         steps = None
     n_out = net.blocks[-1].fc.out_features
-    labels = torch.randint(0, n_out, (case.batch,))
+    labels = torch.randint(0, n_out, (case.batch,)).to(device)
+    x = x.to(device)
 
     def step():
         out = net(x, steps)
@@ -65,6 +70,8 @@ def make_step(case, engine, seed=0):
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        if device == "cuda":
+            torch.cuda.synchronize()
     return net, step
 
 
@@ -82,13 +89,15 @@ def nominal_flops(net, case):
     return 2 * 3 * macs * case.num_steps * case.batch
 
 
-def matmul_peak_gflops(n=2048, repeats=5):
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def matmul_peak_gflops(n=2048, repeats=5, device="cpu"):
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
     a @ b
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         a @ b
+        if device == "cuda":
+            torch.cuda.synchronize()
         times.append(time.perf_counter() - t0)
     return 2 * n ** 3 / min(times) / 1e9
 
@@ -100,11 +109,17 @@ def _status_kb(field):
     raise RuntimeError(f"{field} not in /proc/self/status")
 
 
-def memory_probe(case_index, engine):
+def memory_probe(case_index, engine, device="cpu"):
     """Run in a fresh process: MB by which one step raises the resident set above its size
-    after setup. (ru_maxrss is no use here: Linux carries it over from the parent across exec.)"""
+    after setup (on a GPU: its peak allocated memory). ru_maxrss is no use here: Linux carries
+    it over from the parent process across exec."""
     case = CASES[case_index]
-    _, step = make_step(case, engine)
+    _, step = make_step(case, engine, device=device)
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+        step()
+        return (torch.cuda.max_memory_allocated() - before) / 2 ** 20
     with open("/proc/self/clear_refs", "w") as handle:
         handle.write("5")  # reset the peak (VmHWM) to the current resident set
     before = _status_kb("VmRSS")
@@ -112,8 +127,8 @@ def memory_probe(case_index, engine):
     return (_status_kb("VmHWM") - before) / 1024
 
 
-def time_case(case, repeats, engines):
-    steps = {e: make_step(case, e)[1] for e in engines}
+def time_case(case, repeats, engines, device="cpu"):
+    steps = {e: make_step(case, e, device=device)[1] for e in engines}
     for e in engines:  # warm-up
         steps[e]()
     times = {e: [] for e in engines}
@@ -125,24 +140,25 @@ def time_case(case, repeats, engines):
     return {e: statistics.median(v) for e, v in times.items()}
 
 
-def run(out_dir, repeats=5, engines=ENGINES, cases=CASES):
-    peak = matmul_peak_gflops()
+def run(out_dir, repeats=5, engines=ENGINES, cases=CASES, device="cpu"):
+    peak = matmul_peak_gflops(device=device)
     rows = []
-    for i, case in enumerate(cases):
-        medians = time_case(case, repeats, engines)
+    for case in cases:
+        medians = time_case(case, repeats, engines, device)
         flops = nominal_flops(build(case.net), case)
         for engine in engines:
             probe = subprocess.run([sys.executable, "-m", "snn_tha.bench", "--memory-probe",
-                                    str(CASES.index(case)), engine], capture_output=True,
+                                    str(CASES.index(case)), engine, "--device", device], capture_output=True,
                                    text=True, check=True)
             seconds = medians[engine]
-            rows.append({"network": case.name, "engine": engine, "time_steps": case.num_steps,
+            rows.append({"network": case.name, "device": device, "engine": engine, "time_steps": case.num_steps,
                          "batch": case.batch, "step_seconds": round(seconds, 4),
                          "samples_per_second": round(case.batch / seconds, 2),
                          "speedup_vs_reference": round(medians["reference"] / seconds, 2),
                          "peak_memory_mb": round(float(probe.stdout.strip()), 1),
                          "fraction_of_matmul_peak": round(flops / seconds / 1e9 / peak, 4)})
-    machine = {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+    machine = {"device": device if device == "cpu" else torch.cuda.get_device_name(),
+               "cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
                "matmul_peak_gflops": round(peak, 1), "repeats": repeats}
     write(out_dir, rows, machine)
     return rows
@@ -153,8 +169,8 @@ def write(out_dir, rows, machine):
     runio.atomic_write_csv(out_dir / "bench.csv", rows)
     lines = ["# Training-step benchmark (`make bench`)", "",
              f"One training step (forward, backward, Adam) at paper settings, annealing variants, "
-             f"median of {machine['repeats']} interleaved repeats after one warm-up; "
-             f"{machine['threads']} threads; measured fp32 matmul peak "
+             f"median of {machine['repeats']} interleaved repeats after one warm-up; device "
+             f"{machine['device']}, {machine['threads']} CPU threads; measured fp32 matmul peak "
              f"{machine['matmul_peak_gflops']} GFLOP/s.", "",
              "| network | T | batch | engine | s/step | samples/s | speed-up | peak MB | of matmul peak |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -167,17 +183,58 @@ def write(out_dir, rows, machine):
     runio.atomic_write_json(out_dir / "machine.json", {**machine, **runio.provenance()})
 
 
+PARITY_OVERRIDES = ("epochs=1", "patience=1", "data.train_subset=5000", "data.validation_size=1000",
+                    "data.test_subset=2000")
+
+
+def parity(out_dir, config="configs/fmnist_annealing.yaml", profile="quick",
+           overrides=PARITY_OVERRIDES):
+    """Train the same experiment, same seed, with the reference loop and with the engine;
+    write the two test accuracies and their difference."""
+    from snn_tha import train, train_config
+    results = {}
+    for engine in ("reference", "exact"):
+        cfg = train_config.load(config, profile, [*overrides, f"net.engine={engine}"])
+        run = train.train(cfg, Path(out_dir) / "parity" / engine)["runs"][0]
+        results[engine] = {"test_acc": run["test_acc"], "val_acc": run["val_acc"],
+                           "train_seconds": run["train_seconds"]}
+    diff = 100 * abs(results["exact"]["test_acc"] - results["reference"]["test_acc"])
+    summary = {"config": config, "profile": profile, "overrides": list(overrides),
+               "results": results, "test_acc_difference_pp": round(diff, 3),
+               "within_0.5pp": diff <= 0.5, "provenance": runio.provenance(0)}
+    runio.atomic_write_json(Path(out_dir) / "parity.json", summary)
+    lines = ["# Training parity: engine vs reference loop", "",
+             f"`python -m snn_tha.bench --parity` (= `make parity`): `{config}`, profile {profile} "
+             f"with {', '.join(overrides)}; seed 0 for both.", "",
+             "| engine | test acc % | val acc % | train s |", "|---|---|---|---|"]
+    for engine, r in results.items():
+        lines.append(f"| {engine} | {100 * r['test_acc']:.2f} | {100 * r['val_acc']:.2f} | "
+                     f"{r['train_seconds']:.0f} |")
+    lines += ["", f"Difference: {diff:.2f} percentage points (target <= 0.5)."]
+    runio.atomic_write_text(Path(out_dir) / "parity.md", "\n".join(lines) + "\n")
+    return summary
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="results/bench")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--device", default=default_device(),
+                        help="cpu or cuda (default: cuda when available)")
     parser.add_argument("--memory-probe", nargs=2, metavar=("CASE", "ENGINE"),
                         help=argparse.SUPPRESS)
+    parser.add_argument("--parity", action="store_true",
+                        help="instead: FMNIST annealing trained with reference and exact engines")
     args = parser.parse_args(argv)
-    if args.memory_probe:
-        print(memory_probe(int(args.memory_probe[0]), args.memory_probe[1]))
+    if args.parity:
+        print(json.dumps(parity(args.out), indent=2))
         return 0
-    for row in run(args.out, args.repeats):
+    if args.memory_probe:
+        print(memory_probe(int(args.memory_probe[0]), args.memory_probe[1], args.device))
+        return 0
+    if args.device == "cpu":
+        print("bench: no CUDA device here, so the GPU benchmark is skipped; timing the CPU")
+    for row in run(args.out, args.repeats, device=args.device):
         print(json.dumps(row))
     return 0
 

@@ -43,26 +43,40 @@ def cmd_train(args):
              100 * result["test_acc_mean"], 100 * result["test_acc_std"])
 
 
-def cmd_table1(args):
-    """Train every static experiment whose data is available, then Table 1 and figures."""
+TABLES = {  # name: (config glob, data sets, title, figure prefixes)
+    "table1": ("*mnist_*.yaml", ("mnist", "fashion_mnist", "mnist5k"),
+               "Table 1: static data sets", ("fmnist", "mnist")),
+    "table2": ("[ds][vh][sd]_*.yaml", ("dvs_gesture", "shd"), "Table 2: event data sets",
+               ("dvs", "shd")),
+}
+
+
+def _data_available(cfg):
+    from snn_tha.train import prepare_data
+    try:
+        prepare_data(cfg)
+        return True
+    except DataError as err:
+        log.warning("skipping %s: %s", cfg.experiment, err)
+        return False
+
+
+def cmd_table(args):
+    """Train every experiment of a table whose data is available, then the table and figures."""
     from pathlib import Path
     from snn_tha import tables, train, train_config
-    from snn_tha.data import load_static
-    for path in sorted(Path("configs").glob("*mnist_*.yaml")):
+    pattern, datasets, title, prefixes = TABLES[args.command]
+    for path in sorted(Path("configs").glob(pattern)):
         cfg = train_config.load(path, args.profile, args.overrides)
-        try:
-            load_static(cfg.data.name, cfg.data.data_dir)
-        except DataError as err:
-            log.warning("skipping %s: %s", cfg.experiment, err)
-            continue
-        if args.train:
+        if args.train and _data_available(cfg):
             train.train(cfg, resume=True)
-    rows = tables.write_table("table1", f"Table 1: static data sets ({args.profile} profile)",
-                              ("mnist", "fashion_mnist", "mnist5k"), args.profile)
-    for dataset in ("fmnist", "mnist"):
-        for figure in tables.static_figures(args.profile, dataset=dataset):
+    rows = tables.write_table(args.command, f"{title} ({args.profile} profile)", datasets,
+                              args.profile)
+    for prefix in prefixes:
+        for figure in tables.activity_figures(args.profile, prefix):
             log.info("wrote %s", figure)
-    log.info("Table 1: %d rows -> results/tables/table1.md", len(rows))
+    tables.write_dead_neurons(args.profile)
+    log.info("%s: %d rows -> results/tables/%s.md", args.command, len(rows), args.command)
 
 
 def cmd_report(args):
@@ -95,13 +109,15 @@ def build_parser():
                    help="continue each run from its last epoch checkpoint")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("table1", help="train the static experiments (data permitting), "
-                                      "then build Table 1 and the activity figures")
-    p.add_argument("--profile", default="quick", help="budget profile: smoke, quick, paper")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--no-train", dest="train", action="store_false",
-                   help="only rebuild the table and figures from existing runs")
-    p.set_defaults(func=cmd_table1)
+    for name, (_, _, title, _) in TABLES.items():
+        p = sub.add_parser(name, help=f"train the experiments of {title} (data permitting), "
+                                      "then build the table and its figures")
+        p.add_argument("--profile", default="quick", help="budget profile: smoke, quick, paper")
+        p.add_argument("--set", dest="overrides", action="append", default=[],
+                       metavar="KEY=VALUE")
+        p.add_argument("--no-train", dest="train", action="store_false",
+                       help="only rebuild the table and figures from existing runs")
+        p.set_defaults(func=cmd_table)
 
     p = sub.add_parser("report", help="rebuild results/REPORT.md from recorded runs")
     p.add_argument("--results", default="results", help="results folder")

@@ -62,7 +62,34 @@ def temporal_section(results):
     return "\n".join(lines)
 
 
-SECTIONS = [temporal_section]
+def table_section(results, name, heading, figures_glob):
+    path = results / "tables" / f"{name}.md"
+    if not path.is_file():
+        return None
+    body = path.read_text().split("\n", 2)[2]  # drop the file's own title
+    lines = [f"## {heading}", "", f"Command: `make reproduce-{name} PROFILE=<profile>` "
+             f"(= `snn-tha {name} --profile <profile>`); tables in `results/tables/{name}.{{md,csv}}`.",
+             body]
+    for figure in sorted((results / "figures").glob(figures_glob)):
+        lines += [f"![{figure.stem}](figures/{figure.name})", ""]
+    return "\n".join(lines)
+
+
+def bench_section(results):
+    path = results / "bench" / "bench.md"
+    if not path.is_file():
+        return None
+    body = path.read_text().split("\n", 2)[2]
+    parity = results / "bench" / "parity.md"
+    extra = parity.read_text().split("\n", 2)[2] if parity.is_file() else ""
+    return "\n".join(["## Engine speed (`make bench`)", "", body, extra])
+
+
+SECTIONS = [temporal_section,
+            lambda r: table_section(r, "table1", "Table 1: MNIST and FashionMNIST", "*mnist_*.png"),
+            lambda r: table_section(r, "table2", "Table 2: DVS128 Gesture and SHD", "[ds][vh][sd]_*.png"),
+            lambda r: table_section(r, "dead_neurons", "Dead neurons", "none"),
+            bench_section]
 
 
 def write_report(results):

@@ -20,6 +20,7 @@ from snn_tha.annealing import ThresholdAnnealing, leaky_layers
 from snn_tha.config import dump
 from snn_tha.data import Split, batches
 from snn_tha.data.common import holdout
+from snn_tha.data.events import load_events
 from snn_tha.data.static import image_to_current, load_static
 from snn_tha.losses import mse_count_loss, predict
 from snn_tha.models import build
@@ -31,12 +32,18 @@ def default_out_dir(cfg):
 
 def prepare_data(cfg):
     """(train, validation, test) splits and the batch -> network-input function."""
-    train_set, test_set = load_static(cfg.data.name, cfg.data.data_dir)
+    if cfg.data.is_static:
+        train_set, test_set = load_static(cfg.data.name, cfg.data.data_dir)
+        to_input = image_to_current
+    else:
+        train_set, test_set = load_events(cfg.data, cfg.data.data_dir)
+        binary = cfg.data.encoding == "binary"
+        to_input = lambda frames: frames.dense(binary)  # noqa: E731
     validation = Split(train_set.inputs[:0], train_set.labels[:0])
     if cfg.data.validation_size > 0:
         train_set, validation = holdout(train_set, cfg.data.validation_size)
     return (train_set.subset(cfg.data.train_subset), validation,
-            test_set.subset(cfg.data.test_subset), image_to_current)
+            test_set.subset(cfg.data.test_subset), to_input)
 
 
 def make_optimizer(cfg, model, iters_per_epoch):
@@ -78,7 +85,7 @@ def evaluate(model, split, cfg, to_input, annealing=None, activity=False):
     correct, counts = 0, None
     with test_thresholds(annealing):
         for x, y in batches(split, cfg.batch_size, to_input=to_input):
-            out = model(x, cfg.num_steps)
+            out = model(x, cfg.num_steps if cfg.data.is_static else None)
             correct += int((predict(out.spikes) == y).sum())
             if activity:
                 layer_counts = [s.sum(dim=(0, 1)).flatten() for s in out.layer_spikes]
@@ -169,7 +176,7 @@ class Run:
                                            self.to_input)):
             if i >= self.iters_per_epoch:
                 break
-            out = model(x, cfg.num_steps)
+            out = model(x, cfg.num_steps if cfg.data.is_static else None)
             loss = mse_count_loss(out.spikes, y, cfg.correct_rate, cfg.incorrect_rate)
             self.optimizer.zero_grad()
             loss.backward()

@@ -12,11 +12,22 @@ PROFILES_DIR = Path(__file__).resolve().parent.parent / "configs" / "profiles"
 
 @dataclass(frozen=True)
 class DataConfig:
-    name: str                                  # mnist | fashion_mnist | mnist5k
+    name: str                                  # mnist | fashion_mnist | mnist5k | dvs_gesture | shd
     data_dir: Optional[str] = None             # default $SNN_THA_DATA or data/
     validation_size: int = 5000                # held out from the training set
-    train_subset: Optional[int] = None         # budget profiles may train on fewer images
+    train_subset: Optional[int] = None         # budget profiles may train on fewer samples
     test_subset: Optional[int] = None
+    # event data only (see snn_tha.data.events)
+    loader: Literal["corrected", "paper-loader"] = "corrected"
+    encoding: Literal["binary", "counts"] = "binary"
+    bin_ms: float = 5.0
+    window_ms: float = 1000.0                  # SHD: the whole 1 s recording
+    train_bins: Optional[int] = None           # DVS training length (100); SHD paper-loader T
+    test_bins: Optional[int] = None            # DVS test length: None = whole sample, 360 = release
+
+    @property
+    def is_static(self):
+        return self.name in ("mnist", "fashion_mnist", "mnist5k")
 
 
 @dataclass(frozen=True)

@@ -144,3 +144,15 @@ def test_every_parameter_gets_a_gradient(arch, binarize, engine_name):
     (out.spikes.sum() + out.membrane.pow(2).mean()).backward()
     for name, p in net.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(),
+                    reason="no CUDA device: GPU equivalence of the engine not checked here")
+@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+def test_engine_equals_reference_on_gpu(arch):
+    ref, fast = net_pair(arch, binarize=True)
+    ref, fast = ref.cuda(), fast.cuda()
+    x, steps = inputs(arch)
+    out_r, out_f = ref(x.cuda(), steps), fast(x.cuda(), steps)
+    for a, b in zip(out_r.layer_spikes, out_f.layer_spikes):
+        assert torch.equal(a, b)

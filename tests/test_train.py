@@ -103,3 +103,30 @@ def test_cli_missing_data_is_one_line_exit_2(tmp_path, capsys, monkeypatch):
                  "--data-dir", str(tmp_path / "empty"), "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.startswith("snn-tha: error: FashionMNIST not found") and "\n" not in err
+
+
+EVENT_CONFIGS = sorted(str(p) for p in Path("configs").glob("[ds][vh][sd]_*.yaml"))
+
+
+@pytest.fixture(scope="module")
+def event_data(tmp_path_factory):
+    from snn_tha.data.fixtures import write_dvs_gesture, write_shd
+    root = tmp_path_factory.mktemp("events")
+    write_dvs_gesture(root)
+    write_shd(root)
+    return root
+
+
+def test_there_are_eight_event_experiments():
+    assert len(EVENT_CONFIGS) == 8
+
+
+@pytest.mark.parametrize("path", EVENT_CONFIGS)
+def test_every_event_experiment_trains_two_batches(path, event_data, tmp_path):
+    cfg = train_config.load(path, "smoke", [f"data.data_dir={event_data}",
+                                            "data.validation_size=4", "batch_size=4"])
+    result = train(cfg, tmp_path, progress=False)
+    rows = list(csv.DictReader(open(tmp_path / "smoke-seed0" / "iterations.csv")))
+    assert len(rows) == 2 and all(float(r["loss"]) >= 0 for r in rows)
+    assert 0 <= result["runs"][0]["test_acc"] <= 1
+    assert len(result["runs"][0]["dead_fraction"]) == (3 if "dvs" in path else 2)
