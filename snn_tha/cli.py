@@ -79,6 +79,27 @@ def cmd_table(args):
     log.info("%s: %d rows -> results/tables/%s.md", args.command, len(rows), args.command)
 
 
+def cmd_sweep(args):
+    import json as _json
+    from snn_tha import sweep
+    storage = args.storage or f"results/sweeps/{args.study}.journal"
+    if args.action == "init":
+        if not args.space:
+            raise ConfigError("sweep init needs --space configs/sweeps/<experiment>.yaml")
+        sweep.init(args.space, storage, args.study, args.budget, args.profile, args.sampler,
+                   args.seed, args.prune, args.overrides)
+        log.info("created study %r in %s (budget %d trials)", args.study, storage, args.budget)
+    elif args.action == "work":
+        ran = sweep.work(storage, args.study, args.worker_id, heartbeat=args.heartbeat,
+                         grace=args.grace)
+        log.info("worker done: %d trial(s) run here", ran)
+    elif args.action == "status":
+        print(_json.dumps(sweep.status(storage, args.study), indent=2, default=str))
+    else:
+        for path in sweep.export(storage, args.study):
+            log.info("wrote %s", path)
+
+
 def cmd_report(args):
     from snn_tha import report
     path = report.write_report(Path(args.results))
@@ -118,6 +139,28 @@ def build_parser():
         p.add_argument("--no-train", dest="train", action="store_false",
                        help="only rebuild the table and figures from existing runs")
         p.set_defaults(func=cmd_table)
+
+    p = sub.add_parser("sweep", help="Optuna TPE sweeps: init | work | status | export")
+    p.add_argument("action", choices=["init", "work", "status", "export"])
+    p.add_argument("--study", required=True, help="study name, e.g. fmnist_annealing-quick")
+    p.add_argument("--storage", help="journal file (default results/sweeps/<study>.journal) or "
+                                     "a database URL: postgresql+psycopg2://user:pw@host/db")
+    p.add_argument("--space", help="init: search space YAML (configs/sweeps/<experiment>.yaml)")
+    p.add_argument("--budget", type=int, default=500, help="init: total trials over all workers")
+    p.add_argument("--profile", default="quick", help="init: budget profile of each trial")
+    p.add_argument("--sampler", choices=["paper", "default"], default="paper",
+                   help="init: 'paper' = TPE multivariate=False, constant_liar=False, 10 startup")
+    p.add_argument("--seed", type=int, default=0, help="init: study seed (workers derive theirs)")
+    p.add_argument("--prune", action="store_true",
+                   help="init: median pruning on per-epoch validation accuracy")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="init: config override for every trial, e.g. --set data.name=mnist5k")
+    p.add_argument("--worker-id", type=int, help="work: distinct per worker (default: the pid)")
+    p.add_argument("--heartbeat", type=int, default=60, help="work, database storage: seconds")
+    p.add_argument("--grace", type=int, default=120,
+                   help="work, database storage: seconds without a heartbeat before a trial "
+                        "is failed and re-queued")
+    p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("report", help="rebuild results/REPORT.md from recorded runs")
     p.add_argument("--results", default="results", help="results folder")

@@ -45,6 +45,10 @@ def _coerce(tp, value, key, where):
         if value not in args:
             fail(f"one of {list(args)}")
         return value
+    if origin is dict:
+        if not isinstance(value, dict):
+            fail("a mapping")
+        return {str(k): _coerce(args[1], v, f"{key}.{k}", where) for k, v in value.items()}
     if origin in (tuple, list):
         if not isinstance(value, (list, tuple)):
             fail(f"a list of {_type_name(args[0])}")
@@ -154,6 +158,8 @@ def to_dict(cfg):
             return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
         if isinstance(value, (list, tuple)):
             return [plain(v) for v in value]
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
         return value
     return plain(cfg)
 

@@ -208,7 +208,9 @@ class Run:
             t0 = time.perf_counter()
             train_loss, train_acc = self.train_epoch(st["epoch"], progress)
             val_acc, _ = evaluate(self.model, self.val_set, cfg, self.to_input, self.annealing)
-            test_acc, _ = evaluate(self.model, self.test_set, cfg, self.to_input, self.annealing)
+            test_acc = float("nan")
+            if cfg.track_test:
+                test_acc, _ = evaluate(self.model, self.test_set, cfg, self.to_input, self.annealing)
             chosen = test_acc if cfg.protocol == "paper" else val_acc
             row = {"epoch": st["epoch"], "train_loss": train_loss, "train_acc": train_acc,
                    "val_acc": val_acc, "test_acc": test_acc,
@@ -237,9 +239,15 @@ class Run:
         if self.annealing:  # test thresholds are theta_inf; the schedule object only supplies them
             annealing = ThresholdAnnealing(final_model, *(list(v) for v in (
                 cfg.annealing.theta0, cfg.annealing.theta_inf, cfg.annealing.alpha)))
+        val_acc, _ = evaluate(final_model, self.val_set, cfg, self.to_input, annealing)
+        if not cfg.track_test:  # a sweep trial: validation only, no test-set numbers at all
+            final = {"experiment": cfg.experiment, "seed": self.seed, "val_acc": val_acc,
+                     "best_epoch": self.state["best_epoch"], "epochs_run": self.state["epoch"],
+                     "train_seconds": round(self.state["seconds"], 1)}
+            runio.atomic_write_json(self.dir / "final.json", final)
+            return final
         test_acc, counts = evaluate(final_model, self.test_set, cfg, self.to_input, annealing,
                                     activity=True)
-        val_acc, _ = evaluate(final_model, self.val_set, cfg, self.to_input, annealing)
         activity = {"test_images": len(self.test_set), "num_steps": cfg.num_steps,
                     "layers": [{"neurons": int(c.numel()), "dead_fraction": float((c == 0).float().mean()),
                                 "spikes_per_neuron_per_image": (c / len(self.test_set)).tolist()}
@@ -278,7 +286,9 @@ def train(cfg, out_dir=None, resume=False, progress=True, on_epoch=None):
     out_dir = Path(out_dir) if out_dir else default_out_dir(cfg)
     runs = [train_one(cfg, cfg.seed + k, out_dir / f"{cfg.profile}-seed{cfg.seed + k}", resume,
                       progress, on_epoch) for k in range(cfg.repeats)]
-    accs = torch.tensor([r["test_acc"] for r in runs])
-    return {"experiment": cfg.experiment, "profile": cfg.profile, "runs": runs,
-            "test_acc_best": float(accs.max()), "test_acc_mean": float(accs.mean()),
-            "test_acc_std": float(accs.std()) if len(runs) > 1 else 0.0}
+    result = {"experiment": cfg.experiment, "profile": cfg.profile, "runs": runs}
+    if cfg.track_test:
+        accs = torch.tensor([r["test_acc"] for r in runs])
+        result.update(test_acc_best=float(accs.max()), test_acc_mean=float(accs.mean()),
+                      test_acc_std=float(accs.std()) if len(runs) > 1 else 0.0)
+    return result

@@ -67,8 +67,11 @@ class TrainConfig:
     correct_rate: float = 0.8
     incorrect_rate: float = 0.2
     max_batches_per_epoch: Optional[int] = None   # smoke tests: stop an epoch early
+    track_test: bool = True                    # sweeps set false: they must never see the test set
 
     def __post_init__(self):
+        if self.protocol == "paper" and not self.track_test:
+            raise ValueError("protocol 'paper' chooses on test accuracy, so track_test must be true")
         if self.annealing is not None and self.net.thresholds:
             raise ValueError("give net.thresholds or annealing (whose theta0 are the initial "
                              "thresholds), not both")

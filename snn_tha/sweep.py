@@ -1,0 +1,289 @@
+"""Optuna TPE sweeps over an experiment's hyperparameters (paper App. D: 500 trials each).
+
+Scaling out uses Optuna's own storages only: a journal file under results/sweeps/ on one
+machine; a database URL (PostgreSQL) for many, with heartbeats so that a killed worker's
+trial is failed and re-queued. `init` creates the study once; any number of `work` processes
+join it and stop when the study's total budget is used (counted in the storage before every
+trial). The objective is validation accuracy; sweep trials never evaluate the test set.
+"""
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import optuna
+
+from snn_tha import config, runio, train_config
+from snn_tha.train import train
+
+COUNTED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
+           optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    type: Literal["float", "int", "categorical"]
+    low: Optional[float] = None
+    high: Optional[float] = None
+    log: bool = False
+    choices: Optional[tuple[Any, ...]] = None
+    layers: Optional[int] = None     # one value written to every layer of a per-layer list
+
+    def __post_init__(self):
+        if self.type == "categorical" and not self.choices:
+            raise ValueError("a categorical parameter needs 'choices'")
+        if self.type != "categorical" and (self.low is None or self.high is None or self.low > self.high):
+            raise ValueError(f"a {self.type} parameter needs low <= high")
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    experiment: str                  # trains configs/<experiment>.yaml
+    params: dict[str, ParamSpec]     # dotted config keys; annealing.delta.<i> sets theta_inf
+    fixed: tuple[str, ...] = ()      # key=value overrides applied to every trial
+
+    @property
+    def config_path(self):
+        return Path("configs") / f"{self.experiment}.yaml"
+
+
+class TrialTerminated(Exception):
+    """SIGTERM during a trial: the trial is recorded as failed, then the worker exits."""
+
+
+class OverBudget(Exception):
+    """Another worker took the last trial of the budget first: this one is failed unrun."""
+
+
+def counted_trials(study):
+    """Trials that use the budget: finished, running or queued, not failed, not over budget."""
+    return [t for t in study.get_trials(deepcopy=False, states=COUNTED)
+            if not t.user_attrs.get("over_budget")]
+
+
+def load_space(path):
+    return config.load(SearchSpace, path)
+
+
+def sample_overrides(trial, space, base):
+    """Sample every parameter; return the `key=value` overrides of the trial's config."""
+    values = {}
+    for name, spec in space.params.items():
+        if spec.type == "categorical":
+            values[name] = trial.suggest_categorical(name, list(spec.choices))
+        elif spec.type == "int":
+            values[name] = trial.suggest_int(name, int(spec.low), int(spec.high), log=spec.log)
+        else:
+            values[name] = trial.suggest_float(name, spec.low, spec.high, log=spec.log)
+    overrides = []
+    for name, value in values.items():
+        spec = space.params[name]
+        if name.startswith("annealing.delta."):  # release's reparameterisation: theta_inf >= theta0
+            i = int(name.rsplit(".", 1)[1])
+            theta0 = values.get(f"annealing.theta0.{i}", base.annealing.theta0[i])
+            trial.set_user_attr(f"annealing.theta_inf.{i}", theta0 + value)
+            overrides.append(f"annealing.theta_inf.{i}={theta0 + value!r}")
+        elif spec.layers:
+            overrides.append(f"{name}={[value] * spec.layers!r}")
+        else:
+            overrides.append(f"{name}={'null' if value is None else repr(value)}")
+    return overrides
+
+
+def trial_config(space, profile, overrides, study_overrides=()):
+    extra = [*space.fixed, *study_overrides, *overrides, "protocol=validation", "repeats=1",
+             "track_test=false"]
+    return train_config.load(space.config_path, profile, extra)
+
+
+def make_objective(space, profile, out_root, prune, study_overrides=()):
+    base = trial_config(space, profile, [], study_overrides)
+
+    def objective(trial):
+        study = trial.study
+        frozen = next(t for t in study.get_trials(deepcopy=False) if t.number == trial.number)
+        retried = optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(frozen)
+        ahead = sum(t.number < trial.number for t in counted_trials(study))
+        if retried is None and ahead >= study.user_attrs["budget"]:
+            trial.set_user_attr("over_budget", True)
+            raise OverBudget(f"trial {trial.number}: the study's budget was already used")
+        trial.set_user_attr("worker_pid", os.getpid())
+        cfg = trial_config(space, profile, sample_overrides(trial, space, base), study_overrides)
+
+        def report(row):
+            trial.report(row["val_acc"], row["epoch"])
+            if prune and trial.should_prune():
+                raise optuna.TrialPruned(f"pruned after epoch {row['epoch']}")
+        run = train(cfg, Path(out_root) / f"trial{trial.number:05d}", progress=False,
+                    on_epoch=report)["runs"][0]
+        return run["val_acc"]
+    return objective
+
+
+def open_storage(url, heartbeat=60, grace=120):
+    """A journal file path, or a database URL (with heartbeats and re-queueing of stale trials)."""
+    if "://" not in url:
+        Path(url).parent.mkdir(parents=True, exist_ok=True)
+        backend = optuna.storages.journal.JournalFileBackend(str(url))
+        return optuna.storages.journal.JournalStorage(backend)
+    return optuna.storages.RDBStorage(
+        url, heartbeat_interval=heartbeat, grace_period=grace,
+        heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3))
+
+
+def make_sampler(preset, seed):
+    if preset == "paper":  # the paper's Optuna 2.x behaviour (Optuna 5 changed these defaults)
+        return optuna.samplers.TPESampler(multivariate=False, constant_liar=False,
+                                          n_startup_trials=10, seed=seed)
+    return optuna.samplers.TPESampler(seed=seed)
+
+
+def init(space_path, storage_url, study_name, budget, profile, sampler="paper", seed=0,
+         prune=False, overrides=()):
+    space = load_space(space_path)
+    trial_config(space, profile, [], overrides)  # fail now on a bad space, not in every worker
+    storage = open_storage(storage_url)
+    if study_name in [s.study_name for s in optuna.get_all_study_summaries(storage)]:
+        raise config.ConfigError(f"study {study_name!r} already exists in {storage_url}; "
+                                 f"`snn-tha sweep work` joins it, or pick another --study")
+    pruner = optuna.pruners.MedianPruner() if prune else optuna.pruners.NopPruner()
+    study = optuna.create_study(study_name=study_name, storage=storage, direction="maximize",
+                                sampler=make_sampler(sampler, seed), pruner=pruner)
+    attrs = {"budget": budget, "space": str(space_path), "profile": profile, "sampler": sampler,
+             "overrides": list(overrides),
+             "seed": seed, "prune": prune, "objective": "validation accuracy",
+             "packages": runio.package_versions(), "git_commit": runio.git_commit()}
+    for key, value in attrs.items():
+        study.set_user_attr(key, value)
+    return study
+
+
+def work(storage_url, study_name, worker_id=None, out_root="results/sweeps/trials",
+         heartbeat=60, grace=120):
+    """Run trials until the study's budget is used across all workers; returns trials run."""
+    storage = open_storage(storage_url, heartbeat, grace)
+    probe = optuna.load_study(study_name=study_name, storage=storage)
+    attrs = probe.user_attrs
+    worker_id = os.getpid() if worker_id is None else worker_id
+    pruner = optuna.pruners.MedianPruner() if attrs["prune"] else optuna.pruners.NopPruner()
+    study = optuna.load_study(study_name=study_name, storage=storage, pruner=pruner,
+                              sampler=make_sampler(attrs["sampler"], attrs["seed"] * 1000 + worker_id))
+    objective = make_objective(load_space(attrs["space"]), attrs["profile"],
+                               Path(out_root) / study_name, attrs["prune"], attrs["overrides"])
+
+    def on_sigterm(signum, frame):
+        raise TrialTerminated("SIGTERM")
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    heartbeats = isinstance(storage, optuna.storages.RDBStorage)
+    ran = 0
+    try:
+        while True:
+            if heartbeats:  # fail (and re-queue) trials of workers that died
+                optuna.storages.fail_stale_trials(study)
+            trials = counted_trials(study)
+            waiting = any(t.state == optuna.trial.TrialState.WAITING for t in trials)
+            running = any(t.state == optuna.trial.TrialState.RUNNING for t in trials)
+            if len(trials) < attrs["budget"] or waiting:
+                study.optimize(objective, n_trials=1, gc_after_trial=True, catch=(OverBudget,))
+                ran += 1
+            elif heartbeats and running:  # a running trial may yet turn out dead and come back
+                time.sleep(heartbeat)
+            else:
+                return ran
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def status(storage_url, study_name):
+    study = optuna.load_study(study_name=study_name, storage=open_storage(storage_url))
+    counts = {}
+    for t in study.get_trials(deepcopy=False):
+        counts[t.state.name] = counts.get(t.state.name, 0) + 1
+    best = None
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if complete:
+        b = max(complete, key=lambda t: t.value)
+        best = {"number": b.number, "val_acc": b.value, "params": b.params}
+    return {"study": study_name, "budget": study.user_attrs.get("budget"), "states": counts,
+            "best": best, "attrs": study.user_attrs}
+
+
+def _flat(data, prefix=""):
+    out = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def tuned_overrides(study):
+    """The best trial's parameters as config overrides (via a FixedTrial through the same code)."""
+    space = load_space(study.user_attrs["space"])
+    extra = study.user_attrs["overrides"]
+    base = trial_config(space, study.user_attrs["profile"], [], extra)
+    best = study.best_trial
+    sampled = sample_overrides(optuna.trial.FixedTrial(best.params), space, base)
+    return space, [*space.fixed, *extra, *sampled]
+
+
+def export(storage_url, study_name, configs_dir="configs/tuned", out_dir="results/sweeps"):
+    """configs/tuned/<experiment>.yaml, trials CSV, history/importance plots, hyperparameter tables."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from snn_tha import plots
+    study = optuna.load_study(study_name=study_name, storage=open_storage(storage_url))
+    space, overrides = tuned_overrides(study)
+    raw = config.read_yaml(space.config_path)
+    for assignment in overrides:
+        config.apply_override(raw, assignment)
+    tuned = config.build(train_config.TrainConfig, raw, f"tuned {space.experiment}")  # trainable?
+    header = (f"# Tuned by `snn-tha sweep` study {study_name!r} ({len(study.trials)} trials, "
+              f"profile {study.user_attrs['profile']}): best validation accuracy "
+              f"{study.best_value:.4f} (trial {study.best_trial.number}).\n")
+    tuned_path = Path(configs_dir) / f"{space.experiment}.yaml"
+    runio.atomic_write_text(tuned_path, header + config.dump(tuned))
+    out = Path(out_dir) / study_name
+    rows = [{"number": t.number, "state": t.state.name, "val_acc": t.value,
+             "seconds": t.duration.total_seconds() if t.duration else None,
+             **{f"param:{k}": v for k, v in t.params.items()},
+             **{f"attr:{k}": v for k, v in t.user_attrs.items()}} for t in study.trials]
+    keys = sorted({k for r in rows for k in r}, key=lambda k: (k.count(":"), k))
+    runio.atomic_write_csv(out / "trials.csv", [{k: r.get(k) for k in keys} for r in rows], keys)
+    ax = optuna.visualization.matplotlib.plot_optimization_history(study)
+    plots.save_figure(ax.figure, out / "history.png")
+    written = [tuned_path, out / "trials.csv", out / "history.png"]
+    if len([t for t in study.trials if t.state.name == "COMPLETE"]) > 1:
+        ax = optuna.visualization.matplotlib.plot_param_importances(study)
+        plots.save_figure(ax.figure, out / "importance.png")
+        written.append(out / "importance.png")
+    written.append(hyperparameter_tables(configs_dir))
+    return written
+
+
+TABLE_OF = {("static", False): "Table 4", ("static", True): "Table 5",
+            ("event", False): "Table 6", ("event", True): "Table 7"}
+
+
+def hyperparameter_tables(configs_dir="configs/tuned", path="results/tables/hyperparameters.md"):
+    """Tables 3-7: every tuned config's values beside the paper's (the untuned configs)."""
+    lines = ["# Hyperparameters: tuned here vs the paper", "",
+             "Table 3 (temporal coding) is not swept: the paper set it by hand; "
+             "`configs/temporal_coding.yaml` holds its values.", ""]
+    for tuned_path in sorted(Path(configs_dir).glob("*.yaml")):
+        experiment = tuned_path.stem
+        paper_cfg = _flat(config.read_yaml(Path("configs") / f"{experiment}.yaml"))
+        tuned = _flat(config.read_yaml(tuned_path))
+        kind = "static" if "mnist" in experiment else "event"
+        keys = [k for k in tuned if k.startswith(("net.", "optim.", "annealing."))
+                and k in paper_cfg and tuned[k] != paper_cfg[k]]
+        tables = sorted({TABLE_OF[(kind, k.startswith("annealing."))] for k in keys})
+        lines += [f"## {experiment} ({', '.join(tables) or 'no change'})", "",
+                  "| key | paper | tuned |", "|---|---|---|"]
+        lines += [f"| {k} | {paper_cfg[k]} | {tuned[k]} |" for k in keys]
+        lines.append("")
+    runio.atomic_write_text(path, "\n".join(lines))
+    return Path(path)
