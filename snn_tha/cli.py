@@ -96,7 +96,8 @@ def cmd_sweep(args):
     elif args.action == "status":
         print(_json.dumps(sweep.status(storage, args.study), indent=2, default=str))
     else:
-        for path in sweep.export(storage, args.study):
+        command = "snn-tha " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        for path in sweep.export(storage, args.study, command=command):
             log.info("wrote %s", path)
 
 

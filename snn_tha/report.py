@@ -62,13 +62,12 @@ def temporal_section(results):
     return "\n".join(lines)
 
 
-def table_section(results, name, heading, figures_glob):
+def table_section(results, name, heading, figures_glob, command):
     path = results / "tables" / f"{name}.md"
     if not path.is_file():
         return None
     body = path.read_text().split("\n", 2)[2]  # drop the file's own title
-    lines = [f"## {heading}", "", f"Command: `make reproduce-{name} PROFILE=<profile>` "
-             f"(= `snn-tha {name} --profile <profile>`); tables in `results/tables/{name}.{{md,csv}}`.",
+    lines = [f"## {heading}", "", f"Command: {command}; files `results/tables/{name}.{{md,csv}}`.",
              body]
     for figure in sorted((results / "figures").glob(figures_glob)):
         lines += [f"![{figure.stem}](figures/{figure.name})", ""]
@@ -85,10 +84,33 @@ def bench_section(results):
     return "\n".join(["## Engine speed (`make bench`)", "", body, extra])
 
 
+def sweep_section(results):
+    summaries = sorted((results / "sweeps").glob("*/summary.json"))
+    if not summaries:
+        return None
+    lines = ["## Hyperparameter sweeps (Optuna TPE)", ""]
+    for path in summaries:
+        s = json.loads(path.read_text())
+        lines += [f"- `{s['study']}`: {s['complete']} trials of `{s['space']}` at profile "
+                  f"`{s['profile']}` ({s['overrides']}); best validation accuracy "
+                  f"{100 * s['best_val_acc']:.2f}% (trial {s['best_trial']}); "
+                  f"{s['seconds_per_trial']:.1f} s per trial with {s['workers']} worker(s). "
+                  f"Command: `{s['command']}`. Plots: `{path.parent.name}/history.png`, "
+                  f"`importance.png`; tuned config `configs/tuned/`."]
+    table = results / "tables" / "hyperparameters.md"
+    if table.is_file():
+        lines += ["", table.read_text().split("\n", 2)[2]]
+    return "\n".join(lines)
+
+
 SECTIONS = [temporal_section,
-            lambda r: table_section(r, "table1", "Table 1: MNIST and FashionMNIST", "*mnist_*.png"),
-            lambda r: table_section(r, "table2", "Table 2: DVS128 Gesture and SHD", "[ds][vh][sd]_*.png"),
-            lambda r: table_section(r, "dead_neurons", "Dead neurons", "none"),
+            lambda r: table_section(r, "table1", "Table 1: MNIST and FashionMNIST", "*mnist_*.png",
+                                    "`make reproduce-table1 PROFILE=<profile>`"),
+            lambda r: table_section(r, "table2", "Table 2: DVS128 Gesture and SHD",
+                                    "[ds][vh][sd]_*.png", "`make reproduce-table2 PROFILE=<profile>`"),
+            lambda r: table_section(r, "dead_neurons", "Dead neurons", "none",
+                                    "built with Tables 1-2 from the runs' `final.json`"),
+            lambda r: sweep_section(r),
             bench_section]
 
 

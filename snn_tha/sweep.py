@@ -226,26 +226,29 @@ def tuned_overrides(study):
     extra = study.user_attrs["overrides"]
     base = trial_config(space, study.user_attrs["profile"], [], extra)
     best = study.best_trial
-    sampled = sample_overrides(optuna.trial.FixedTrial(best.params), space, base)
-    return space, [*space.fixed, *extra, *sampled]
+    return space, sample_overrides(optuna.trial.FixedTrial(best.params), space, base)
 
 
-def export(storage_url, study_name, configs_dir="configs/tuned", out_dir="results/sweeps"):
+def export(storage_url, study_name, configs_dir="configs/tuned", out_dir="results/sweeps",
+           command="", tables_path="results/tables/hyperparameters.md"):
     """configs/tuned/<experiment>.yaml, trials CSV, history/importance plots, hyperparameter tables."""
     import matplotlib
     matplotlib.use("Agg")
     from snn_tha import plots
     study = optuna.load_study(study_name=study_name, storage=open_storage(storage_url))
     space, overrides = tuned_overrides(study)
-    raw = config.read_yaml(space.config_path)
+    raw = config.read_yaml(space.config_path)  # the experiment with the tuned values, no budget
     for assignment in overrides:
         config.apply_override(raw, assignment)
-    tuned = config.build(train_config.TrainConfig, raw, f"tuned {space.experiment}")  # trainable?
-    header = (f"# Tuned by `snn-tha sweep` study {study_name!r} ({len(study.trials)} trials, "
-              f"profile {study.user_attrs['profile']}): best validation accuracy "
-              f"{study.best_value:.4f} (trial {study.best_trial.number}).\n")
+    config.build(train_config.TrainConfig, raw, f"tuned {space.experiment}")  # trainable as is
+    header = (f"# {space.experiment} tuned by `snn-tha sweep` study {study_name!r}: "
+              f"{len(study.trials)} trials at profile {study.user_attrs['profile']} with "
+              f"{study.user_attrs['overrides'] or 'no overrides'}; best validation accuracy "
+              f"{study.best_value:.4f} (trial {study.best_trial.number}).\n"
+              f"# Train it with a budget profile: snn-tha train THIS_FILE --profile paper\n")
     tuned_path = Path(configs_dir) / f"{space.experiment}.yaml"
-    runio.atomic_write_text(tuned_path, header + config.dump(tuned))
+    import yaml
+    runio.atomic_write_text(tuned_path, header + yaml.safe_dump(raw, sort_keys=False))
     out = Path(out_dir) / study_name
     rows = [{"number": t.number, "state": t.state.name, "val_acc": t.value,
              "seconds": t.duration.total_seconds() if t.duration else None,
@@ -260,7 +263,18 @@ def export(storage_url, study_name, configs_dir="configs/tuned", out_dir="result
         ax = optuna.visualization.matplotlib.plot_param_importances(study)
         plots.save_figure(ax.figure, out / "importance.png")
         written.append(out / "importance.png")
-    written.append(hyperparameter_tables(configs_dir))
+    written.append(hyperparameter_tables(configs_dir, tables_path))
+    complete = [t for t in study.trials if t.state.name == "COMPLETE"]
+    runio.atomic_write_json(out / "summary.json", {
+        "study": study_name, "space": study.user_attrs["space"],
+        "profile": study.user_attrs["profile"], "overrides": study.user_attrs["overrides"],
+        "complete": len(complete), "trials": len(study.trials),
+        "best_val_acc": study.best_value, "best_trial": study.best_trial.number,
+        "best_params": study.best_params,
+        "seconds_per_trial": sum(t.duration.total_seconds() for t in complete) / len(complete),
+        "workers": len({t.user_attrs.get("worker_pid") for t in complete}),
+        "command": command, "attrs": study.user_attrs})
+    written.append(out / "summary.json")
     return written
 
 

@@ -82,6 +82,15 @@ def test_four_processes_share_a_local_journal_budget(tmp_path, data_dir):
     assert all(t.user_attrs.get("over_budget") for t in study.trials if t.state.name != "COMPLETE")
     assert len({tuple(sorted(t.params.items())) for t in complete}) == 20
     assert len({t.user_attrs["worker_pid"] for t in complete}) > 1     # really shared
+    # export: a tuned config that loads and trains as is, trials CSV, plots, tables
+    written = sweep.export(storage, "local", configs_dir=tmp_path / "tuned", out_dir=tmp_path / "sw",
+                           tables_path=tmp_path / "hyperparameters.md")
+    assert {p.name for p in written} >= {"fmnist_annealing.yaml", "trials.csv", "history.png",
+                                         "importance.png", "summary.json", "hyperparameters.md"}
+    from snn_tha import train_config
+    tuned = train_config.load(tmp_path / "tuned" / "fmnist_annealing.yaml")
+    assert tuned.optim.lr == study.best_params["optim.lr"]
+    assert "| optim.lr | 0.00084 |" in (tmp_path / "hyperparameters.md").read_text()
 
 
 def test_sigterm_fails_the_trial_cleanly(tmp_path, data_dir):
