@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 PROFILE ?= quick
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test test-full reproduce temporal report bench data reproduce-table1 reproduce-table2 parity clean
+.PHONY: help venv test test-full reproduce temporal report bench data reproduce-table1 reproduce-table2 parity sweep clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-18s %s\n", $$1, $$2}'
@@ -53,6 +53,15 @@ bench: $(STAMP) ## time a training step per network: reference vs exact vs fast 
 
 parity: $(STAMP) ## FMNIST annealing, same seed and short budget: engine vs reference accuracy
 	$(BIN)/python -m snn_tha.bench --parity --out results/bench
+
+SPACE ?= configs/sweeps/fmnist_annealing.yaml
+BUDGET ?= 30
+WORKERS ?= 2
+STUDY ?= $(basename $(notdir $(SPACE)))-$(PROFILE)
+sweep: $(STAMP) ## Optuna sweep on this machine: SPACE=... BUDGET=30 WORKERS=2 PROFILE=quick [SET="k=v ..."]
+	$(BIN)/snn-tha sweep init --study $(STUDY) --space $(SPACE) --budget $(BUDGET) --profile $(PROFILE) $(foreach s,$(SET),--set $(s)) || true
+	for i in $$(seq $(WORKERS)); do OMP_NUM_THREADS=1 $(BIN)/snn-tha sweep work --study $(STUDY) --worker-id $$i & done; wait
+	$(BIN)/snn-tha sweep export --study $(STUDY)
 
 clean: ## remove the venv and caches (keeps results/)
 	rm -rf $(VENV) .pytest_cache snn_tha.egg-info

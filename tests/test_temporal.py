@@ -69,3 +69,15 @@ def test_case_needs_threshold_or_annealing(tmp_path):
     with pytest.raises(config.ConfigError, match="case 'flt32' needs exactly one of"):
         config.load(TemporalCodingConfig, CONFIG, ["cases.0.annealing={theta0: [1, 1], "
                                                    "theta_inf: [2, 2], alpha: [0.1, 0.1]}"])
+
+
+@pytest.mark.slow
+def test_full_scale_claims(tmp_path):
+    """Paper scale (~2 min): the claims that reproduce, and the one that does not with Eq. 8."""
+    cfg = config.load(TemporalCodingConfig, CONFIG)
+    claims = run(cfg, tmp_path)["claims"]
+    assert claims["theta50_never_spikes"]["holds"]
+    assert claims["flt32_beats_bsnn_theta1"]["holds"]
+    assert claims["annealing_final_threshold_closed_form"]["holds"]
+    assert claims["annealing_release_surrogate_spikes_at_target"]["holds"]
+    assert 300 <= claims["annealing_release_surrogate_spikes_at_target"]["first_iteration"] <= 500
