@@ -74,6 +74,11 @@ class ThresholdAnnealing:
         self.step_count += 1
         self._apply()
 
+    def set_step(self, step):
+        """Jump to iteration `step` (closed form), e.g. to evaluate a model saved back then."""
+        self.step_count = int(step)
+        self._apply()
+
     def thresholds(self):
         """Current per-layer thresholds as floats (what the layers hold, float32)."""
         return [float(layer.threshold) for layer in self.layers]

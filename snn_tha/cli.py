@@ -38,6 +38,10 @@ def cmd_train(args):
     overrides = args.overrides + ([f"data.data_dir={args.data_dir}"] if args.data_dir else [])
     cfg = train_config.load(args.config, args.profile, overrides)
     result = train.train(cfg, args.out, resume=args.resume)
+    if not cfg.track_test:
+        log.info("%s [%s profile]: validation accuracy %s", cfg.experiment, cfg.profile,
+                 ", ".join(f"{100 * r['val_acc']:.2f}%" for r in result["runs"]))
+        return
     log.info("%s [%s profile, %d run(s)]: test accuracy best %.2f%% / mean %.2f%% / std %.2f",
              cfg.experiment, cfg.profile, len(result["runs"]), 100 * result["test_acc_best"],
              100 * result["test_acc_mean"], 100 * result["test_acc_std"])

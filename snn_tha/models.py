@@ -56,13 +56,10 @@ class ConvBlock(nn.Module):
         return self.bn(cur) if self.bn is not None else cur
 
     def sequence_current(self, x, static, num_steps, chunk, fast=False):
-        folded = kernels.fold_pool_into_conv(self.conv.effective_weight())
-        if fast and not static:  # spikes in: exact forward, bf16 gradients
-            conv = lambda imgs: kernels.spike_conv_bf16_grad(imgs, folded, 2)  # noqa: E731
-        else:
-            conv = lambda imgs: F.conv2d(imgs, folded, stride=2)  # noqa: E731
         if static:
-            cur = conv(x)
+            # computed once, so folding would save nothing; the per-step loop's own operations
+            # keep real-valued inputs (images) bit-identical to it
+            cur = F.avg_pool2d(self.conv(x), 2)
             if self.bn is None:
                 return cur
             out = self.bn(cur)
@@ -70,6 +67,11 @@ class ConvBlock(nn.Module):
                 for _ in range(num_steps - 1):
                     self.bn(cur)
             return out
+        folded = kernels.fold_pool_into_conv(self.conv.effective_weight())
+        if fast:  # spikes in: exact forward, bf16 gradients
+            conv = lambda imgs: kernels.spike_conv_bf16_grad(imgs, folded, 2)  # noqa: E731
+        else:
+            conv = lambda imgs: F.conv2d(imgs, folded, stride=2)  # noqa: E731
         cur = kernels.over_time(conv, x, chunk)
         return kernels.batch_norm_per_step(self.bn, cur) if self.bn is not None else cur
 
@@ -92,7 +94,10 @@ class DenseBlock(nn.Module):
             cur = kernels.spike_linear_int8(x, self.fc.effective_weight(), self.fc.bias)
         else:
             cur = self.fc(x)
-        return self.drop(cur)
+        if static or not (self.training and self.drop.p > 0):
+            return self.drop(cur)
+        # one mask per step, drawn in the per-step loop's order: same random stream, same masks
+        return torch.stack([self.drop(cur_t) for cur_t in cur])
 
 
 class SpikingNet(nn.Module):

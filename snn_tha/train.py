@@ -60,9 +60,9 @@ def make_optimizer(cfg, model, iters_per_epoch):
 
 
 @contextmanager
-def test_thresholds(annealing):
+def test_thresholds(annealing, mode="theta_inf"):
     """Evaluate with theta_inf (paper 5.2), then put the training thresholds back."""
-    if annealing is None:
+    if annealing is None or mode == "current":
         yield
         return
     saved = annealing.thresholds()
@@ -83,7 +83,7 @@ def evaluate(model, split, cfg, to_input, annealing=None, activity=False):
     was_training = model.training
     model.eval()
     correct, counts = 0, None
-    with test_thresholds(annealing):
+    with test_thresholds(annealing, cfg.test_threshold):
         for x, y in batches(split, cfg.batch_size, to_input=to_input):
             out = model(x, cfg.num_steps if cfg.data.is_static else None)
             correct += int((predict(out.spikes) == y).sum())
@@ -140,6 +140,7 @@ class Run:
         self.optimizer, self.scheduler = make_optimizer(cfg, self.model, self.iters_per_epoch)
         self.shuffle = torch.Generator().manual_seed(seed)
         self.state = {"epoch": 0, "iteration": 0, "best": float("-inf"), "best_epoch": -1,
+                      "best_iteration": 0,
                       "bad_epochs": 0, "history": [], "seconds": 0.0}
         self.best_model = copy.deepcopy(self.model.state_dict())
 
@@ -218,7 +219,8 @@ class Run:
                    **{f"theta_{j}": float(l.threshold) for j, l in enumerate(leaky_layers(self.model))},
                    "seconds": time.perf_counter() - t0}
             if chosen > st["best"]:
-                st.update(best=chosen, best_epoch=st["epoch"], bad_epochs=0)
+                st.update(best=chosen, best_epoch=st["epoch"], best_iteration=st["iteration"],
+                          bad_epochs=0)
                 self.best_model = copy.deepcopy(self.model.state_dict())
             else:
                 st["bad_epochs"] += 1
@@ -236,12 +238,14 @@ class Run:
         final_model = copy.deepcopy(self.model)
         final_model.load_state_dict(self.best_model)
         annealing = None
-        if self.annealing:  # test thresholds are theta_inf; the schedule object only supplies them
+        if self.annealing:  # the chosen model at the thresholds of its epoch (or theta_inf)
             annealing = ThresholdAnnealing(final_model, *(list(v) for v in (
                 cfg.annealing.theta0, cfg.annealing.theta_inf, cfg.annealing.alpha)))
+            annealing.set_step(self.state.get("best_iteration", self.state["iteration"]))
         val_acc, _ = evaluate(final_model, self.val_set, cfg, self.to_input, annealing)
         if not cfg.track_test:  # a sweep trial: validation only, no test-set numbers at all
             final = {"experiment": cfg.experiment, "seed": self.seed, "val_acc": val_acc,
+                     "test_threshold": cfg.test_threshold,
                      "best_epoch": self.state["best_epoch"], "epochs_run": self.state["epoch"],
                      "train_seconds": round(self.state["seconds"], 1)}
             runio.atomic_write_json(self.dir / "final.json", final)
@@ -262,6 +266,7 @@ class Run:
                  "dead_fraction": [l["dead_fraction"] for l in activity["layers"]],
                  "train_images": len(self.train_set), "test_images": len(self.test_set),
                  "num_steps": cfg.num_steps, "engine": cfg.net.engine,
+                 "test_threshold": cfg.test_threshold if self.annealing else "fixed",
                  "train_seconds": round(self.state["seconds"], 1),
                  "provenance": runio.provenance(self.seed)}
         runio.atomic_write_json(self.dir / "final.json", final)

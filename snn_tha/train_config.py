@@ -68,6 +68,9 @@ class TrainConfig:
     incorrect_rate: float = 0.2
     max_batches_per_epoch: Optional[int] = None   # smoke tests: stop an epoch early
     track_test: bool = True                    # sweeps set false: they must never see the test set
+    # annealed layers at evaluation: theta_inf (paper 5.2: theta has converged by then) or the
+    # thresholds reached so far (short budgets, where theta is still far from theta_inf)
+    test_threshold: Literal["theta_inf", "current"] = "theta_inf"
 
     def __post_init__(self):
         if self.protocol == "paper" and not self.track_test:

@@ -156,3 +156,15 @@ def test_engine_equals_reference_on_gpu(arch):
     out_r, out_f = ref(x.cuda(), steps), fast(x.cuda(), steps)
     for a, b in zip(out_r.layer_spikes, out_f.layer_spikes):
         assert torch.equal(a, b)
+
+
+def test_training_mode_dropout_masks_match_the_loop():
+    """One dropout site (static/DVS nets): per-step masks drawn in the loop's order."""
+    ref, fast = net_pair("static_conv", binarize=True, dropout=(0.5,))
+    ref.train(), fast.train()
+    x, steps = inputs("static_conv")
+    torch.manual_seed(5)
+    out_r = ref(x, steps)
+    torch.manual_seed(5)
+    out_f = fast(x, steps)
+    assert torch.equal(out_r.spikes, out_f.spikes) and torch.equal(out_r.membrane, out_f.membrane)
