@@ -195,29 +195,43 @@ PARITY_OVERRIDES = ("epochs=1", "patience=1", "data.train_subset=5000", "data.va
 
 
 def parity(out_dir, config="configs/fmnist_annealing.yaml", profile="quick",
-           overrides=PARITY_OVERRIDES):
-    """Train the same experiment, same seed, with the reference loop and with the engine;
-    write the two test accuracies and their difference."""
+           overrides=PARITY_OVERRIDES, seeds=(0, 1, 2)):
+    """Train the same experiment with the reference loop and with the engine, same seeds.
+
+    Trajectories cannot stay bit-identical: the engine sums the static first layer's per-step
+    gradients before one convolution backward (the loop runs T of them), a ~1e-7 difference that
+    one flipped spike amplifies. So parity is judged on the mean over seeds, beside the
+    reference's own seed-to-seed spread."""
+    import statistics
     from snn_tha import train, train_config
     results = {}
     for engine in ("reference", "exact"):
-        cfg = train_config.load(config, profile, [*overrides, f"net.engine={engine}"])
-        run = train.train(cfg, Path(out_dir) / "parity" / engine)["runs"][0]
-        results[engine] = {"test_acc": run["test_acc"], "val_acc": run["val_acc"],
-                           "train_seconds": run["train_seconds"]}
-    diff = 100 * abs(results["exact"]["test_acc"] - results["reference"]["test_acc"])
+        results[engine] = []
+        for seed in seeds:
+            cfg = train_config.load(config, profile, [*overrides, f"net.engine={engine}",
+                                                      f"seed={seed}"])
+            run = train.train(cfg, Path(out_dir) / "parity" / engine)["runs"][0]
+            results[engine].append({"seed": seed, "test_acc": run["test_acc"],
+                                    "val_acc": run["val_acc"], "train_seconds": run["train_seconds"]})
+    mean = {e: 100 * statistics.mean(r["test_acc"] for r in rs) for e, rs in results.items()}
+    spread = {e: 100 * statistics.stdev(r["test_acc"] for r in rs) for e, rs in results.items()}
+    diff = abs(mean["exact"] - mean["reference"])
     summary = {"config": config, "profile": profile, "overrides": list(overrides),
-               "results": results, "test_acc_difference_pp": round(diff, 3),
-               "within_0.5pp": diff <= 0.5, "provenance": runio.provenance(0)}
+               "seeds": list(seeds), "results": results, "mean_test_acc_pct": mean,
+               "seed_std_pct": spread, "mean_difference_pp": round(diff, 3),
+               "within_0.5pp": diff <= 0.5, "provenance": runio.provenance(None)}
     runio.atomic_write_json(Path(out_dir) / "parity.json", summary)
     lines = ["# Training parity: engine vs reference loop", "",
-             f"`python -m snn_tha.bench --parity` (= `make parity`): `{config}`, profile {profile} "
-             f"with {', '.join(overrides)}; seed 0 for both.", "",
-             "| engine | test acc % | val acc % | train s |", "|---|---|---|---|"]
-    for engine, r in results.items():
-        lines.append(f"| {engine} | {100 * r['test_acc']:.2f} | {100 * r['val_acc']:.2f} | "
-                     f"{r['train_seconds']:.0f} |")
-    lines += ["", f"Difference: {diff:.2f} percentage points (target <= 0.5)."]
+             f"`make parity` (= `python -m snn_tha.bench --parity`): `{config}`, profile {profile} "
+             f"with {', '.join(overrides)}; seeds {list(seeds)} for both engines.", "",
+             "| engine | " + " | ".join(f"seed {s} test %" for s in seeds) + " | mean | seed std | train s (mean) |",
+             "|---|" + "---|" * (len(seeds) + 3)]
+    for engine, rs in results.items():
+        lines.append(f"| {engine} | " + " | ".join(f"{100 * r['test_acc']:.2f}" for r in rs)
+                     + f" | {mean[engine]:.2f} | {spread[engine]:.2f} | "
+                     f"{statistics.mean(r['train_seconds'] for r in rs):.0f} |")
+    lines += ["", f"Difference of the means: {diff:.2f} percentage points (target <= 0.5); "
+              f"the reference's own seed-to-seed std is {spread['reference']:.2f}."]
     runio.atomic_write_text(Path(out_dir) / "parity.md", "\n".join(lines) + "\n")
     return summary
 

@@ -278,6 +278,14 @@ def export(storage_url, study_name, configs_dir="configs/tuned", out_dir="result
     return written
 
 
+def _short(value):
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_short(v) for v in value) + "]"
+    return str(value)
+
+
 TABLE_OF = {("static", False): "Table 4", ("static", True): "Table 5",
             ("event", False): "Table 6", ("event", True): "Table 7"}
 
@@ -293,11 +301,12 @@ def hyperparameter_tables(configs_dir="configs/tuned", path="results/tables/hype
         tuned = _flat(config.read_yaml(tuned_path))
         kind = "static" if "mnist" in experiment else "event"
         keys = [k for k in tuned if k.startswith(("net.", "optim.", "annealing."))
-                and k in paper_cfg and tuned[k] != paper_cfg[k]]
+                and tuned[k] != paper_cfg.get(k)]
         tables = sorted({TABLE_OF[(kind, k.startswith("annealing."))] for k in keys})
-        lines += [f"## {experiment} ({', '.join(tables) or 'no change'})", "",
+        provenance = tuned_path.read_text().splitlines()[0].lstrip("# ")
+        lines += [f"## {experiment} ({', '.join(tables) or 'no change'})", "", provenance, "",
                   "| key | paper | tuned |", "|---|---|---|"]
-        lines += [f"| {k} | {paper_cfg[k]} | {tuned[k]} |" for k in keys]
+        lines += [f"| {k} | {_short(paper_cfg.get(k, 'off'))} | {_short(tuned[k])} |" for k in keys]
         lines.append("")
     runio.atomic_write_text(path, "\n".join(lines))
     return Path(path)
