@@ -94,8 +94,8 @@ def cmd_sweep(args):
                    args.seed, args.prune, args.overrides)
         log.info("created study %r in %s (budget %d trials)", args.study, storage, args.budget)
     elif args.action == "work":
-        ran = sweep.work(storage, args.study, args.worker_id, heartbeat=args.heartbeat,
-                         grace=args.grace)
+        ran = sweep.work(storage, args.study, args.worker_id, out_root=args.trials_dir,
+                         heartbeat=args.heartbeat, grace=args.grace)
         log.info("worker done: %d trial(s) run here", ran)
     elif args.action == "status":
         print(_json.dumps(sweep.status(storage, args.study), indent=2, default=str))
@@ -161,6 +161,8 @@ def build_parser():
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="init: config override for every trial, e.g. --set data.name=mnist5k")
     p.add_argument("--worker-id", type=int, help="work: distinct per worker (default: the pid)")
+    p.add_argument("--trials-dir", default="results/sweeps/trials",
+                   help="work: where each trial's run directory goes")
     p.add_argument("--heartbeat", type=int, default=60, help="work, database storage: seconds")
     p.add_argument("--grace", type=int, default=120,
                    help="work, database storage: seconds without a heartbeat before a trial "

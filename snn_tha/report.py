@@ -99,7 +99,7 @@ def sweep_section(results):
                   f"`importance.png`; tuned config `configs/tuned/`."]
     table = results / "tables" / "hyperparameters.md"
     if table.is_file():
-        lines += ["", table.read_text().split("\n", 2)[2]]
+        lines += ["", table.read_text().split("\n", 2)[2].replace("\n## ", "\n### ")]
     return "\n".join(lines)
 
 

@@ -27,8 +27,10 @@ def data_dir(tmp_path):
 
 
 def worker(storage, study, i, out, *extra):
+    trials = Path(out.name).parent / "trials"   # never the repository's results/
     return subprocess.Popen([sys.executable, "-m", "snn_tha.cli", "sweep", "work", "--study", study,
-                             "--storage", storage, "--worker-id", str(i), *extra],
+                             "--storage", storage, "--worker-id", str(i), "--trials-dir",
+                             str(trials), *extra],
                             env=WORKER_ENV, cwd=Path.cwd(), stdout=out, stderr=subprocess.STDOUT)
 
 
