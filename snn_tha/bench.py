@@ -256,11 +256,16 @@ def main(argv=None):
                         help="cpu or cuda (default: cuda when available)")
     parser.add_argument("--memory-probe", nargs=2, metavar=("CASE", "ENGINE"),
                         help=argparse.SUPPRESS)
+    parser.add_argument("--markdown-only", action="store_true",
+                        help="rebuild bench.md from bench.csv and machine.json, no timing")
     parser.add_argument("--parity", action="store_true",
                         help="instead: FMNIST annealing trained with reference and exact engines")
     args = parser.parse_args(argv)
     if args.parity:
         print(json.dumps(parity(args.out), indent=2))
+        return 0
+    if args.markdown_only:
+        rewrite_markdown(args.out)
         return 0
     if args.memory_probe:
         print(memory_probe(int(args.memory_probe[0]), args.memory_probe[1], args.device))

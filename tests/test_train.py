@@ -2,7 +2,6 @@ import csv
 from pathlib import Path
 
 import pytest
-import torch
 
 from snn_tha import train as train_module
 from snn_tha import train_config
