@@ -108,6 +108,12 @@ def batch_norm_per_step(bn, x):
 
 # ---- `fast` mode: exact forward on spikes, bf16 gradients (never the default) ----
 
+def is_spike_tensor(x):
+    """True when x holds small non-negative integers (spikes or spike counts <= 127), which
+    int8 represents exactly."""
+    return bool(x.min() >= 0 and x.max() <= 127 and torch.equal(x, torch.floor(x)))
+
+
 class _SpikeConvBF16Grad(torch.autograd.Function):
     """conv2d with an fp32 (exact) forward and bf16 backward matmuls."""
 

@@ -117,15 +117,18 @@ class SpikingNet(nn.Module):
             return self._forward_reference(x, num_steps)
         static = num_steps is not None
         layer_spikes = []
-        first = self.blocks[0]  # its input may be real-valued (images): never low precision
+        fast = self.engine == "fast"
+        # the first layer's input may be real-valued (images): low precision only for spikes
+        fast_first = fast and not static and kernels.is_spike_tensor(x)
         for block in self.blocks:
             # a static current stays static only if no fresh dropout mask is drawn per step
             keep_static = static and not (isinstance(block, DenseBlock) and block.drop.p > 0
                                           and self.training)
             if static and not keep_static:
                 x, static = x.unsqueeze(0).expand(num_steps, *x.shape), False
+            first = block is self.blocks[0]
             cur = block.sequence_current(x, static, num_steps, self.conv_chunk,
-                                         fast=self.engine == "fast" and block is not first)
+                                         fast=fast_first if first else fast)
             spk, mem = block.lif.sequence(cur, num_steps if static else None)
             layer_spikes.append(spk)
             x, static = spk, False
