@@ -55,16 +55,6 @@ TABLES = {  # name: (config glob, data sets, title, figure prefixes)
 }
 
 
-def _data_available(cfg):
-    from snn_tha.train import prepare_data
-    try:
-        prepare_data(cfg)
-        return True
-    except DataError as err:
-        log.warning("skipping %s: %s", cfg.experiment, err)
-        return False
-
-
 def cmd_table(args):
     """Train every experiment of a table whose data is available, then the table and figures."""
     from pathlib import Path
@@ -72,14 +62,18 @@ def cmd_table(args):
     pattern, datasets, title, prefixes = TABLES[args.command]
     for path in sorted(Path("configs").glob(pattern)):
         cfg = train_config.load(path, args.profile, args.overrides)
-        if args.train and _data_available(cfg):
-            train.train(cfg, resume=True)
+        if args.train:
+            try:  # missing data raise before anything is trained or written
+                train.train(cfg, resume=True)
+            except DataError as err:
+                log.warning("skipping %s: %s", cfg.experiment, err)
+    finals = tables.collect_runs("results/runs", args.profile)
     rows = tables.write_table(args.command, f"{title} ({args.profile} profile)", datasets,
-                              args.profile)
+                              args.profile, finals=finals)
     for prefix in prefixes:
         for figure in tables.activity_figures(args.profile, prefix):
             log.info("wrote %s", figure)
-    tables.write_dead_neurons(args.profile)
+    tables.write_dead_neurons(args.profile, finals=finals)
     log.info("%s: %d rows -> results/tables/%s.md", args.command, len(rows), args.command)
 
 

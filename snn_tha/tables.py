@@ -67,9 +67,11 @@ def markdown(rows, title):
     return "\n".join(lines) + "\n"
 
 
-def write_table(name, title, datasets, profile, runs_root="results/runs", out_dir="results/tables"):
+def write_table(name, title, datasets, profile, runs_root="results/runs", out_dir="results/tables",
+                finals=None):
     """Write results/tables/<name>.{md,csv}; returns the rows (empty if no runs)."""
-    rows = summarize(collect_runs(runs_root, profile), datasets)
+    finals = collect_runs(runs_root, profile) if finals is None else finals
+    rows = summarize(finals, datasets)
     if rows:
         runio.atomic_write_csv(Path(out_dir) / f"{name}.csv", rows)
         runio.atomic_write_text(Path(out_dir) / f"{name}.md", markdown(rows, title))
@@ -109,10 +111,10 @@ def activity_figures(profile, prefix, runs_root="results/runs", out_dir="results
     return [activity_path, curves_path]
 
 
-def write_dead_neurons(profile, runs_root="results/runs", out_dir="results/tables"):
+def write_dead_neurons(profile, runs_root="results/runs", out_dir="results/tables", finals=None):
     """Dead-neuron fraction per layer, fixed θ vs annealing, and the relative reduction
     (paper, SHD: 55% / 90% dead with a fixed θ, ~20% with annealing: 71% fewer)."""
-    finals = collect_runs(runs_root, profile)
+    finals = collect_runs(runs_root, profile) if finals is None else finals
     rows = []
     for dataset in ("mnist", "fashion_mnist", "dvs_gesture", "shd"):
         fixed = [f for f in finals if f["dataset"] == dataset and f["variant"] == "bsnn"]

@@ -16,7 +16,7 @@ import torch
 from tqdm import tqdm
 
 from snn_tha import runio
-from snn_tha.annealing import ThresholdAnnealing
+from snn_tha.annealing import ThresholdAnnealing, annealed_threshold
 from snn_tha.config import dump, to_dict
 from snn_tha.models import NetConfig, dense_net
 
@@ -160,7 +160,7 @@ def _case_summary(cfg, case, rows, final_thresholds):
     if case.annealing is not None:
         a = case.annealing
         summary["closed_form_final_thresholds"] = [
-            th_inf - (th_inf - th0) * (1 - al) ** cfg.iterations
+            annealed_threshold(th0, th_inf, al, cfg.iterations)
             for th0, th_inf, al in zip(a.theta0, a.theta_inf, a.alpha)]
         summary["iterations_to_within_0.1pct_of_theta_inf"] = [
             math.ceil(math.log(1e-3 * th_inf / (th_inf - th0)) / math.log(1 - al))
@@ -205,9 +205,8 @@ def run(cfg, out_dir, resume=False, command=""):
     all_rows, traces, summaries = [], {}, {}
     for case in tqdm(cfg.cases, desc="temporal coding cases", position=0):
         part = cases_dir / f"{case.name}.json"
-        if resume and part.is_file() and json.loads(part.read_text())["config"] == to_dict(case):
-            saved = json.loads(part.read_text())   # finished before a kill: keep it
-        else:
+        saved = json.loads(part.read_text()) if resume and part.is_file() else None
+        if saved is None or saved["config"] != to_dict(case):  # else: finished before a kill
             t0 = time.perf_counter()
             rows, trace, final = run_case(cfg, case, inputs, position=1)
             saved = {"config": to_dict(case), "rows": rows, "trace": trace, "final": final,
