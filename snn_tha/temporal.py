@@ -3,7 +3,7 @@
 A 100-1000-1 network sees one seeded Poisson spike pattern and is trained so that the output
 membrane follows a ramp to 10% above threshold at t=75 (then 0). Loss: the squared error
 (y_t - u_t)^2 averaged over steps (`loss_reduction: mean`, the release's nn.MSELoss) or summed
-as Eq. 29 writes it (`sum`, 100x the gradient: flt32 diverges with it at lr=1e-3). Four cases: flt32 theta=1, BSNN theta=1, BSNN theta=50, BSNN annealing 5 -> 50.
+as Eq. 29 writes it (`sum`, 100x the gradient). Four cases: flt32 theta=1, BSNN theta=1, BSNN theta=50, BSNN annealing 5 -> 50.
 """
 import json
 import math
