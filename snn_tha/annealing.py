@@ -3,17 +3,28 @@
     theta[g+1] = theta[g] + alpha * (theta_inf - theta[g])          (Eq. 4, per optimizer step g)
     theta[g]   = theta_inf - (theta_inf - theta0) * (1 - alpha)**g   (its closed form)
 
-The schedule's only state is the step count g; thresholds are always set from the closed
-form (in float64, then stored as float32), so a resumed run sets exactly the same values.
+The schedule's only state is the step count g. Two ways to compute theta(g):
+- "release" (default): the authors' update, in place on the float32 threshold each step,
+  `theta += alpha * (theta_inf - theta)`; `set_step(g)` replays the g updates, so a resumed
+  run holds exactly the values an uninterrupted one would.
+- "closed_form": the closed form in float64, stored as float32 (differs in the last bits).
 """
 from dataclasses import dataclass
 
 from snn_tha.neurons import Leaky
 
 
+UPDATES = ("release", "closed_form")
+
+
 def anneal_step(theta, theta_inf, alpha):
-    """One iteration of Eq. 4."""
+    """One iteration of Eq. 4: theta[g+1] = theta[g] + alpha * (theta_inf - theta[g])."""
     return theta + alpha * (theta_inf - theta)
+
+
+def anneal_step_(threshold, theta_inf, alpha):
+    """Eq. 4 in place on a float32 threshold tensor, in the release's operation order."""
+    threshold += alpha * (theta_inf - threshold)
 
 
 def annealed_threshold(theta0, theta_inf, alpha, step):
@@ -50,7 +61,10 @@ class ThresholdAnnealing:
     The surrogate centre of each layer (`initial_threshold`) is set to its theta0 (Eq. 8).
     """
 
-    def __init__(self, model, theta0, theta_inf, alpha):
+    def __init__(self, model, theta0, theta_inf, alpha, update="release"):
+        if update not in UPDATES:
+            raise ValueError(f"annealing update must be one of {UPDATES}, got {update!r}")
+        self.update = update
         self.layers = leaky_layers(model)
         lengths = {"theta0": len(theta0), "theta_inf": len(theta_inf), "alpha": len(alpha)}
         if set(lengths.values()) != {len(self.layers)}:
@@ -66,16 +80,26 @@ class ThresholdAnnealing:
         self._apply()
 
     def _apply(self):
+        """Set every layer's threshold to its value at `step_count`."""
         for layer, schedule in zip(self.layers, self.schedules):
-            layer.set_threshold(schedule.at(self.step_count))
+            if self.update == "closed_form":
+                layer.set_threshold(schedule.at(self.step_count))
+            else:
+                layer.set_threshold(schedule.theta0)
+                for _ in range(self.step_count):
+                    anneal_step_(layer.threshold, schedule.theta_inf, schedule.alpha)
 
     def step(self):
         """Advance one training iteration (Eq. 4) and update every layer's threshold."""
         self.step_count += 1
-        self._apply()
+        if self.update == "closed_form":
+            self._apply()
+            return
+        for layer, schedule in zip(self.layers, self.schedules):
+            anneal_step_(layer.threshold, schedule.theta_inf, schedule.alpha)
 
     def set_step(self, step):
-        """Jump to iteration `step` (closed form), e.g. to evaluate a model saved back then."""
+        """Jump to iteration `step`, e.g. to evaluate a model saved back then."""
         self.step_count = int(step)
         self._apply()
 

@@ -6,6 +6,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from snn_tha import runio
 from snn_tha.config import ConfigError
 from snn_tha.data import DataError
 
@@ -77,6 +78,19 @@ def cmd_table(args):
     log.info("%s: %d rows -> results/tables/%s.md", args.command, len(rows), args.command)
 
 
+def cmd_claims(args):
+    from snn_tha import claims
+    path = claims.claims(args.profile, args.seeds, tuple(args.datasets), args.overrides,
+                         train=args.train)
+    log.info("wrote %s", path)
+
+
+def cmd_ablate(args):
+    from snn_tha import fidelity
+    rows = fidelity.ablate(args.config, args.profile, args.seeds)
+    log.info("ablation: %d rows -> results/tables/ablation_*_%s.md", len(rows), args.profile)
+
+
 def cmd_sweep(args):
     import json as _json
     from snn_tha import sweep
@@ -139,6 +153,25 @@ def build_parser():
                        help="only rebuild the table and figures from existing runs")
         p.set_defaults(func=cmd_table)
 
+    p = sub.add_parser("claims", help="train the claim variants with N seeds and decide the "
+                                      "paper's claims (results/claims_<profile>.md)")
+    p.add_argument("--profile", default="claims", help="budget profile (default: claims)")
+    p.add_argument("--seeds", type=int, default=3, help="seeds per variant (default 3)")
+    p.add_argument("--datasets", nargs="+", default=["fashion_mnist", "mnist", "dvs_gesture", "shd"],
+                   choices=["fashion_mnist", "mnist", "dvs_gesture", "shd"],
+                   help="data sets to try (those without data are skipped with a line)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--no-train", dest="train", action="store_false",
+                   help="only rebuild the claims file and figures from existing runs")
+    p.set_defaults(func=cmd_claims)
+
+    p = sub.add_parser("ablate", help="release-faithful baseline + one run set per paper-vs-release "
+                                      "difference (results/tables/ablation_<exp>_<profile>.md)")
+    p.add_argument("config", help="an annealing experiment, e.g. configs/fmnist_annealing.yaml")
+    p.add_argument("--profile", default="claims", help="budget profile (default: claims)")
+    p.add_argument("--seeds", type=int, default=3, help="seeds per setting (default 3)")
+    p.set_defaults(func=cmd_ablate)
+
     p = sub.add_parser("sweep", help="Optuna TPE sweeps: init | work | status | export")
     p.add_argument("action", choices=["init", "work", "status", "export"])
     p.add_argument("--study", required=True, help="study name, e.g. fmnist_annealing-quick")
@@ -172,6 +205,7 @@ def build_parser():
 def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = build_parser().parse_args(argv)
+    runio.git_commit()  # provenance names the code this process started with
     try:
         args.func(args)
     except (ConfigError, DataError, FileNotFoundError) as err:

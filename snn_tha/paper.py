@@ -1,9 +1,12 @@
 """Numbers reported in the paper (Table 1 and Sec. 5.2), for side-by-side comparison only:
 they never enter a computed result."""
 
-VARIANTS = ("flt32", "bsnn_theta1", "bsnn", "annealing")
+# the paper's four variants, then ours: BSNN fixed at the annealing config's theta_inf, and
+# annealing with alphas scaled to the run's budget (issue 10)
+VARIANTS = ("flt32", "bsnn_theta1", "bsnn", "annealing", "bsnn_theta_inf", "annealing_budget")
 VARIANT_LABELS = {"flt32": "flt32", "bsnn_theta1": "BSNN θ=1", "bsnn": "BSNN (tuned θ)",
-                  "annealing": "threshold annealing"}
+                  "annealing": "threshold annealing", "bsnn_theta_inf": "BSNN fixed θ∞ (ours)",
+                  "annealing_budget": "annealing, budget-scaled α (ours)"}
 
 # test accuracy %, 5 trials: (best, mean, sample std)
 TABLE1 = {

@@ -105,3 +105,23 @@ def training_curves(curves, path, title, window=25):
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     save_figure(fig, path)
+
+
+def dead_per_epoch(curves, path, title):
+    """One panel per layer: dead % after each epoch, one line per variant (mean over seeds)."""
+    if not curves:
+        return None
+    layers = max(len(c) for c in curves.values())
+    fig, axes = plt.subplots(1, layers, figsize=(4.2 * layers, 3.2), squeeze=False)
+    for variant, per_layer in curves.items():
+        for j, values in enumerate(per_layer):
+            axes[0][j].plot(range(1, len(values) + 1), values, marker="o", ms=3, label=variant)
+    for j, ax in enumerate(axes[0]):
+        ax.set_title(f"layer {j + 1}", fontsize=9)
+        ax.set_xlabel("epoch", fontsize=8)
+        ax.set_ylabel("dead neurons %", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    save_figure(fig, path)
+    return path

@@ -57,14 +57,28 @@ def atomic_torch_save(path, obj):
     atomic_write_bytes(path, buffer.getvalue())
 
 
+_COMMIT = None
+
+
 def git_commit():
-    """HEAD commit of the source tree (with '-dirty' if it has uncommitted changes)."""
+    """Full HEAD commit of the code this process runs, with '-dirty' when tracked source
+    differed from it (files under results/, which the pipeline itself rewrites, do not count).
+    Read once per process: the code that runs is the code imported at start, even if the
+    files change while a long job runs."""
+    global _COMMIT
+    if _COMMIT is None:
+        _COMMIT = _read_git_commit()
+    return _COMMIT
+
+
+def _read_git_commit():
     root = Path(__file__).resolve().parent.parent
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
                                 text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=root, capture_output=True, text=True, check=True).stdout
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                                ".", ":(exclude)results"], cwd=root, capture_output=True,
+                               text=True, check=True).stdout
         return commit + ("-dirty" if dirty.strip() else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"

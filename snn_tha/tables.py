@@ -69,12 +69,12 @@ def markdown(rows, title):
 
 def write_table(name, title, datasets, profile, runs_root="results/runs", out_dir="results/tables",
                 finals=None):
-    """Write results/tables/<name>.{md,csv}; returns the rows (empty if no runs)."""
+    """Write results/tables/<name>_<profile>.{md,csv}; returns the rows (empty if no runs)."""
     finals = collect_runs(runs_root, profile) if finals is None else finals
     rows = summarize(finals, datasets)
     if rows:
-        runio.atomic_write_csv(Path(out_dir) / f"{name}.csv", rows)
-        runio.atomic_write_text(Path(out_dir) / f"{name}.md", markdown(rows, title))
+        runio.atomic_write_csv(Path(out_dir) / f"{name}_{profile}.csv", rows)
+        runio.atomic_write_text(Path(out_dir) / f"{name}_{profile}.md", markdown(rows, title))
     return rows
 
 
@@ -130,11 +130,11 @@ def write_dead_neurons(profile, runs_root="results/runs", out_dir="results/table
                          "relative_reduction_pct": round(100 * (d_fixed - d_tha) / d_fixed, 1)
                          if d_fixed > 0 else None})
     if rows:
-        runio.atomic_write_csv(Path(out_dir) / "dead_neurons.csv", rows)
+        runio.atomic_write_csv(Path(out_dir) / f"dead_neurons_{profile}.csv", rows)
         lines = ["# Dead neurons (never fire on the test set)", "",
                  "| data | layer | profile | dead % fixed θ | dead % annealing | relative reduction % |",
                  "|---|---|---|---|---|---|"]
         lines += [f"| {r['dataset']} | {r['layer']} | {r['profile']} | {r['dead_pct_fixed_theta']} | "
                   f"{r['dead_pct_annealing']} | {r['relative_reduction_pct']} |" for r in rows]
-        runio.atomic_write_text(Path(out_dir) / "dead_neurons.md", "\n".join(lines) + "\n")
+        runio.atomic_write_text(Path(out_dir) / f"dead_neurons_{profile}.md", "\n".join(lines) + "\n")
     return rows

@@ -117,7 +117,8 @@ def run_case(cfg, case, inputs, position=0):
     annealing = None
     if case.annealing is not None:
         a = case.annealing
-        annealing = ThresholdAnnealing(model, a.theta0, a.theta_inf, a.alpha)
+        # the closed form, as the committed Figure 4 runs used
+        annealing = ThresholdAnnealing(model, a.theta0, a.theta_inf, a.alpha, update="closed_form")
     rows, snapshots = [], []
     bar = tqdm(range(cfg.iterations), desc=case.name, position=position, leave=False,
                mininterval=1.0)

@@ -7,6 +7,9 @@ with provenance) and `checkpoint.pt` (atomic, every epoch; `resume=True` continu
 """
 import copy
 import csv
+import json
+import math
+import logging
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,7 +18,7 @@ import torch
 import torch.nn as nn
 from tqdm import tqdm
 
-from snn_tha import runio
+from snn_tha import checkpoints, runio
 from snn_tha.annealing import ThresholdAnnealing, leaky_layers
 from snn_tha.config import dump
 from snn_tha.data import Split, batches
@@ -24,6 +27,8 @@ from snn_tha.data.events import load_events
 from snn_tha.data.static import image_to_current, load_static
 from snn_tha.losses import mse_count_loss, predict
 from snn_tha.models import build
+
+log = logging.getLogger("snn_tha")
 
 
 def default_out_dir(cfg):
@@ -53,10 +58,31 @@ def make_optimizer(cfg, model, iters_per_epoch):
     else:
         optimizer = torch.optim.SGD(model.parameters(), lr=o.lr, momentum=o.momentum)
     scheduler = None
-    if o.schedule == "cosine":  # period in epochs -> iterations (release: T_max 4688 for MNIST)
-        t_max = max(1, round(o.period_epochs * iters_per_epoch))
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=t_max)
+    if o.schedule == "cosine":
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=cosine_period(cfg, iters_per_epoch))
     return optimizer, scheduler
+
+
+def cosine_period(cfg, iters_per_epoch):
+    """T_max in iterations: the configured count (release) or period_epochs of this run's epochs."""
+    if cfg.optim.period_iterations:
+        return cfg.optim.period_iterations
+    return max(1, round(cfg.optim.period_epochs * iters_per_epoch))
+
+
+def budget_scaled_alpha(iterations, within=0.01):
+    """alpha with (1 - alpha)**N = `within`: theta reaches theta_inf within 1% at iteration N."""
+    return 1.0 - within ** (1.0 / max(1, iterations))
+
+
+def make_annealing(cfg, model, iterations):
+    """The run's annealing schedule (None when thresholds are fixed) and its alphas."""
+    a = cfg.annealing
+    if not cfg.annealed:
+        return None
+    alpha = a.alpha if a.mode == "anneal" else (budget_scaled_alpha(iterations),) * len(a.alpha)
+    return ThresholdAnnealing(model, a.theta0, a.theta_inf, alpha, update=a.update)
 
 
 @contextmanager
@@ -99,11 +125,30 @@ def _clip_gradients(cfg, model):
         nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
 
 
-def _clamp_weights(cfg, model):
-    if cfg.optim.weight_clip:  # latent weights stay in [-c, c] (paper: WC)
+def _clamp_weights(cfg, model, when):
+    if cfg.optim.weight_clip and cfg.optim.clamp == when:  # latent weights in [-c, c] (WC)
         with torch.no_grad():
             for p in model.parameters():
                 p.clamp_(-cfg.optim.weight_clip, cfg.optim.weight_clip)
+
+
+def dead_fractions(counts):
+    """{"dead_<layer>": fraction of neurons that never fired} from per-neuron spike counts."""
+    if counts is None:
+        return {}
+    return {f"dead_{j}": float((c == 0).float().mean()) for j, c in enumerate(counts)}
+
+
+class NonFiniteError(RuntimeError):
+    """Training diverged (NaN/inf loss or weights); str(err) is the one-line message."""
+
+
+def _check_finite_weights(model, run_dir, iteration):
+    for name, param in model.named_parameters():
+        if not torch.isfinite(param).all():
+            raise NonFiniteError(f"{run_dir}: parameter {name} became non-finite by iteration "
+                                 f"{iteration}; lower optim.lr or enable optim.grad_clip "
+                                 f"(no result was written for this run)")
 
 
 def _append_rows(path, rows):
@@ -129,14 +174,14 @@ class Run:
 
     def __init__(self, cfg, seed, run_dir):
         self.cfg, self.seed, self.dir = cfg, seed, Path(run_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(seed)
         self.train_set, self.val_set, self.test_set, self.to_input = prepare_data(cfg)
         self.model = build(cfg.net_config)
-        a = cfg.annealing
-        self.annealing = ThresholdAnnealing(self.model, a.theta0, a.theta_inf, a.alpha) if a else None
         self.iters_per_epoch = -(-len(self.train_set) // cfg.batch_size)
         if cfg.max_batches_per_epoch:
             self.iters_per_epoch = min(self.iters_per_epoch, cfg.max_batches_per_epoch)
+        self.annealing = make_annealing(cfg, self.model, cfg.epochs * self.iters_per_epoch)
         self.optimizer, self.scheduler = make_optimizer(cfg, self.model, self.iters_per_epoch)
         self.shuffle = torch.Generator().manual_seed(seed)
         self.state = {"epoch": 0, "iteration": 0, "best": float("-inf"), "best_epoch": -1,
@@ -145,8 +190,15 @@ class Run:
         self.best_model = copy.deepcopy(self.model.state_dict())
 
     # --- checkpoints -------------------------------------------------------------------
+    def resume_key(self):
+        derived = {"iterations_per_epoch": self.iters_per_epoch,
+                   "alpha": [s.alpha for s in self.annealing.schedules] if self.annealing else None,
+                   "cosine_t_max": self.scheduler.T_max if self.scheduler else None}
+        return checkpoints.resume_key(self.cfg, derived)
+
     def save(self):
-        runio.atomic_torch_save(self.dir / "checkpoint.pt", {
+        checkpoints.save(self.dir, {
+            "resume_key": self.resume_key(),
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler else None,
             "annealing": self.annealing.state_dict() if self.annealing else None,
@@ -154,7 +206,10 @@ class Run:
             "state": self.state, "best_model": self.best_model})
 
     def load(self):
-        ckpt = torch.load(self.dir / "checkpoint.pt", weights_only=False)
+        """Continue from the newest usable checkpoint; False when there is none."""
+        ckpt = checkpoints.load(self.dir, self.resume_key())
+        if ckpt is None:
+            return False
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         if self.scheduler:
@@ -165,6 +220,7 @@ class Run:
         torch.set_rng_state(ckpt["rng"])
         self.state, self.best_model = ckpt["state"], ckpt["best_model"]
         _truncate_rows(self.dir / "iterations.csv", self.state["iteration"])
+        return True
 
     # --- training ----------------------------------------------------------------------
     def train_epoch(self, epoch, progress):
@@ -179,11 +235,13 @@ class Run:
                 break
             out = model(x, cfg.num_steps if cfg.data.is_static else None)
             loss = mse_count_loss(out.spikes, y, cfg.correct_rate, cfg.incorrect_rate)
+            # the release's order: zero_grad, backward, clip, clamp, step, scheduler, anneal
             self.optimizer.zero_grad()
             loss.backward()
             _clip_gradients(cfg, model)
+            _clamp_weights(cfg, model, "before_step")
             self.optimizer.step()
-            _clamp_weights(cfg, model)
+            _clamp_weights(cfg, model, "after_step")
             lr = self.optimizer.param_groups[0]["lr"]
             if self.scheduler:
                 self.scheduler.step()
@@ -192,6 +250,10 @@ class Run:
                 self.annealing.step()
             self.state["iteration"] += 1
             losses.append(loss.item())
+            if not math.isfinite(losses[-1]):
+                raise NonFiniteError(f"{self.dir}: the loss became {losses[-1]} at iteration "
+                                     f"{self.state['iteration']}; lower optim.lr or enable "
+                                     f"optim.grad_clip (nothing was written for this run)")
             correct += int((predict(out.spikes.detach()) == y).sum())
             seen += len(y)
             rows.append({"iteration": self.state["iteration"], "epoch": epoch, "loss": losses[-1],
@@ -203,12 +265,16 @@ class Run:
         _append_rows(self.dir / "iterations.csv", rows)
         return sum(losses) / len(losses), correct / max(seen, 1)
 
+    def finished(self):
+        return self.state["epoch"] >= self.cfg.epochs or self.state["bad_epochs"] >= self.cfg.patience
+
     def fit(self, progress=True, on_epoch=None):
         cfg, st = self.cfg, self.state
         while st["epoch"] < cfg.epochs and st["bad_epochs"] < cfg.patience:
             t0 = time.perf_counter()
             train_loss, train_acc = self.train_epoch(st["epoch"], progress)
-            val_acc, _ = evaluate(self.model, self.val_set, cfg, self.to_input, self.annealing)
+            val_acc, val_counts = evaluate(self.model, self.val_set, cfg, self.to_input,
+                                           self.annealing, activity=True)
             test_acc = float("nan")
             if cfg.track_test:
                 test_acc, _ = evaluate(self.model, self.test_set, cfg, self.to_input, self.annealing)
@@ -217,6 +283,7 @@ class Run:
                    "val_acc": val_acc, "test_acc": test_acc,
                    "lr": self.optimizer.param_groups[0]["lr"],
                    **{f"theta_{j}": float(l.threshold) for j, l in enumerate(leaky_layers(self.model))},
+                   **dead_fractions(val_counts),
                    "seconds": time.perf_counter() - t0}
             if chosen > st["best"]:
                 st.update(best=chosen, best_epoch=st["epoch"], best_iteration=st["iteration"],
@@ -224,6 +291,7 @@ class Run:
                 self.best_model = copy.deepcopy(self.model.state_dict())
             else:
                 st["bad_epochs"] += 1
+            _check_finite_weights(self.model, self.dir, st["iteration"])
             st["history"].append(row)
             st["epoch"] += 1
             st["seconds"] += row["seconds"]
@@ -239,8 +307,10 @@ class Run:
         final_model.load_state_dict(self.best_model)
         annealing = None
         if self.annealing:  # the chosen model at the thresholds of its epoch (or theta_inf)
-            annealing = ThresholdAnnealing(final_model, *(list(v) for v in (
-                cfg.annealing.theta0, cfg.annealing.theta_inf, cfg.annealing.alpha)))
+            annealing = ThresholdAnnealing(final_model, *(
+                [s_.theta0 for s_ in self.annealing.schedules],
+                [s_.theta_inf for s_ in self.annealing.schedules],
+                [s_.alpha for s_ in self.annealing.schedules]), update=self.annealing.update)
             annealing.set_step(self.state.get("best_iteration", self.state["iteration"]))
         val_acc, _ = evaluate(final_model, self.val_set, cfg, self.to_input, annealing)
         if not cfg.track_test:  # a sweep trial: validation only, no test-set numbers at all
@@ -266,6 +336,10 @@ class Run:
                  "dead_fraction": [l["dead_fraction"] for l in activity["layers"]],
                  "train_images": len(self.train_set), "test_images": len(self.test_set),
                  "num_steps": cfg.num_steps, "engine": cfg.net.engine,
+                 "iterations": self.state["iteration"],
+                 "alpha": [s_.alpha for s_ in self.annealing.schedules] if self.annealing else None,
+                 "theta_inf": list(cfg.annealing.theta_inf) if cfg.annealing else None,
+                 "final_thresholds": [float(l.threshold) for l in leaky_layers(self.model)],
                  "test_threshold": cfg.test_threshold if self.annealing else "fixed",
                  "train_seconds": round(self.state["seconds"], 1),
                  "provenance": runio.provenance(self.seed)}
@@ -273,17 +347,31 @@ class Run:
         return final
 
 
+def _try_load(run, resume):
+    """resume=True: continue or refuse (ResumeError); "auto": continue, or start afresh when
+    the folder holds a run of other settings (one line says so)."""
+    try:
+        return run.load()
+    except checkpoints.ResumeError as err:
+        if resume != "auto":
+            raise
+        log.warning("%s -> starting this run afresh", str(err).split(";")[0])
+        return False
+
+
 def train_one(cfg, seed, run_dir, resume=False, progress=True, on_epoch=None):
-    run = Run(cfg, seed, run_dir)
-    run.dir.mkdir(parents=True, exist_ok=True)
-    if resume and (run.dir / "checkpoint.pt").is_file():
-        run.load()
-    else:
-        for stale in ("iterations.csv", "metrics.csv", "final.json", "activity.json"):
-            (run.dir / stale).unlink(missing_ok=True)
-    runio.atomic_write_text(run.dir / "config.yaml", dump(cfg))
-    run.fit(progress, on_epoch)
-    return run.finish()
+    run_dir = Path(run_dir)
+    with checkpoints.RunLock(run_dir):
+        run = Run(cfg, seed, run_dir)
+        if not (resume and _try_load(run, resume)):
+            for stale in ("iterations.csv", "metrics.csv", "final.json", "activity.json",
+                          checkpoints.LATEST, checkpoints.PREVIOUS):
+                (run.dir / stale).unlink(missing_ok=True)
+        elif (run.dir / "final.json").is_file() and run.finished():
+            return json.loads((run.dir / "final.json").read_text())  # nothing left to do
+        runio.atomic_write_text(run.dir / "config.yaml", dump(cfg))
+        run.fit(progress, on_epoch)
+        return run.finish()
 
 
 def train(cfg, out_dir=None, resume=False, progress=True, on_epoch=None):

@@ -35,6 +35,13 @@ class AnnealingConfig:
     theta0: tuple[float, ...]                  # per Leaky layer
     theta_inf: tuple[float, ...]
     alpha: tuple[float, ...]
+    # anneal: Eq. 4 with these alphas; fixed_theta_inf: thresholds held at theta_inf from the first
+    # step (variant bsnn_theta_inf: same final threshold, no annealing); budget_scaled: alphas
+    # replaced by 1 - 0.01**(1/N) for the run's N iterations (theta_inf within 1% at the end)
+    mode: Literal["anneal", "fixed_theta_inf", "budget_scaled"] = "anneal"
+    # release: the authors' in-place float32 update theta += alpha*(theta_inf - theta) each step;
+    # closed_form: theta(g) from Eq. 4's closed form in float64 (differs in the last bits)
+    update: Literal["release", "closed_form"] = "release"
 
 
 @dataclass(frozen=True)
@@ -44,9 +51,16 @@ class OptimConfig:
     momentum: float = 0.9                      # SGD only
     betas: tuple[float, ...] = (0.9, 0.999)    # Adam only
     schedule: Literal["cosine", "none"] = "cosine"
-    period_epochs: float = 10.0                # cosine period, converted to iterations
+    # cosine period: a fixed iteration count (the release's T_max: 4688 static, 735 DVS, 2604
+    # SHD) or, when period_iterations is null, period_epochs epochs of this run's iterations
+    # (paper App. D: "period 10 epochs")
+    period_iterations: Optional[int] = None
+    period_epochs: float = 10.0
     grad_clip: Optional[float] = None          # max grad norm (paper GC: 1.0)
     weight_clip: Optional[float] = None        # clamp latent weights to [-c, c] (paper WC: 1.0)
+    # the release clamps BEFORE optimizer.step() (so stepped weights may leave [-c, c] until
+    # the next iteration); after_step keeps them inside at all times
+    clamp: Literal["before_step", "after_step"] = "before_step"
 
 
 @dataclass(frozen=True)
@@ -68,9 +82,9 @@ class TrainConfig:
     incorrect_rate: float = 0.2
     max_batches_per_epoch: Optional[int] = None   # smoke tests: stop an epoch early
     track_test: bool = True                    # sweeps set false: they must never see the test set
-    # annealed layers at evaluation: theta_inf (paper 5.2: theta has converged by then) or the
-    # thresholds reached so far (short budgets, where theta is still far from theta_inf)
-    test_threshold: Literal["theta_inf", "current"] = "theta_inf"
+    # annealed layers at evaluation: the thresholds reached so far (the release; it never swaps
+    # them) or theta_inf (paper 5.2, which assumes theta has converged)
+    test_threshold: Literal["theta_inf", "current"] = "current"
 
     def __post_init__(self):
         if self.protocol == "paper" and not self.track_test:
@@ -82,16 +96,23 @@ class TrainConfig:
             raise ValueError("net.thresholds is required unless annealing is given")
 
     @property
+    def annealed(self):
+        """True when thresholds change during training (an annealing schedule is applied)."""
+        return self.annealing is not None and self.annealing.mode != "fixed_theta_inf"
+
+    @property
     def net_config(self):
         """The network config with the initial thresholds filled in (derived, never stored)."""
         if self.annealing is None:
             return self.net
-        return dataclasses.replace(self.net, thresholds=self.annealing.theta0)
+        start = self.annealing.theta0 if self.annealed else self.annealing.theta_inf
+        return dataclasses.replace(self.net, thresholds=start)
 
     @property
     def variant(self):
         if self.annealing is not None:
-            return "annealing"
+            return {"anneal": "annealing", "fixed_theta_inf": "bsnn_theta_inf",
+                    "budget_scaled": "annealing_budget"}[self.annealing.mode]
         if not self.net.binarize:
             return "flt32"
         return "bsnn_theta1" if set(self.net.thresholds) == {1.0} else "bsnn"
@@ -106,9 +127,25 @@ def _merge(base, extra):
     return base
 
 
-def load(path, profile=None, overrides=()):
-    """Experiment YAML, then the budget profile's keys, then --set overrides."""
+def read_with_base(path, chain=()):
+    """An experiment YAML merged over the file its `base:` key names (relative to it), so a
+    variant states only what it changes."""
+    path = Path(path)
     data = config.read_yaml(path)
+    if not isinstance(data, dict) or "base" not in data:
+        return data
+    base = data.pop("base")
+    if not isinstance(base, str):
+        raise config.ConfigError(f"{path}: key 'base' must be a file name, got {base!r}")
+    base_path = path.parent / base
+    if base_path.resolve() in chain:
+        raise config.ConfigError(f"{path}: 'base: {base}' makes a cycle of base files")
+    return _merge(read_with_base(base_path, chain + (path.resolve(),)), data)
+
+
+def load(path, profile=None, overrides=()):
+    """Experiment YAML (over its base), then the budget profile's keys, then --set overrides."""
+    data = read_with_base(path)
     if profile:
         profile_path = PROFILES_DIR / f"{profile}.yaml"
         if not profile_path.is_file():
