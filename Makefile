@@ -20,8 +20,9 @@ $(STAMP): requirements.txt pyproject.toml
 
 venv: $(STAMP) ## build .venv from requirements.txt (done automatically by every target)
 
-test: $(STAMP) ## run the test suite (fast; what CI runs)
+test: $(STAMP) ## run the test suite (fast; what CI runs), then the kernel tests on one thread
 	$(BIN)/python -m pytest -q
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q tests/test_engine.py tests/test_neurons.py
 
 test-full: $(STAMP) ## run every test, the slow ones too
 	$(BIN)/python -m pytest -q -m "slow or not slow"

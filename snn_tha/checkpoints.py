@@ -19,8 +19,9 @@ from snn_tha import config, runio
 log = logging.getLogger("snn_tha")
 
 LATEST, PREVIOUS = "checkpoint.pt", "checkpoint.prev.pt"
-# keys that only set how long a run trains or where its data lie: a resumed run may change them
-BUDGET_KEYS = ("epochs", "patience", "repeats", "profile", "data.data_dir")
+# keys that only set how long a run trains, where its data lie or where it computes: a resumed
+# run may change them (a checkpoint written on a GPU continues on the CPU and back)
+BUDGET_KEYS = ("epochs", "patience", "repeats", "profile", "data.data_dir", "device")
 
 
 class ResumeError(config.ConfigError):

@@ -184,7 +184,9 @@ def write(profile, datasets, out=ROOT / "results"):
 
 def claims(profile, seeds, datasets=tuple(PREFIXES), overrides=(), train=True):
     trained = run_all(profile, seeds, datasets, overrides) if train else list(datasets)
-    for name, group in (("table1", ("mnist", "fashion_mnist")), ("table2", ("dvs_gesture", "shd"))):
-        tables.write_table(name, f"{'Table 1: static' if name == 'table1' else 'Table 2: event'} "
-                           f"data sets ({profile} profile)", group, profile)
+    for name in tables.TABLES:
+        try:
+            tables.build(name, profile)
+        except DataError as err:  # e.g. no event data here
+            log.info("%s", err)
     return write(profile, [d for d in datasets if d in trained or not train])

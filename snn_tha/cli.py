@@ -1,5 +1,6 @@
 """Command line: `snn-tha temporal | report`. Bad input -> one line on stderr, exit 2."""
 import argparse
+import errno
 import json
 import logging
 import shlex
@@ -8,7 +9,9 @@ from pathlib import Path
 
 from snn_tha import runio
 from snn_tha.config import ConfigError
+from snn_tha.device import resolve as resolve_device
 from snn_tha.data import DataError
+from snn_tha.train import NonFiniteError
 
 log = logging.getLogger("snn_tha")
 
@@ -22,7 +25,9 @@ def _add_config_args(parser, default_config):
 
 def cmd_temporal(args):
     from snn_tha import config, plots, temporal
-    cfg = config.load(temporal.TemporalCodingConfig, args.config, args.overrides)
+    overrides = args.overrides + ([f"device={args.device}"] if args.device else [])
+    cfg = config.load(temporal.TemporalCodingConfig, args.config, overrides)
+    resolve_device(cfg.device)  # fail before any case runs
     out_dir = Path(args.out)
     command = "snn-tha " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     summary = temporal.run(cfg, out_dir, resume=args.resume, command=command)
@@ -36,8 +41,8 @@ def cmd_temporal(args):
 
 def cmd_train(args):
     from snn_tha import train, train_config
-    overrides = args.overrides + ([f"data.data_dir={args.data_dir}"] if args.data_dir else [])
-    cfg = train_config.load(args.config, args.profile, overrides)
+    cfg = train_config.load(args.config, args.profile, args.overrides, data_dir=args.data_dir,
+                            device=args.device)
     result = train.train(cfg, args.out, resume=args.resume)
     if not cfg.track_test:
         log.info("%s [%s profile]: validation accuracy %s", cfg.experiment, cfg.profile,
@@ -48,46 +53,33 @@ def cmd_train(args):
              100 * result["test_acc_mean"], 100 * result["test_acc_std"])
 
 
-TABLES = {  # name: (config glob, data sets, title, figure prefixes)
-    "table1": ("*mnist_*.yaml", ("mnist", "fashion_mnist", "mnist5k"),
-               "Table 1: static data sets", ("fmnist", "mnist")),
-    "table2": ("[ds][vh][sd]_*.yaml", ("dvs_gesture", "shd"), "Table 2: event data sets",
-               ("dvs", "shd")),
-}
-
-
 def cmd_table(args):
     """Train every experiment of a table whose data is available, then the table and figures."""
-    from pathlib import Path
     from snn_tha import tables, train, train_config
-    pattern, datasets, title, prefixes = TABLES[args.command]
-    for path in sorted(Path("configs").glob(pattern)):
-        cfg = train_config.load(path, args.profile, args.overrides)
-        if args.train:
+    if args.train:
+        for path in tables.table_configs(args.command):
+            cfg = train_config.load(path, args.profile, args.overrides, device=args.device)
             try:  # missing data raise before anything is trained or written
-                train.train(cfg, resume=True)
+                train.train(cfg, resume="auto")  # a run of other settings starts afresh
             except DataError as err:
                 log.warning("skipping %s: %s", cfg.experiment, err)
-    finals = tables.collect_runs("results/runs", args.profile)
-    rows = tables.write_table(args.command, f"{title} ({args.profile} profile)", datasets,
-                              args.profile, finals=finals)
-    for prefix in prefixes:
-        for figure in tables.activity_figures(args.profile, prefix):
-            log.info("wrote %s", figure)
-    tables.write_dead_neurons(args.profile, finals=finals)
-    log.info("%s: %d rows -> results/tables/%s.md", args.command, len(rows), args.command)
+    written = tables.build(args.command, args.profile)
+    for path in written:
+        log.info("wrote %s", path)
 
 
 def cmd_claims(args):
     from snn_tha import claims
-    path = claims.claims(args.profile, args.seeds, tuple(args.datasets), args.overrides,
+    overrides = args.overrides + ([f"device={args.device}"] if args.device else [])
+    path = claims.claims(args.profile, args.seeds, tuple(args.datasets), overrides,
                          train=args.train)
     log.info("wrote %s", path)
 
 
 def cmd_ablate(args):
     from snn_tha import fidelity
-    rows = fidelity.ablate(args.config, args.profile, args.seeds)
+    rows = fidelity.ablate(args.config, args.profile, args.seeds,
+                           device_overrides=[f"device={args.device}"] if args.device else [])
     log.info("ablation: %d rows -> results/tables/ablation_*_%s.md", len(rows), args.profile)
 
 
@@ -100,10 +92,11 @@ def cmd_sweep(args):
             raise ConfigError("sweep init needs --space configs/sweeps/<experiment>.yaml")
         sweep.init(args.space, storage, args.study, args.budget, args.profile, args.sampler,
                    args.seed, args.prune, args.overrides)
-        log.info("created study %r in %s (budget %d trials)", args.study, storage, args.budget)
+        log.info("created study %r in %s (budget %d trials)", args.study, sweep.safe_url(storage),
+                 args.budget)
     elif args.action == "work":
         ran = sweep.work(storage, args.study, args.worker_id, out_root=args.trials_dir,
-                         heartbeat=args.heartbeat, grace=args.grace)
+                         heartbeat=args.heartbeat, grace=args.grace, device=args.device)
         log.info("worker done: %d trial(s) run here", ran)
     elif args.action == "status":
         print(_json.dumps(sweep.status(storage, args.study), indent=2, default=str))
@@ -119,6 +112,10 @@ def cmd_report(args):
     log.info("wrote %s", path)
 
 
+def _add_device_arg(parser):
+    parser.add_argument("--device", help="auto (default: CUDA when present), cpu, cuda or cuda:N")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="snn-tha", description=(
         "Threshold annealing for binarized spiking neural networks: run the paper's "
@@ -130,6 +127,7 @@ def build_parser():
     p.add_argument("--out", default="results/temporal_coding", help="run directory")
     p.add_argument("--resume", action="store_true",
                    help="keep cases already finished in --out (after a kill) and run the rest")
+    _add_device_arg(p)
     p.set_defaults(func=cmd_temporal)
 
     p = sub.add_parser("train", help="train a classification experiment (Tables 1-2)")
@@ -141,8 +139,10 @@ def build_parser():
     p.add_argument("--data-dir", help="data root (default $SNN_THA_DATA or data/)")
     p.add_argument("--resume", action="store_true",
                    help="continue each run from its last epoch checkpoint")
+    _add_device_arg(p)
     p.set_defaults(func=cmd_train)
 
+    from snn_tha.tables import TABLES
     for name, (_, _, title, _) in TABLES.items():
         p = sub.add_parser(name, help=f"train the experiments of {title} (data permitting), "
                                       "then build the table and its figures")
@@ -151,6 +151,7 @@ def build_parser():
                        metavar="KEY=VALUE")
         p.add_argument("--no-train", dest="train", action="store_false",
                        help="only rebuild the table and figures from existing runs")
+        _add_device_arg(p)
         p.set_defaults(func=cmd_table)
 
     p = sub.add_parser("claims", help="train the claim variants with N seeds and decide the "
@@ -163,6 +164,7 @@ def build_parser():
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--no-train", dest="train", action="store_false",
                    help="only rebuild the claims file and figures from existing runs")
+    _add_device_arg(p)
     p.set_defaults(func=cmd_claims)
 
     p = sub.add_parser("ablate", help="release-faithful baseline + one run set per paper-vs-release "
@@ -170,6 +172,7 @@ def build_parser():
     p.add_argument("config", help="an annealing experiment, e.g. configs/fmnist_annealing.yaml")
     p.add_argument("--profile", default="claims", help="budget profile (default: claims)")
     p.add_argument("--seeds", type=int, default=3, help="seeds per setting (default 3)")
+    _add_device_arg(p)
     p.set_defaults(func=cmd_ablate)
 
     p = sub.add_parser("sweep", help="Optuna TPE sweeps: init | work | status | export")
@@ -194,6 +197,7 @@ def build_parser():
     p.add_argument("--grace", type=int, default=120,
                    help="work, database storage: seconds without a heartbeat before a trial "
                         "is failed and re-queued")
+    _add_device_arg(p)
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("report", help="rebuild results/REPORT.md from recorded runs")
@@ -208,10 +212,34 @@ def main(argv=None):
     runio.git_commit()  # provenance names the code this process started with
     try:
         args.func(args)
-    except (ConfigError, DataError, FileNotFoundError) as err:
-        print(f"snn-tha: error: {err}", file=sys.stderr)
-        return 2
+    except (ConfigError, DataError, NonFiniteError) as err:
+        return _fail(str(err))
+    except OSError as err:  # missing file, read-only folder, full disk: the path and the reason
+        if err.errno not in USER_OS_ERRORS:
+            raise
+        where = f"{err.filename}: " if err.filename else ""
+        return _fail(f"{where}{err.strerror or err}")
+    except KeyboardInterrupt:
+        print(f"snn-tha: interrupted; finished epochs are checkpointed: run the same command "
+              f"with --resume to continue{_resume_hint(args)}", file=sys.stderr)
+        return 130
     return 0
+
+
+# errors a user causes (and can fix); anything else is a bug and keeps its traceback
+USER_OS_ERRORS = {errno.ENOENT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC,
+                  errno.EDQUOT, errno.EISDIR, errno.ENOTDIR}
+
+
+def _fail(message):
+    print(f"snn-tha: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _resume_hint(args):
+    if args.command in ("table1", "table2", "claims", "ablate"):
+        return " (this command resumes matching runs by itself)"
+    return ""
 
 
 if __name__ == "__main__":

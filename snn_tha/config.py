@@ -5,6 +5,7 @@ key. Lists become tuples (configs are immutable). `--set a.b.c=value` overrides 
 to the raw YAML before validation; the value is parsed as YAML (`3`, `1e-3`, `[1, 2]`, `true`).
 """
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
@@ -66,12 +67,16 @@ def _coerce(tp, value, key, where):
     if tp is float:
         if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 fail("a number")
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        elif isinstance(value, bool) or not isinstance(value, (int, float)):
             fail("a number")
-        return float(value)
+        else:
+            number = float(value)
+        if not math.isfinite(number):  # nan/inf would train silently into chance accuracy
+            fail("a finite number")
+        return number
     if tp is str:
         if not isinstance(value, str):
             fail("a string")
@@ -109,8 +114,14 @@ def apply_override(data, assignment):
     if "=" not in assignment:
         raise ConfigError(f"--set {assignment!r}: expected key=value, e.g. --set lr=1e-3")
     dotted, raw = assignment.split("=", 1)
-    value = yaml.safe_load(raw)
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        raise ConfigError(f"--set {assignment}: the value {raw!r} is not valid YAML; quote "
+                          f"strings and close brackets, e.g. --set net.dropout=[0.5]") from None
     parts = dotted.strip().split(".")
+    if not isinstance(data, dict):
+        raise ConfigError(f"--set {dotted}: the config is not a mapping of keys")
     node = data
     for i, part in enumerate(parts[:-1]):
         if isinstance(node, list) and part.isdigit() and int(part) < len(node):
@@ -118,9 +129,12 @@ def apply_override(data, assignment):
         elif isinstance(node, dict):
             node = node.setdefault(part, {})
         else:
-            raise ConfigError(f"--set {dotted}: '{'.'.join(parts[:i + 1])}' is not a mapping "
-                              f"or a valid list index")
+            raise ConfigError(f"--set {dotted}: '{'.'.join(parts[:i])}' is a value, not a mapping "
+                              f"or a list, so it has no key '{part}'")
     last = parts[-1]
+    if not isinstance(node, (dict, list)):
+        raise ConfigError(f"--set {dotted}: '{'.'.join(parts[:-1])}' is a value, not a mapping "
+                          f"or a list, so it has no key '{last}'")
     if isinstance(node, list):
         if not (last.isdigit() and int(last) < len(node)):
             raise ConfigError(f"--set {dotted}: list index {last!r} out of range")
@@ -131,10 +145,14 @@ def apply_override(data, assignment):
 
 def read_yaml(path):
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise ConfigError(f"{path}: config file not found")
     try:
         data = yaml.safe_load(path.read_text())
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file (a YAML config is expected)") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, not a YAML config file") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = f" at line {mark.line + 1}" if mark else ""

@@ -70,6 +70,7 @@ def behaviour(cfg):
     order without a weight clamp), to spot ablation variants identical to their baseline."""
     data = config.to_dict(cfg)
     data.pop("experiment")
+    data.pop("device")
     if not cfg.optim.weight_clip:
         data["optim"].pop("clamp")
     if not cfg.annealed:  # a fixed threshold: centre == threshold, evaluation thresholds fixed
@@ -99,14 +100,15 @@ def load_ablations(experiment):
 
 
 def ablate(config_path, profile, seeds, out_tables=ROOT / "results" / "tables",
-           runs_root=ROOT / "results" / "runs"):
+           runs_root=ROOT / "results" / "runs", device_overrides=()):
     """Baseline + one run set per ablation variant; returns the table rows."""
-    base = train_config.load(config_path, profile, [f"repeats={seeds}"])
+    common = [f"repeats={seeds}", *device_overrides]
+    base = train_config.load(config_path, profile, common)
     variants = load_ablations(base.experiment)
     # validate every variant before anything trains
     planned = []
     for name, spec in variants.items():
-        cfg = train_config.load(config_path, profile, [f"repeats={seeds}"] + _set_args(spec["set"]))
+        cfg = train_config.load(config_path, profile, common + _set_args(spec["set"]))
         planned.append((name, spec, cfg, behaviour(cfg) == behaviour(base)))
     rows = [_ablation_row("baseline (release)", "the release's settings", base,
                           train(base, runs_root / base.experiment, resume="auto")["runs"], None)]

@@ -122,15 +122,44 @@ def make_objective(space, profile, out_root, prune, study_overrides=()):
     return objective
 
 
+def safe_url(url):
+    """The storage URL with any password masked, for messages."""
+    if "://" not in url:
+        return url
+    try:
+        from sqlalchemy.engine import make_url
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL sqlalchemy can parse: show only its scheme
+        return url.split("://", 1)[0] + "://***"
+
+
 def open_storage(url, heartbeat=60, grace=120):
     """A journal file path, or a database URL (with heartbeats and re-queueing of stale trials)."""
     if "://" not in url:
         Path(url).parent.mkdir(parents=True, exist_ok=True)
         backend = optuna.storages.journal.JournalFileBackend(str(url))
         return optuna.storages.journal.JournalStorage(backend)
-    return optuna.storages.RDBStorage(
-        url, heartbeat_interval=heartbeat, grace_period=grace,
-        heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3))
+    try:
+        return optuna.storages.RDBStorage(
+            url, heartbeat_interval=heartbeat, grace_period=grace,
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3))
+    except Exception as err:  # sqlalchemy's connection errors are long; the user needs one line
+        reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
+        raise config.ConfigError(f"cannot open the sweep storage {safe_url(url)}: {reason}; check "
+                                 f"the host, port, user and that the database runs") from None
+
+
+def load_study(storage_url, study_name, heartbeat=60, grace=120, **kwargs):
+    """An existing study, or one line listing the studies the storage holds."""
+    if "://" not in storage_url and not Path(storage_url).is_file():
+        raise config.ConfigError(f"no sweep storage at {storage_url}: create the study with "
+                                 f"`snn-tha sweep init --study {study_name} --space ...` (or pass --storage)")
+    storage = open_storage(storage_url, heartbeat, grace)
+    names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+    if study_name not in names:
+        raise config.ConfigError(f"no study {study_name!r} in {safe_url(storage_url)} (it has: "
+                                 f"{', '.join(names) or 'none'}); create it with `snn-tha sweep init`")
+    return optuna.load_study(study_name=study_name, storage=storage, **kwargs), storage
 
 
 def make_sampler(preset, seed):
@@ -146,7 +175,7 @@ def init(space_path, storage_url, study_name, budget, profile, sampler="paper", 
     trial_config(space, profile, [], overrides)  # fail now on a bad space, not in every worker
     storage = open_storage(storage_url)
     if study_name in [s.study_name for s in optuna.get_all_study_summaries(storage)]:
-        raise config.ConfigError(f"study {study_name!r} already exists in {storage_url}; "
+        raise config.ConfigError(f"study {study_name!r} already exists in {safe_url(storage_url)}; "
                                  f"`snn-tha sweep work` joins it, or pick another --study")
     pruner = optuna.pruners.MedianPruner() if prune else optuna.pruners.NopPruner()
     study = optuna.create_study(study_name=study_name, storage=storage, direction="maximize",
@@ -161,17 +190,18 @@ def init(space_path, storage_url, study_name, budget, profile, sampler="paper", 
 
 
 def work(storage_url, study_name, worker_id=None, out_root="results/sweeps/trials",
-         heartbeat=60, grace=120):
+         heartbeat=60, grace=120, device=None):
     """Run trials until the study's budget is used across all workers; returns trials run."""
-    storage = open_storage(storage_url, heartbeat, grace)
-    probe = optuna.load_study(study_name=study_name, storage=storage)
+    probe, storage = load_study(storage_url, study_name, heartbeat, grace)
     attrs = probe.user_attrs
     worker_id = os.getpid() if worker_id is None else worker_id
     pruner = optuna.pruners.MedianPruner() if attrs["prune"] else optuna.pruners.NopPruner()
     study = optuna.load_study(study_name=study_name, storage=storage, pruner=pruner,
                               sampler=make_sampler(attrs["sampler"], attrs["seed"] * 1000 + worker_id))
+    # where this worker computes is its own choice, not the study's (default: auto)
+    overrides = list(attrs["overrides"]) + ([f"device={device}"] if device else [])
     objective = make_objective(load_space(attrs["space"]), attrs["profile"],
-                               Path(out_root) / study_name, attrs["prune"], attrs["overrides"])
+                               Path(out_root) / study_name, attrs["prune"], overrides)
 
     def on_sigterm(signum, frame):
         raise TrialTerminated("SIGTERM")
@@ -197,7 +227,7 @@ def work(storage_url, study_name, worker_id=None, out_root="results/sweeps/trial
 
 
 def status(storage_url, study_name):
-    study = optuna.load_study(study_name=study_name, storage=open_storage(storage_url))
+    study, _ = load_study(storage_url, study_name)
     counts = {}
     for t in study.get_trials(deepcopy=False):
         counts[t.state.name] = counts.get(t.state.name, 0) + 1
@@ -235,7 +265,10 @@ def export(storage_url, study_name, configs_dir="configs/tuned", out_dir="result
     import matplotlib
     matplotlib.use("Agg")
     from snn_tha import plots
-    study = optuna.load_study(study_name=study_name, storage=open_storage(storage_url))
+    study, _ = load_study(storage_url, study_name)
+    if not any(t.state == optuna.trial.TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
+        raise config.ConfigError(f"study {study_name!r} has no completed trial yet: nothing to "
+                                 f"export (`snn-tha sweep status --study {study_name}`)")
     space, overrides = tuned_overrides(study)
     raw = config.read_yaml(space.config_path)  # the experiment with the tuned values, no budget
     for assignment in overrides:

@@ -5,6 +5,40 @@ import statistics
 from pathlib import Path
 
 from snn_tha import paper, runio
+from snn_tha.data.common import DataError
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "results"
+TABLES = {  # name: (config glob, data sets, title, figure prefixes)
+    "table1": ("*mnist_*.yaml", ("mnist", "fashion_mnist", "mnist5k"),
+               "Table 1: static data sets", ("fmnist", "mnist")),
+    "table2": ("[ds][vh][sd]_*.yaml", ("dvs_gesture", "shd"), "Table 2: event data sets",
+               ("dvs", "shd")),
+}
+
+
+def table_configs(name):
+    """The experiment configs whose runs make table `name`."""
+    return sorted((ROOT / "configs").glob(TABLES[name][0]))
+
+
+def build(name, profile, results=RESULTS):
+    """Table `name` of `profile` with its figures and the dead-neuron table, from the run
+    folders under `results/runs` only; returns the paths written (a DataError if none)."""
+    _, datasets, title, prefixes = TABLES[name]
+    runs_root, out_tables = Path(results) / "runs", Path(results) / "tables"
+    finals = collect_runs(runs_root, profile)
+    rows = write_table(name, f"{title} ({profile} profile)", datasets, profile, runs_root,
+                       out_tables, finals=finals)
+    if not rows:
+        raise DataError(f"{name}: no finished run of profile {profile!r} for "
+                        f"{', '.join(datasets)} under {runs_root}/ (data missing?): nothing written")
+    written = [out_tables / f"{name}_{profile}.md"]
+    for prefix in prefixes:
+        written += activity_figures(profile, prefix, runs_root, Path(results) / "figures")
+    if write_dead_neurons(profile, runs_root, out_tables, finals=finals):
+        written.append(out_tables / f"dead_neurons_{profile}.md")
+    return written
 
 
 def collect_runs(runs_root, profile):
@@ -111,6 +145,10 @@ def activity_figures(profile, prefix, runs_root="results/runs", out_dir="results
     return [activity_path, curves_path]
 
 
+def _fmt_reduction(value):
+    return "— (no dead neuron with a fixed θ)" if value is None else value
+
+
 def write_dead_neurons(profile, runs_root="results/runs", out_dir="results/tables", finals=None):
     """Dead-neuron fraction per layer, fixed θ vs annealing, and the relative reduction
     (paper, SHD: 55% / 90% dead with a fixed θ, ~20% with annealing: 71% fewer)."""
@@ -135,6 +173,6 @@ def write_dead_neurons(profile, runs_root="results/runs", out_dir="results/table
                  "| data | layer | profile | dead % fixed θ | dead % annealing | relative reduction % |",
                  "|---|---|---|---|---|---|"]
         lines += [f"| {r['dataset']} | {r['layer']} | {r['profile']} | {r['dead_pct_fixed_theta']} | "
-                  f"{r['dead_pct_annealing']} | {r['relative_reduction_pct']} |" for r in rows]
+                  f"{r['dead_pct_annealing']} | {_fmt_reduction(r['relative_reduction_pct'])} |" for r in rows]
         runio.atomic_write_text(Path(out_dir) / f"dead_neurons_{profile}.md", "\n".join(lines) + "\n")
     return rows

@@ -6,6 +6,7 @@ membrane follows a ramp to 10% above threshold at t=75 (then 0). Loss: the squar
 as Eq. 29 writes it (`sum`, 100x the gradient). Four cases: flt32 theta=1, BSNN theta=1, BSNN theta=50, BSNN annealing 5 -> 50.
 """
 import json
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -18,7 +19,10 @@ from tqdm import tqdm
 from snn_tha import runio
 from snn_tha.annealing import ThresholdAnnealing, annealed_threshold
 from snn_tha.config import dump, to_dict
+from snn_tha.device import resolve as resolve_device
 from snn_tha.models import NetConfig, dense_net
+
+log = logging.getLogger("snn_tha")
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,7 @@ class TemporalCodingConfig:
     surrogate_centre: Literal["initial", "current"] = "initial"
     loss_reduction: Literal["mean", "sum"] = "mean"
     engine: Literal["reference", "exact", "fast"] = "exact"
+    device: str = "auto"                # auto | cpu | cuda | cuda:N (snn_tha.device)
     snapshot_iterations: tuple[int, ...] = (0, 400, 999)
     spike_window: int = 3               # "at the target" = within this many steps of target_step
     raster_neurons: int = 100           # hidden neurons kept for the figure's raster
@@ -111,8 +116,10 @@ def _snapshot(cfg, iteration, out, thresholds):
 
 def run_case(cfg, case, inputs, position=0):
     """Train one case; returns (per-iteration metric rows, snapshots, final thresholds)."""
-    model = build_model(cfg, case)
-    target = ramp_target(cfg.num_steps, cfg.target_step, case.target_peak)
+    device = resolve_device(cfg.device)
+    model = build_model(cfg, case).to(device)
+    inputs = inputs.to(device)
+    target = ramp_target(cfg.num_steps, cfg.target_step, case.target_peak).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
     annealing = None
     if case.annealing is not None:
@@ -196,6 +203,15 @@ def paper_claims(cases):
     return claims
 
 
+def case_resume_key(cfg, case):
+    """Everything that shapes one case's result: the case and every shared setting (learning
+    rate, iterations, seed, loss reduction, engine, ...)."""
+    shared = to_dict(cfg)
+    shared.pop("cases")
+    shared.pop("device")  # where it ran; a case finished on a GPU is not redone on the CPU
+    return {"case": to_dict(case), "shared": shared}
+
+
 def run(cfg, out_dir, resume=False, command=""):
     """Run every case, write the run directory, return the summary dict."""
     out_dir = Path(out_dir)
@@ -206,11 +222,15 @@ def run(cfg, out_dir, resume=False, command=""):
     all_rows, traces, summaries = [], {}, {}
     for case in tqdm(cfg.cases, desc="temporal coding cases", position=0):
         part = cases_dir / f"{case.name}.json"
+        key = case_resume_key(cfg, case)
         saved = json.loads(part.read_text()) if resume and part.is_file() else None
-        if saved is None or saved["config"] != to_dict(case):  # else: finished before a kill
+        if saved is not None and saved.get("key") != key:
+            log.info("%s: finished under other settings; running it again", case.name)
+            saved = None
+        if saved is None:  # else: finished before a kill, under exactly these settings
             t0 = time.perf_counter()
             rows, trace, final = run_case(cfg, case, inputs, position=1)
-            saved = {"config": to_dict(case), "rows": rows, "trace": trace, "final": final,
+            saved = {"key": key, "rows": rows, "trace": trace, "final": final,
                      "seconds": time.perf_counter() - t0}
             runio.atomic_write_json(part, saved, compact=True)
         all_rows += saved["rows"]

@@ -22,9 +22,11 @@ from snn_tha import checkpoints, runio
 from snn_tha.annealing import ThresholdAnnealing, leaky_layers
 from snn_tha.config import dump
 from snn_tha.data import Split, batches
+from snn_tha.device import describe as describe_device, on_device, resolve as resolve_device
 from snn_tha.data.common import holdout
 from snn_tha.data.events import load_events
-from snn_tha.data.static import image_to_current, load_static
+from snn_tha.data.common import DataError
+from snn_tha.data.static import data_root, image_to_current, load_static
 from snn_tha.losses import mse_count_loss, predict
 from snn_tha.models import build
 
@@ -44,8 +46,15 @@ def prepare_data(cfg):
         train_set, test_set = load_events(cfg.data, cfg.data.data_dir)
         binary = cfg.data.encoding == "binary"
         to_input = lambda frames: frames.dense(binary)  # noqa: E731
+    for name, split in (("training", train_set), ("test", test_set)):
+        if len(split) == 0:
+            raise DataError(f"{cfg.data.name}: the {name} split under {data_root(cfg.data.data_dir)} "
+                            f"is empty; prepare the data again (`make data`)")
     validation = Split(train_set.inputs[:0], train_set.labels[:0])
     if cfg.data.validation_size > 0:
+        if cfg.data.validation_size >= len(train_set):
+            raise DataError(f"data.validation_size={cfg.data.validation_size} leaves no training "
+                            f"data: {cfg.data.name} has {len(train_set)} training examples")
         train_set, validation = holdout(train_set, cfg.data.validation_size)
     return (train_set.subset(cfg.data.train_subset), validation,
             test_set.subset(cfg.data.test_subset), to_input)
@@ -109,8 +118,9 @@ def evaluate(model, split, cfg, to_input, annealing=None, activity=False):
     was_training = model.training
     model.eval()
     correct, counts = 0, None
+    device = next(model.parameters()).device
     with test_thresholds(annealing, cfg.test_threshold):
-        for x, y in batches(split, cfg.batch_size, to_input=to_input):
+        for x, y in on_device(batches(split, cfg.batch_size, to_input=to_input), device):
             out = model(x, cfg.num_steps if cfg.data.is_static else None)
             correct += int((predict(out.spikes) == y).sum())
             if activity:
@@ -148,7 +158,7 @@ def _check_finite_weights(model, run_dir, iteration):
         if not torch.isfinite(param).all():
             raise NonFiniteError(f"{run_dir}: parameter {name} became non-finite by iteration "
                                  f"{iteration}; lower optim.lr or enable optim.grad_clip "
-                                 f"(no result was written for this run)")
+                                 f"(no final result was written for this run)")
 
 
 def _append_rows(path, rows):
@@ -177,7 +187,8 @@ class Run:
         self.dir.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(seed)
         self.train_set, self.val_set, self.test_set, self.to_input = prepare_data(cfg)
-        self.model = build(cfg.net_config)
+        self.device = resolve_device(cfg.device)
+        self.model = build(cfg.net_config).to(self.device)
         self.iters_per_epoch = -(-len(self.train_set) // cfg.batch_size)
         if cfg.max_batches_per_epoch:
             self.iters_per_epoch = min(self.iters_per_epoch, cfg.max_batches_per_epoch)
@@ -203,6 +214,7 @@ class Run:
             "scheduler": self.scheduler.state_dict() if self.scheduler else None,
             "annealing": self.annealing.state_dict() if self.annealing else None,
             "shuffle": self.shuffle.get_state(), "rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
             "state": self.state, "best_model": self.best_model})
 
     def load(self):
@@ -218,50 +230,59 @@ class Run:
             self.annealing.load_state_dict(ckpt["annealing"])
         self.shuffle.set_state(ckpt["shuffle"])
         torch.set_rng_state(ckpt["rng"])
+        if self.device.type == "cuda" and ckpt.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(ckpt["cuda_rng"], self.device)
         self.state, self.best_model = ckpt["state"], ckpt["best_model"]
         _truncate_rows(self.dir / "iterations.csv", self.state["iteration"])
         return True
 
     # --- training ----------------------------------------------------------------------
-    def train_epoch(self, epoch, progress):
+    def train_step(self, x, y):
+        """One iteration in the release's order: forward, loss, zero_grad, backward, clip,
+        clamp (before_step), step, (clamp after_step), scheduler, annealing.
+        Returns (loss, output spikes, lr used, thresholds used)."""
         cfg, model = self.cfg, self.model
-        model.train()
+        out = model(x, cfg.num_steps if cfg.data.is_static else None)
+        loss = mse_count_loss(out.spikes, y, cfg.correct_rate, cfg.incorrect_rate)
+        value = loss.item()
+        if not math.isfinite(value):
+            raise NonFiniteError(f"{self.dir}: the loss became {value} at iteration "
+                                 f"{self.state['iteration'] + 1}; lower optim.lr or enable "
+                                 f"optim.grad_clip (no final result was written for this run)")
+        self.optimizer.zero_grad()
+        loss.backward()
+        _clip_gradients(cfg, model)
+        _clamp_weights(cfg, model, "before_step")
+        self.optimizer.step()
+        _clamp_weights(cfg, model, "after_step")
+        lr = self.optimizer.param_groups[0]["lr"]
+        if self.scheduler:
+            self.scheduler.step()
+        thresholds = [float(l.threshold) for l in leaky_layers(model)]
+        if self.annealing:
+            self.annealing.step()
+        self.state["iteration"] += 1
+        return value, out.spikes.detach(), lr, thresholds
+
+    def train_epoch(self, epoch, progress):
+        cfg = self.cfg
+        self.model.train()
         rows, losses, correct, seen = [], [], 0, 0
-        bar = tqdm(total=self.iters_per_epoch, desc=f"{cfg.experiment} s{self.seed} ep{epoch}",
-                   disable=not progress, leave=False, mininterval=2.0)
-        for i, (x, y) in enumerate(batches(self.train_set, cfg.batch_size, self.shuffle,
-                                           self.to_input)):
-            if i >= self.iters_per_epoch:
-                break
-            out = model(x, cfg.num_steps if cfg.data.is_static else None)
-            loss = mse_count_loss(out.spikes, y, cfg.correct_rate, cfg.incorrect_rate)
-            # the release's order: zero_grad, backward, clip, clamp, step, scheduler, anneal
-            self.optimizer.zero_grad()
-            loss.backward()
-            _clip_gradients(cfg, model)
-            _clamp_weights(cfg, model, "before_step")
-            self.optimizer.step()
-            _clamp_weights(cfg, model, "after_step")
-            lr = self.optimizer.param_groups[0]["lr"]
-            if self.scheduler:
-                self.scheduler.step()
-            thresholds = [float(l.threshold) for l in leaky_layers(model)]
-            if self.annealing:
-                self.annealing.step()
-            self.state["iteration"] += 1
-            losses.append(loss.item())
-            if not math.isfinite(losses[-1]):
-                raise NonFiniteError(f"{self.dir}: the loss became {losses[-1]} at iteration "
-                                     f"{self.state['iteration']}; lower optim.lr or enable "
-                                     f"optim.grad_clip (nothing was written for this run)")
-            correct += int((predict(out.spikes.detach()) == y).sum())
-            seen += len(y)
-            rows.append({"iteration": self.state["iteration"], "epoch": epoch, "loss": losses[-1],
-                         "lr": lr, **{f"theta_{j}": t for j, t in enumerate(thresholds)}})
-            bar.update()
-            bar.set_postfix(loss=f"{losses[-1]:.3f}", acc=f"{correct / seen:.3f}",
-                            theta="/".join(f"{t:.2f}" for t in thresholds), refresh=False)
-        bar.close()
+        with tqdm(total=self.iters_per_epoch, desc=f"{cfg.experiment} s{self.seed} ep{epoch}",
+                  disable=not progress, leave=False, mininterval=2.0) as bar:
+            for i, (x, y) in enumerate(on_device(batches(
+                    self.train_set, cfg.batch_size, self.shuffle, self.to_input), self.device)):
+                if i >= self.iters_per_epoch:
+                    break
+                loss, spikes, lr, thresholds = self.train_step(x, y)
+                losses.append(loss)
+                correct += int((predict(spikes) == y).sum())
+                seen += len(y)
+                rows.append({"iteration": self.state["iteration"], "epoch": epoch, "loss": loss,
+                             "lr": lr, **{f"theta_{j}": t for j, t in enumerate(thresholds)}})
+                bar.update()
+                bar.set_postfix(loss=f"{loss:.3f}", acc=f"{correct / seen:.3f}",
+                                theta="/".join(f"{t:.2f}" for t in thresholds), refresh=False)
         _append_rows(self.dir / "iterations.csv", rows)
         return sum(losses) / len(losses), correct / max(seen, 1)
 
@@ -312,6 +333,8 @@ class Run:
                 [s_.theta_inf for s_ in self.annealing.schedules],
                 [s_.alpha for s_ in self.annealing.schedules]), update=self.annealing.update)
             annealing.set_step(self.state.get("best_iteration", self.state["iteration"]))
+        with test_thresholds(annealing, cfg.test_threshold):  # what evaluate() will use
+            eval_thresholds = [float(l.threshold) for l in leaky_layers(final_model)]
         val_acc, _ = evaluate(final_model, self.val_set, cfg, self.to_input, annealing)
         if not cfg.track_test:  # a sweep trial: validation only, no test-set numbers at all
             final = {"experiment": cfg.experiment, "seed": self.seed, "val_acc": val_acc,
@@ -336,11 +359,13 @@ class Run:
                  "dead_fraction": [l["dead_fraction"] for l in activity["layers"]],
                  "train_images": len(self.train_set), "test_images": len(self.test_set),
                  "num_steps": cfg.num_steps, "engine": cfg.net.engine,
+                 "device": describe_device(self.device),
                  "iterations": self.state["iteration"],
                  "alpha": [s_.alpha for s_ in self.annealing.schedules] if self.annealing else None,
                  "theta_inf": list(cfg.annealing.theta_inf) if cfg.annealing else None,
                  "final_thresholds": [float(l.threshold) for l in leaky_layers(self.model)],
                  "test_threshold": cfg.test_threshold if self.annealing else "fixed",
+                 "eval_thresholds": eval_thresholds,
                  "train_seconds": round(self.state["seconds"], 1),
                  "provenance": runio.provenance(self.seed)}
         runio.atomic_write_json(self.dir / "final.json", final)
@@ -374,8 +399,18 @@ def train_one(cfg, seed, run_dir, resume=False, progress=True, on_epoch=None):
         return run.finish()
 
 
+def check_data_root(cfg):
+    """The data folder must exist: only `make data` (snn_tha.data.prepare) creates it, so a
+    mistyped --data-dir is an error, not an empty folder silently filled."""
+    root = data_root(cfg.data.data_dir)
+    if not root.is_dir():
+        raise DataError(f"data folder {root} does not exist: run `make data`, or pass an existing "
+                        f"--data-dir (or set SNN_THA_DATA)")
+
+
 def train(cfg, out_dir=None, resume=False, progress=True, on_epoch=None):
     """Train `cfg.repeats` runs (seeds cfg.seed + k); returns their final results."""
+    check_data_root(cfg)
     out_dir = Path(out_dir) if out_dir else default_out_dir(cfg)
     runs = [train_one(cfg, cfg.seed + k, out_dir / f"{cfg.profile}-seed{cfg.seed + k}", resume,
                       progress, on_epoch) for k in range(cfg.repeats)]

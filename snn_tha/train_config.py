@@ -5,6 +5,8 @@ from pathlib import Path
 from typing import Literal, Optional
 
 from snn_tha import config
+from snn_tha.annealing import LayerSchedule
+from snn_tha.device import PATTERN as DEVICE_PATTERN
 from snn_tha.models import NetConfig
 
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "configs" / "profiles"
@@ -24,6 +26,15 @@ class DataConfig:
     window_ms: float = 1000.0                  # SHD: the whole 1 s recording
     train_bins: Optional[int] = None           # DVS training length (100); SHD paper-loader T
     test_bins: Optional[int] = None            # DVS test length: None = whole sample, 360 = release
+
+    def __post_init__(self):
+        for key in ("validation_size", "train_subset", "test_subset", "train_bins", "test_bins"):
+            value = getattr(self, key)
+            if value is not None and value < 0:
+                raise ValueError(f"{key} must be >= 0, got {value}")
+        for key in ("bin_ms", "window_ms"):
+            if not getattr(self, key) > 0:
+                raise ValueError(f"{key} must be > 0, got {getattr(self, key)}")
 
     @property
     def is_static(self):
@@ -62,6 +73,20 @@ class OptimConfig:
     # the next iteration); after_step keeps them inside at all times
     clamp: Literal["before_step", "after_step"] = "before_step"
 
+    def __post_init__(self):
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr:g}")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum must lie in [0, 1), got {self.momentum:g}")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ValueError(f"betas must be two values in [0, 1), got {list(self.betas)}")
+        for key in ("grad_clip", "weight_clip", "period_iterations"):
+            value = getattr(self, key)
+            if value is not None and not value > 0:
+                raise ValueError(f"{key} must be > 0 or null, got {value}")
+        if not self.period_epochs > 0:
+            raise ValueError(f"period_epochs must be > 0, got {self.period_epochs:g}")
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -85,6 +110,7 @@ class TrainConfig:
     # annealed layers at evaluation: the thresholds reached so far (the release; it never swaps
     # them) or theta_inf (paper 5.2, which assumes theta has converged)
     test_threshold: Literal["theta_inf", "current"] = "current"
+    device: str = "auto"                       # auto | cpu | cuda | cuda:N (see snn_tha.device)
 
     def __post_init__(self):
         if self.protocol == "paper" and not self.track_test:
@@ -94,6 +120,25 @@ class TrainConfig:
                              "thresholds), not both")
         if self.annealing is None and not self.net.thresholds:
             raise ValueError("net.thresholds is required unless annealing is given")
+        if not DEVICE_PATTERN.match(self.device):
+            raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        if self.protocol == "validation" and self.data.validation_size < 1:
+            raise ValueError("data.validation_size must be >= 1: the model is chosen on the "
+                             "validation split (or set protocol: paper, which chooses on test accuracy)")
+        for key in ("num_steps", "batch_size", "epochs", "patience", "repeats"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
+        if not 0 <= self.incorrect_rate <= self.correct_rate <= 1:
+            raise ValueError("need 0 <= incorrect_rate <= correct_rate <= 1")
+        if self.annealing is not None:
+            n = self.net.leaky_layers()
+            lengths = {k: len(getattr(self.annealing, k)) for k in ("theta0", "theta_inf", "alpha")}
+            if set(lengths.values()) != {n}:
+                raise ValueError(f"arch '{self.net.arch}' has {n} Leaky layers; annealing lists "
+                                 f"have lengths {lengths}: give one value per layer")
+            for i, values in enumerate(zip(self.annealing.theta0, self.annealing.theta_inf,
+                                           self.annealing.alpha)):
+                LayerSchedule(*values).validate(i)
 
     @property
     def annealed(self):
@@ -143,9 +188,13 @@ def read_with_base(path, chain=()):
     return _merge(read_with_base(base_path, chain + (path.resolve(),)), data)
 
 
-def load(path, profile=None, overrides=()):
-    """Experiment YAML (over its base), then the budget profile's keys, then --set overrides."""
+def load(path, profile=None, overrides=(), data_dir=None, device=None):
+    """Experiment YAML (over its base), then the budget profile's keys, then --set overrides,
+    then `data_dir` and `device` (the CLI's --data-dir, --device)."""
     data = read_with_base(path)
+    if not isinstance(data, dict):
+        raise config.ConfigError(f"{path}: the top level must be a mapping of keys "
+                                 f"(experiment:, data:, net: ...), got a {type(data).__name__}")
     if profile:
         profile_path = PROFILES_DIR / f"{profile}.yaml"
         if not profile_path.is_file():
@@ -155,5 +204,11 @@ def load(path, profile=None, overrides=()):
         data["profile"] = profile
     for assignment in overrides:
         config.apply_override(data, assignment)
+    if device is not None:
+        data["device"] = device
+    if data_dir is not None:
+        if not isinstance(data.get("data"), dict):
+            raise config.ConfigError(f"{path}: key 'data' must be a mapping")
+        data["data"]["data_dir"] = str(data_dir)
     where = str(path) + (f" (profile {profile})" if profile else "") + (" (with --set)" if overrides else "")
     return config.build(TrainConfig, data, where)

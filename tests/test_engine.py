@@ -32,22 +32,66 @@ def inputs(arch, batch=4, spikes=True):
     return ((x > 0.7).float() if spikes else x), None
 
 
+# Tolerances. Bit-equality is asserted only where algebra guarantees it: +-1 weights on spike
+# inputs give integer-valued sums, exact in any summation order, and the LIF recursion is the
+# same elementwise op sequence. A float bias (dense layers) is added once over [T*B, N] by the
+# engine and per step by the loop; BLAS kernels differ in where they add it (AVX2 vs AVX-512,
+# thread count), so membranes then agree to rounding only: MEM_TOL, measured <= 3e-5.
+MEM_TOL = dict(rtol=1e-5, atol=1e-4)
+
+
+def zero_biases(*nets):
+    with torch.no_grad():
+        for net in nets:
+            for name, p in net.named_parameters():
+                if name.endswith("fc.bias"):
+                    p.zero_()
+
+
 @pytest.mark.parametrize("arch", list(ARCHITECTURES))
-def test_engine_equals_reference_on_binarized_nets(arch):
+def test_engine_bit_equals_reference_on_binarized_nets_without_float_bias(arch):
     ref, fast = net_pair(arch, binarize=True)
+    zero_biases(ref, fast)
     x, steps = inputs(arch)
     out_r, out_f = ref(x, steps), fast(x, steps)
     assert out_r.layer_spikes[0].sum() > 0
     for a, b in zip(out_r.layer_spikes, out_f.layer_spikes):
         assert torch.equal(a, b)
-    # float images into the first (static) layer: currents agree to rounding, spikes exactly here
-    if steps is None:  # spike inputs: membranes are exact too
+    if steps is None:  # spike inputs, integer-valued sums: membranes exact too
         assert torch.equal(out_r.membrane, out_f.membrane)
-    else:
-        torch.testing.assert_close(out_r.membrane, out_f.membrane, rtol=1e-5, atol=1e-5)
+    else:  # float images into the first (static) layer: currents agree to rounding
+        torch.testing.assert_close(out_r.membrane, out_f.membrane, **MEM_TOL)
     # batch-norm running statistics were updated as often as by the per-step loop
     for (n, a), (_, b) in zip(ref.state_dict().items(), fast.state_dict().items()):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=n)
+
+
+@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+def test_engine_equals_reference_with_float_bias_within_tolerance(arch):
+    ref, fast = net_pair(arch, binarize=True)
+    x, steps = inputs(arch)
+    out_r, out_f = ref(x, steps), fast(x, steps)
+    for a, b in zip(out_r.layer_spikes, out_f.layer_spikes):
+        assert torch.equal(a, b)  # no membrane within MEM_TOL of a threshold on these inputs
+    torch.testing.assert_close(out_r.membrane, out_f.membrane, **MEM_TOL)
+
+
+@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+def test_engine_gradients_match_reference_on_binarized_nets(arch):
+    """Straight-through gradients of the binarized nets, engine vs loop: within 1e-4 relative
+    (the loop and the engine sum the same terms in different orders)."""
+    ref, fast = net_pair(arch, binarize=True)
+    x, steps = inputs(arch)
+    outs = []
+    for net in (ref, fast):
+        outs.append(net(x, steps))
+        loss = (outs[-1].spikes.sum(0) - 2.0).pow(2).mean() + outs[-1].membrane.pow(2).mean()
+        loss.backward()
+    for a, b in zip(outs[0].layer_spikes, outs[1].layer_spikes):
+        assert torch.equal(a, b)
+    for (name, a), (_, b) in zip(ref.named_parameters(), fast.named_parameters()):
+        assert a.grad is not None and a.grad.abs().sum() > 0, name
+        assert (b.grad - a.grad).norm() <= 1e-4 * a.grad.norm(), name
 
 
 @pytest.mark.parametrize("arch", list(ARCHITECTURES))
@@ -116,8 +160,18 @@ def test_fast_mode_forward_spikes_identical_on_binarized_nets(arch):
     out_r, out_f = ref(x, steps), fast(x, steps)
     for a, b in zip(out_r.layer_spikes, out_f.layer_spikes):
         assert torch.equal(a, b)
-    out_f.spikes.sum().backward()  # bf16 gradients exist and are finite
-    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in fast.parameters())
+    # bf16 gradients: within 2% (relative L2) of the exact engine's, per parameter
+    _, exact = net_pair(arch, binarize=True)
+    exact.load_state_dict(fast.state_dict())
+    for net in (fast, exact):
+        out = net(x, steps)
+        ((out.spikes.sum(0) - 2.0).pow(2).mean() + out.membrane.pow(2).mean()).backward()
+    for (name, a), (_, b) in zip(exact.named_parameters(), fast.named_parameters()):
+        assert torch.isfinite(b.grad).all(), name
+        assert (b.grad - a.grad).norm() <= FAST_GRAD_TOL * a.grad.norm(), name
+
+
+FAST_GRAD_TOL = 0.02   # bf16 has an 8-bit mantissa: ~0.4% per product, measured <= 1%
 
 
 def test_int8_linear_exact_and_gradients_close():
@@ -167,4 +221,5 @@ def test_training_mode_dropout_masks_match_the_loop():
     out_r = ref(x, steps)
     torch.manual_seed(5)
     out_f = fast(x, steps)
-    assert torch.equal(out_r.spikes, out_f.spikes) and torch.equal(out_r.membrane, out_f.membrane)
+    assert torch.equal(out_r.spikes, out_f.spikes)  # same masks, no spike flipped by rounding
+    torch.testing.assert_close(out_r.membrane, out_f.membrane, **MEM_TOL)

@@ -30,12 +30,12 @@ def test_table_from_run_dirs_only(tmp_path):
     assert annealing["std"] == pytest.approx(2.0)          # sample std, not population
     assert (annealing["paper_best"], annealing["paper_mean"]) == (88.12, 87.92)
     assert rows[0]["std"] is None and rows[0]["mean"] == 85.0   # one run: no std, smoke ignored
-    md = (tmp_path / "tables" / "table1.md").read_text()
+    md = (tmp_path / "tables" / "table1_quick.md").read_text()
     assert "| FashionMNIST | threshold annealing | quick | 3 | 84.00 | 82.00 | 2.00 | 88.12 |" in md
     assert annealing["dead_pct_per_layer"] == "50/25/0"
-    assert len(list(csv.DictReader(open(tmp_path / "tables" / "table1.csv")))) == 2
+    assert len(list(csv.DictReader(open(tmp_path / "tables" / "table1_quick.csv")))) == 2
 
 
 def test_no_runs_no_table(tmp_path):
     assert tables.write_table("table1", "T1", ("mnist",), "paper", tmp_path, tmp_path / "t") == []
-    assert not (tmp_path / "t" / "table1.md").exists()
+    assert not (tmp_path / "t" / "table1_paper.md").exists()

@@ -2,6 +2,7 @@ import csv
 from pathlib import Path
 
 import pytest
+import torch
 
 from snn_tha import train as train_module
 from snn_tha import train_config
@@ -23,8 +24,9 @@ def data_dir(tmp_path, monkeypatch):
     return tmp_path / "data"
 
 
-def test_there_are_eight_static_experiments():
-    assert len(STATIC_CONFIGS) == 8
+def test_there_are_eleven_static_experiments():
+    # 4 paper variants x 2 data sets, bsnn_theta_inf x 2, FMNIST budget-scaled annealing
+    assert len(STATIC_CONFIGS) == 11
 
 
 @pytest.mark.parametrize("path", STATIC_CONFIGS)
@@ -48,13 +50,27 @@ def test_every_experiment_trains_two_batches(path, data_dir, tmp_path):
         p.name for p in run.iterdir()}
 
 
-def test_annealing_thresholds_follow_the_schedule_and_test_uses_theta_inf(data_dir, tmp_path):
+def test_annealing_thresholds_follow_the_release_update(data_dir, tmp_path):
     cfg = train_config.load("configs/fmnist_annealing.yaml", "smoke",
                             [f"data.data_dir={data_dir}", "data.validation_size=20"])
     train(cfg, tmp_path, progress=False)
     rows = list(csv.DictReader(open(tmp_path / "smoke-seed0" / "iterations.csv")))
-    # thresholds logged per step: theta(g) = theta_inf - (theta_inf - theta0)(1 - alpha)^g
-    assert float(rows[1]["theta_1"]) == pytest.approx(23.1 - (23.1 - 10.3) * 0.7, rel=1e-6)
+    # logged before each step's update: theta(1) = theta0 + alpha*(theta_inf - theta0), float32
+    theta0, theta_inf, alpha = 10.25, 23.076, 0.29687
+    expected = torch.tensor(theta0) + alpha * (theta_inf - torch.tensor(theta0))
+    assert float(rows[1]["theta_1"]) == float(expected)
+
+
+@pytest.mark.parametrize("mode", ["theta_inf", "current"])
+def test_evaluation_uses_the_configured_thresholds(mode, data_dir, tmp_path):
+    cfg = train_config.load("configs/fmnist_annealing.yaml", "smoke", [
+        f"data.data_dir={data_dir}", "data.validation_size=20", f"test_threshold={mode}"])
+    final = train(cfg, tmp_path, progress=False)["runs"][0]
+    if mode == "theta_inf":
+        assert final["eval_thresholds"] == [float(torch.tensor(t)) for t in cfg.annealing.theta_inf]
+    else:  # the thresholds reached at the chosen model's iteration (here the last one)
+        assert final["best_epoch"] == 0 and final["eval_thresholds"] == final["final_thresholds"]
+        assert final["eval_thresholds"] != [float(torch.tensor(t)) for t in cfg.annealing.theta_inf]
 
 
 def test_kill_mid_epoch_then_resume_equals_uninterrupted(data_dir, tmp_path, monkeypatch):
@@ -91,13 +107,14 @@ def test_thresholds_xor_annealing():
 
 
 def test_unknown_profile():
-    with pytest.raises(ConfigError, match="unknown profile 'fast'; valid: paper, quick, smoke"):
+    with pytest.raises(ConfigError, match="unknown profile .fast.; valid: claims, paper, quick, smoke, tiny"):
         train_config.load("configs/fmnist_annealing.yaml", "fast")
 
 
 def test_cli_missing_data_is_one_line_exit_2(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(static, "_try_download", lambda root, name: False)
     monkeypatch.setattr(static, "DEBIAN_FASHION_MNIST", tmp_path / "none")
+    (tmp_path / "empty").mkdir()  # the folder exists, the data set is not in it
     code = main(["train", "configs/fmnist_flt32.yaml", "--profile", "smoke",
                  "--data-dir", str(tmp_path / "empty"), "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err.strip()
@@ -116,8 +133,8 @@ def event_data(tmp_path_factory):
     return root
 
 
-def test_there_are_eight_event_experiments():
-    assert len(EVENT_CONFIGS) == 8
+def test_there_are_ten_event_experiments():
+    assert len(EVENT_CONFIGS) == 10
 
 
 @pytest.mark.parametrize("path", EVENT_CONFIGS)

@@ -85,41 +85,52 @@ def _dvs_channel(events):
             + events["x"].astype(np.int64)), events["t"]
 
 
-def _read_dvs(root, train):
+def _tonic_dataset(root, dataset, train):
+    """tonic's dataset object for one split (extracting archives on first use), or a DataError."""
     import tonic
+    if dataset == "dvs_gesture":
+        try:
+            return tonic.datasets.DVSGesture(str(root), train=train)
+        except Exception as err:  # tonic tries a download when files are missing
+            raise DataError(f"DVS128 Gesture not found under {root}/DVSGesture/: put "
+                            f"ibmGesture{'Train' if train else 'Test'}.tar.gz and its extracted folder "
+                            f"there (tonic's layout), or run once online to download ({type(err).__name__})") from None
+    h5 = Path(root) / "SHD" / f"shd_{'train' if train else 'test'}.h5"
     try:
-        ds = tonic.datasets.DVSGesture(str(root), train=train)
-    except Exception as err:  # tonic tries a download when files are missing
-        raise DataError(f"DVS128 Gesture not found under {root}/DVSGesture/: put "
-                        f"ibmGesture{'Train' if train else 'Test'}.tar.gz and its extracted folder "
-                        f"there (tonic's layout), or run once online to download ({type(err).__name__})") from None
+        return tonic.datasets.SHD(str(root), train=train)
+    except OSError as err:
+        if h5.is_file():
+            raise DataError(f"{h5}: corrupt or unreadable HDF5 file ({err})") from None
+    except Exception:
+        pass
+    raise DataError(f"SHD not found under {root}/SHD/: put shd_train.h5(.zip) and "
+                    f"shd_test.h5(.zip) there (tonic's layout), or run once online to download")
+
+
+def _read_dvs(ds):
     for i in range(len(ds)):
+        name = str(ds.data[i])
         try:
             events, label = ds[i]
         except Exception as err:
-            raise DataError(f"{ds.data[i]}: unreadable DVS sample ({err}); expected an (N, 4) "
+            raise DataError(f"{name}: unreadable DVS sample ({err}); expected an (N, 4) "
                             f"array of x, y, p, t[ms]") from None
+        if len(events) == 0:
+            raise DataError(f"{name}: a DVS sample with no events (truncated or empty file); "
+                            f"replace it with the original or delete it")
         channel, t = _dvs_channel(events)
-        yield channel, t, int(t.min()) if len(t) else 0, label
+        yield channel, t, int(t.min()), label
 
 
-def _read_shd(root, train, reverse):
-    import tonic
-    h5 = Path(root) / "SHD" / f"shd_{'train' if train else 'test'}.h5"
-    try:
-        ds = tonic.datasets.SHD(str(root), train=train)
-    except OSError as err:
-        if not h5.is_file():  # tonic's download failed: the data are simply not there
-            raise DataError(f"SHD not found under {root}/SHD/: put shd_train.h5(.zip) and "
-                            f"shd_test.h5(.zip) there (tonic's layout), or run once online to "
-                            f"download ({type(err).__name__})") from None
-        raise DataError(f"{h5}: corrupt or unreadable HDF5 file ({err})") from None
-    except Exception as err:
-        raise DataError(f"SHD not found under {root}/SHD/: put shd_train.h5(.zip) and "
-                        f"shd_test.h5(.zip) there (tonic's layout), or run once online to "
-                        f"download ({type(err).__name__})") from None
+def _read_shd(ds, reverse, h5):
     for i in range(len(ds)):
-        events, label = ds[i]
+        try:
+            events, label = ds[i]
+        except (KeyError, ValueError, OSError) as err:
+            raise DataError(f"{h5}: sample {i} unreadable ({type(err).__name__}: {err}); expected "
+                            f"the groups spikes/times, spikes/units and labels") from None
+        if len(events) == 0:
+            raise DataError(f"{h5}: sample {i} has no spikes (a truncated file?); replace the file")
         channel = events["x"].astype(np.int64)
         yield (SHD_CHANNELS - 1 - channel) if reverse else channel, events["t"], 0, label
 
@@ -140,20 +151,44 @@ def binning_for(cfg, train):
     raise DataError(f"unknown event data set {cfg.name!r}; valid: dvs_gesture, shd")
 
 
-def _cache_path(root, binning, train):
-    key = json.dumps({**vars(binning), "train": train, "version": 1}, sort_keys=True)
+def source_files(root, dataset, train):
+    """The files the frames of one split are read from (tonic's on-disk layout)."""
+    split = "Train" if train else "Test"
+    if dataset == "dvs_gesture":
+        folder = Path(root) / "DVSGesture" / f"ibmGesture{split}"
+        return sorted(p for p in folder.rglob("*.npy")) if folder.is_dir() else []
+    h5 = Path(root) / "SHD" / f"shd_{split.lower()}.h5"
+    return [h5] if h5.is_file() else []
+
+
+def file_fingerprint(path):
+    """Size, mtime and a SHA-1 of the content: a replaced file (a partial download swapped for
+    the full one, even with the same size) gives another fingerprint."""
+    digest = hashlib.sha1()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    stat = path.stat()
+    return [str(path), stat.st_size, stat.st_mtime_ns, digest.hexdigest()]
+
+
+def _cache_path(root, binning, train, sources):
+    key = json.dumps({**vars(binning), "train": train, "version": 2,
+                      "sources": [file_fingerprint(p) for p in sources]}, sort_keys=True)
     digest = hashlib.sha1(key.encode()).hexdigest()[:12]
     return root / "cache" / f"{binning.dataset}-{'train' if train else 'test'}-{digest}.pt"
 
 
 def load_split(cfg, root, train):
     binning = binning_for(cfg, train)
-    cache = _cache_path(root, binning, train)
+    # tonic extracts archives on first use: open it first, then key the cache on what it reads
+    ds = _tonic_dataset(root, binning.dataset, train)
+    cache = _cache_path(root, binning, train, source_files(root, binning.dataset, train))
     if cache.is_file():
         saved = torch.load(cache, weights_only=False)
     else:
-        reader = (_read_dvs(root, train) if binning.dataset == "dvs_gesture"
-                  else _read_shd(root, train, binning.reverse_channels))
+        reader = (_read_dvs(ds) if binning.dataset == "dvs_gesture" else _read_shd(
+            ds, binning.reverse_channels, source_files(root, "shd", train)[0]))
         saved = {"indices": [], "counts": [], "lengths": [], "labels": [], "dropped": 0}
         for channel, t, t0, label in reader:
             idx, cnt, length, dropped = bin_events(t, channel, binning, t0)

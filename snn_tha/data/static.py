@@ -38,6 +38,9 @@ def check_idx(path, kind):
         raise DataError(f"{path}: not an idx {kind} file (bad header); delete it and "
                         f"prepare the data again (`make data`)")
     dims = [int.from_bytes(header[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    if dims[0] == 0:
+        raise DataError(f"{path}: the idx file holds no {kind} (an empty split); delete it and "
+                        f"prepare the data again (`make data`)")
     expected = 4 + 4 * ndim + int(np.prod(dims))
     if size != expected:
         raise DataError(f"{path}: truncated or corrupt idx file ({size} bytes, header says "
