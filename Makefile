@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 PROFILE ?= quick
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test test-full reproduce temporal report bench data reproduce-table1 reproduce-table2 parity sweep clean
+.PHONY: help venv test test-full reproduce temporal report bench data reproduce-table1 reproduce-table2 claims ablate gpu-check parity sweep clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-18s %s\n", $$1, $$2}'
@@ -27,9 +27,9 @@ test: $(STAMP) ## run the test suite (fast; what CI runs), then the kernel tests
 test-full: $(STAMP) ## run every test, the slow ones too
 	$(BIN)/python -m pytest -q -m "slow or not slow"
 
-reproduce: data temporal ## the main job: every experiment runnable here, then results/REPORT.md
-	$(MAKE) reproduce-table1 PROFILE=quick
-	$(MAKE) reproduce-table2 PROFILE=quick
+SEEDS ?= 3
+reproduce: data temporal ## the main job: temporal coding, claims + Tables 1-2 (CLAIMS_PROFILE=claims, 3 seeds, data present), FMNIST ablation, REPORT.md
+	$(MAKE) claims ablate
 	$(MAKE) report
 
 temporal: $(STAMP) ## temporal-coding task (Sec. 4.1, Figure 4) at full paper scale
@@ -45,6 +45,17 @@ reproduce-table1: $(STAMP) ## Table 1 + figures at PROFILE=smoke|quick|paper (da
 
 reproduce-table2: $(STAMP) ## Table 2 + figures at PROFILE=smoke|quick|paper (DVS/SHD data present)
 	$(BIN)/snn-tha table2 --profile $(PROFILE)
+
+CLAIMS_PROFILE ?= claims
+claims: $(STAMP) ## the paper's claims decided by numbers: CLAIMS_PROFILE=claims SEEDS=3 -> results/claims_<profile>.md
+	$(BIN)/snn-tha claims --profile $(CLAIMS_PROFILE) --seeds $(SEEDS)
+
+CONFIG ?= configs/fmnist_annealing.yaml
+ablate: $(STAMP) ## fidelity ablation: CONFIG=configs/fmnist_annealing.yaml CLAIMS_PROFILE=claims SEEDS=3
+	$(BIN)/snn-tha ablate $(CONFIG) --profile $(CLAIMS_PROFILE) --seeds $(SEEDS)
+
+gpu-check: ## on a CUDA machine: one smoke epoch on the GPU, resume on the CPU, engine GPU equivalence
+	scripts/gpu_check.sh
 
 report: $(STAMP) ## rebuild results/REPORT.md from the recorded runs
 	$(BIN)/snn-tha report

@@ -49,7 +49,7 @@ def test_state_round_trip():
     ([5.0, 1.0], [4.0, 2.0], [0.1, 0.1], "annealing layer 0: need 0 < theta0 <= theta_inf, got theta0=5, theta_inf=4"),
     ([5.0, 0.0], [6.0, 2.0], [0.1, 0.1], "annealing layer 1: need 0 < theta0 <= theta_inf"),
     ([5.0, 1.0], [6.0, 2.0], [0.1, 1.5], "annealing layer 1: need 0 < alpha <= 1, got alpha=1.5"),
-    ([5.0], [6.0], [0.1], "model has 2 Leaky layers"),
+    ([5.0, 1.0, 1.0], [6.0, 2.0, 2.0], [0.1, 0.1, 0.1], "model has 2 spiking layers"),
 ])
 def test_validation_names_layer_and_value(theta0, theta_inf, alpha, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(")):
