@@ -41,8 +41,9 @@ def run_all(profile, seeds, datasets, overrides=()):
     return done
 
 
-def runs_by_variant(profile, dataset, runs_root=ROOT / "results" / "runs"):
+def runs_by_variant(profile, dataset, runs_root=None):
     """{variant: [(final, run_dir), ...]} for one data set at one profile."""
+    runs_root = runs_root or runio.results_root() / "runs"
     found = {}
     for final in tables.collect_runs(runs_root, profile):
         if final.get("dataset") == dataset and final.get("variant") in CLAIM_VARIANTS:
@@ -126,7 +127,7 @@ def decide(v):
     return rows
 
 
-def dead_per_epoch(v, runs_root=ROOT / "results" / "runs"):
+def dead_per_epoch(v):
     """{variant: [[mean dead % of layer j at epoch e for e] for j]} from metrics.csv (validation)."""
     curves = {}
     for variant, runs in v.items():
@@ -142,13 +143,14 @@ def dead_per_epoch(v, runs_root=ROOT / "results" / "runs"):
     return curves
 
 
-def write(profile, datasets, out=ROOT / "results"):
+def write(profile, datasets, out=None, runs_root=None):
     """results/claims_<profile>.md and the figures, from the run folders; returns its path."""
+    out = Path(out) if out is not None else runio.results_root()
     from snn_tha import plots
     lines = [f"# The paper's claims at the `{profile}` profile", "",
              "Built by `snn-tha claims` from the run folders under `results/runs/` only. " + RULE, ""]
     for dataset in datasets:
-        v = runs_by_variant(profile, dataset)
+        v = runs_by_variant(profile, dataset, runs_root)
         if not v:
             continue
         any_run = next(iter(v.values()))[0]

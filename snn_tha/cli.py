@@ -207,11 +207,16 @@ def build_parser():
 
 
 def main(argv=None):
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = build_parser().parse_args(argv)
+    return guarded(args.func, args, _resume_hint(args))
+
+
+def guarded(func, args, resume_hint=""):
+    """Run a command: a user's error is one line and exit 2, Ctrl-C one line and 130."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     runio.git_commit()  # provenance names the code this process started with
     try:
-        args.func(args)
+        func(args)
     except (ConfigError, DataError, NonFiniteError) as err:
         return _fail(str(err))
     except OSError as err:  # missing file, read-only folder, full disk: the path and the reason
@@ -221,7 +226,7 @@ def main(argv=None):
         return _fail(f"{where}{err.strerror or err}")
     except KeyboardInterrupt:
         print(f"snn-tha: interrupted; finished epochs are checkpointed: run the same command "
-              f"with --resume to continue{_resume_hint(args)}", file=sys.stderr)
+              f"with --resume to continue{resume_hint}", file=sys.stderr)
         return 130
     return 0
 

@@ -23,7 +23,7 @@ from snn_tha.train import train
 
 log = logging.getLogger("snn_tha")
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = runio.ROOT
 CLAIM_VARIANTS = ("flt32", "bsnn_theta1", "bsnn", "bsnn_theta_inf", "annealing", "annealing_budget")
 PREFIXES = {"fashion_mnist": "fmnist", "mnist": "mnist", "dvs_gesture": "dvs", "shd": "shd"}
 RULE = ("Rule: d = difference of the means in the claimed direction, se = sqrt(s_a^2/n_a + "
@@ -99,9 +99,10 @@ def load_ablations(experiment):
     return variants
 
 
-def ablate(config_path, profile, seeds, out_tables=ROOT / "results" / "tables",
-           runs_root=ROOT / "results" / "runs", device_overrides=()):
+def ablate(config_path, profile, seeds, out_tables=None, runs_root=None, device_overrides=()):
     """Baseline + one run set per ablation variant; returns the table rows."""
+    out_tables = Path(out_tables) if out_tables else runio.results_root() / "tables"
+    runs_root = Path(runs_root) if runs_root else runio.results_root() / "runs"
     common = [f"repeats={seeds}", *device_overrides]
     base = train_config.load(config_path, profile, common)
     variants = load_ablations(base.experiment)

@@ -11,6 +11,14 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parent.parent   # the repository (paths never depend on the cwd)
+
+
+def results_root():
+    """Where runs, tables and figures go: $SNN_THA_RESULTS, default <repository>/results."""
+    return Path(os.environ.get("SNN_THA_RESULTS") or ROOT / "results")
+
+
 TRACKED_PACKAGES = ("torch", "torchvision", "snntorch", "numpy", "tonic", "optuna")
 
 

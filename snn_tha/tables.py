@@ -7,8 +7,7 @@ from pathlib import Path
 from snn_tha import paper, runio
 from snn_tha.data.common import DataError
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "results"
+ROOT = runio.ROOT
 TABLES = {  # name: (config glob, data sets, title, figure prefixes)
     "table1": ("*mnist_*.yaml", ("mnist", "fashion_mnist", "mnist5k"),
                "Table 1: static data sets", ("fmnist", "mnist")),
@@ -22,10 +21,11 @@ def table_configs(name):
     return sorted((ROOT / "configs").glob(TABLES[name][0]))
 
 
-def build(name, profile, results=RESULTS):
+def build(name, profile, results=None):
     """Table `name` of `profile` with its figures and the dead-neuron table, from the run
     folders under `results/runs` only; returns the paths written (a DataError if none)."""
     _, datasets, title, prefixes = TABLES[name]
+    results = Path(results) if results is not None else runio.results_root()
     runs_root, out_tables = Path(results) / "runs", Path(results) / "tables"
     finals = collect_runs(runs_root, profile)
     rows = write_table(name, f"{title} ({profile} profile)", datasets, profile, runs_root,
@@ -83,7 +83,27 @@ def _fmt(value):
     return "—" if value is None else f"{value:.2f}"
 
 
-def markdown(rows, title):
+def run_settings(finals):
+    """One line naming the paper-vs-release settings the runs were trained with, read from each
+    run's config.yaml (old runs predate some keys: their value was the then default)."""
+    import yaml
+    seen = {"surrogate centre": set(), "evaluation thresholds": set(), "init": set(),
+            "cosine period": set(), "commit": set()}
+    for final in finals:
+        cfg = yaml.safe_load((Path(final["run_dir"]) / "config.yaml").read_text())
+        seen["surrogate centre"].add(cfg["net"].get("surrogate_centre", "initial"))
+        seen["init"].add(cfg["net"].get("init", "fan_in"))
+        if final.get("variant") in ("annealing", "annealing_budget"):
+            seen["evaluation thresholds"].add(cfg.get("test_threshold", "theta_inf"))
+        period = cfg["optim"].get("period_iterations")
+        seen["cosine period"].add(f"{period} iterations" if period else
+                                  f"{cfg['optim'].get('period_epochs', 10.0):g} epochs")
+        seen["commit"].add(final.get("provenance", {}).get("git_commit", "unknown")[:12])
+    return "Run settings (from each run's config.yaml): " + "; ".join(
+        f"{k} {', '.join(sorted(v))}" for k, v in seen.items() if v) + "."
+
+
+def markdown(rows, title, settings=""):
     lines = [f"# {title}", "",
              "Test accuracy (%) over the repeats of each experiment (dead %: neurons that never fired "
              "on the test set, per layer, mean over repeats); our budget is in the columns "
@@ -98,6 +118,8 @@ def markdown(rows, title):
                      f"{_fmt(r['paper_best'])} | {_fmt(r['paper_mean'])} | {_fmt(r['paper_std'])} | "
                      f"{r['epochs']} | {r['train_images']} | {r['num_steps']} | {r['selected_on']} | "
                      f"{r['dead_pct_per_layer'] or '—'} | {r['train_minutes']} |")
+    if settings:
+        lines += ["", settings]
     return "\n".join(lines) + "\n"
 
 
@@ -107,8 +129,10 @@ def write_table(name, title, datasets, profile, runs_root="results/runs", out_di
     finals = collect_runs(runs_root, profile) if finals is None else finals
     rows = summarize(finals, datasets)
     if rows:
+        used = [f for f in finals if f["dataset"] in datasets and "run_dir" in f]
         runio.atomic_write_csv(Path(out_dir) / f"{name}_{profile}.csv", rows)
-        runio.atomic_write_text(Path(out_dir) / f"{name}_{profile}.md", markdown(rows, title))
+        runio.atomic_write_text(Path(out_dir) / f"{name}_{profile}.md",
+                                markdown(rows, title, run_settings(used) if used else ""))
     return rows
 
 

@@ -34,7 +34,7 @@ log = logging.getLogger("snn_tha")
 
 
 def default_out_dir(cfg):
-    return Path("results/runs") / cfg.experiment
+    return runio.results_root() / "runs" / cfg.experiment
 
 
 def prepare_data(cfg):

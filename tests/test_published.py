@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from snn_tha import claims, report, tables
+from snn_tha import claims, report, runio, tables
 
-RESULTS = tables.RESULTS
+RESULTS = runio.ROOT / "results"
 COMMITTED_TABLES = sorted(p for p in (RESULTS / "tables").glob("table[12]_*.md"))
 COMMITTED_CLAIMS = sorted(RESULTS.glob("claims_*.md"))
 

@@ -281,7 +281,7 @@ def test_internal_errors_keep_their_traceback(data_dir, tmp_path, monkeypatch):
 
 def test_table_without_runs_writes_nothing_and_fails(capsys):
     assert_one_line(capsys, ["table1", "--profile", "nosuch", "--no-train"], "nothing written")
-    assert not list(tables.RESULTS.glob("**/*nosuch*"))
+    assert not list(runio.results_root().glob("**/*nosuch*"))
 
 
 # ---- sweeps -------------------------------------------------------------------------------

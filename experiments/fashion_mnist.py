@@ -1,0 +1,32 @@
+"""FashionMNIST (paper Sec. 4.2): the paper's protocol for this data set.
+
+Variants (configs/fmnist_*.yaml, the release's settings, REFERENCE.md "Release protocol"):
+  flt32, BSNN theta=1, BSNN tuned theta (paper Tables 4-5), BSNN fixed at theta_inf and
+  threshold annealing, plus annealing with alphas scaled to the budget.
+Budget: --profile (default `claims`: 3 epochs over 6,000 training images, T=100) x --seeds.
+Writes results/runs/fmnist_<variant>/<profile>-seed<k>/, results/tables/table1_<profile>.{md,csv},
+results/claims_<profile>.md and its figures, and the fidelity ablation (--no-ablation to skip).
+
+    python experiments/fashion_mnist.py --profile claims --seeds 3 [--resume] [--dry-run]
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
+from snn_tha import experiment  # noqa: E402
+from snn_tha.cli import guarded  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+VARIANTS = ["flt32", "bsnn_theta1", "bsnn", "bsnn_theta_inf", "annealing", "annealing_budget"]
+CONFIGS = [ROOT / "configs" / f"fmnist_{v}.yaml" for v in VARIANTS]
+ABLATION = ROOT / "configs" / "fmnist_annealing.yaml"   # one change at a time: configs/ablations/
+
+
+def main(argv=None):
+    args = experiment.parser(__doc__.splitlines()[0]).parse_args(argv)
+    return guarded(lambda a: experiment.run("fashion_mnist", CONFIGS, a, ABLATION), args,
+                   " (add --resume to this script)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""Spiking Heidelberg Digits (paper Sec. 4.3): the paper's protocol for this data set.
+
+Variants (configs/shd_*.yaml, the release's settings, REFERENCE.md "Release protocol"):
+  flt32, BSNN theta=1, BSNN tuned theta (paper Tables 6-7), BSNN fixed at theta_inf and
+  threshold annealing.
+Budget: --profile (default `claims`: 3 epochs over 6,000 training images, T=100) x --seeds.
+Writes results/runs/shd_<variant>/<profile>-seed<k>/, results/tables/table2_<profile>.{md,csv},
+results/claims_<profile>.md and its figures, and the fidelity ablation (--no-ablation to skip).
+
+    python experiments/shd.py --profile claims --seeds 3 [--resume] [--dry-run]
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
+from snn_tha import experiment  # noqa: E402
+from snn_tha.cli import guarded  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+VARIANTS = ["flt32", "bsnn_theta1", "bsnn", "bsnn_theta_inf", "annealing"]
+CONFIGS = [ROOT / "configs" / f"shd_{v}.yaml" for v in VARIANTS]
+ABLATION = ROOT / "configs" / "shd_annealing.yaml"   # one change at a time: configs/ablations/
+
+
+def main(argv=None):
+    args = experiment.parser(__doc__.splitlines()[0]).parse_args(argv)
+    return guarded(lambda a: experiment.run("shd", CONFIGS, a, ABLATION), args,
+                   " (add --resume to this script)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

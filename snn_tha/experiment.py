@@ -1,0 +1,59 @@
+"""The protocol runner behind `experiments/<dataset>.py`: plan the runs of a data set's
+variants, print them (--dry-run), train them (resumable), then build its table and claims."""
+import argparse
+import logging
+import shlex
+from pathlib import Path
+
+from snn_tha import claims, fidelity, tables, train_config
+from snn_tha.train import check_data_root, train
+
+log = logging.getLogger("snn_tha")
+
+
+def parser(description):
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--profile", default="claims", help="budget profile (smoke, tiny, claims, quick, paper)")
+    p.add_argument("--seeds", type=int, default=3, help="seeds per variant (seed 0, 1, ...)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue runs from their checkpoints (runs of other settings start afresh)")
+    p.add_argument("--dry-run", action="store_true", help="print the runs it would make, train nothing")
+    p.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
+    p.add_argument("--no-ablation", dest="ablation", action="store_false",
+                   help="skip the paper-vs-release ablation of the annealing variant")
+    return p
+
+
+def plan(configs, args):
+    """[(config path, cfg)] for every variant at the requested profile, seeds and device."""
+    extra = [f"repeats={args.seeds}"] + ([f"device={args.device}"] if args.device else [])
+    return [(path, train_config.load(path, args.profile, extra)) for path in configs]
+
+
+def commands(planned):
+    """One self-contained command per (experiment, seed) run."""
+    lines = []
+    for path, cfg in planned:
+        for k in range(cfg.repeats):
+            shown = Path(path).resolve().relative_to(tables.ROOT) if Path(path).is_absolute() else path
+            lines.append(f"snn-tha train {shlex.quote(str(shown))} --profile {cfg.profile} "
+                         f"--set seed={cfg.seed + k} --set repeats=1 --resume")
+    return lines
+
+
+def run(dataset, configs, args, ablation_config=None):
+    """Train the protocol's runs, then its table, claims and (optionally) ablation."""
+    planned = plan(configs, args)
+    if args.dry_run:
+        print("\n".join(commands(planned)))
+        return
+    check_data_root(planned[0][1])
+    for path, cfg in planned:
+        train(cfg, resume="auto" if args.resume else False)
+    if ablation_config and args.ablation:
+        fidelity.ablate(ablation_config, args.profile, args.seeds,
+                        device_overrides=[f"device={args.device}"] if args.device else [])
+    name = "table1" if dataset in ("mnist", "fashion_mnist") else "table2"
+    for path in tables.build(name, args.profile):
+        log.info("wrote %s", path)
+    log.info("wrote %s", claims.write(args.profile, list(claims.PREFIXES)))  # every data set with runs

@@ -1,0 +1,54 @@
+"""Issue 12 item 1: experiments/<dataset>.py are the protocols; they run end to end here."""
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from snn_tha.data import static
+from snn_tha.data.fixtures import write_torchvision_layout
+
+EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(name, EXPERIMENTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion_mnist", "dvs128_gesture", "shd"])
+def test_dry_run_lists_one_command_per_variant_and_seed(name, capsys):
+    module = load(name)
+    assert module.main(["--dry-run", "--seeds", "2", "--profile", "smoke"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 * len(module.VARIANTS)
+    assert all(l.startswith("snn-tha train configs/") and "--profile smoke" in l for l in lines)
+    assert {l.split("--set seed=")[1].split()[0] for l in lines} == {"0", "1"}
+
+
+def test_fashion_mnist_protocol_runs_end_to_end(tmp_path, monkeypatch):
+    monkeypatch.setattr(static, "_try_download", lambda root, name: False)
+    monkeypatch.setattr(static, "DEBIAN_FASHION_MNIST", tmp_path / "no-debian")
+    write_torchvision_layout(tmp_path / "data", "fashion_mnist", n_train=100, n_test=40)
+    monkeypatch.setenv("SNN_THA_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("SNN_THA_RESULTS", str(tmp_path / "results"))
+    module = load("fashion_mnist")
+    assert module.main(["--profile", "smoke", "--seeds", "2", "--no-ablation", "--device", "cpu"]) == 0
+    results = tmp_path / "results"
+    finals = sorted(results.glob("runs/fmnist_*/smoke-seed*/final.json"))
+    assert len(finals) == 2 * len(module.VARIANTS)
+    assert (results / "tables" / "table1_smoke.md").is_file()
+    assert "## FashionMNIST" in (results / "claims_smoke.md").read_text()
+    assert json.loads(finals[0].read_text())["device"] == "cpu"
+
+
+def test_a_missing_data_set_is_one_line(tmp_path, monkeypatch, capsys):
+    (tmp_path / "data").mkdir()
+    monkeypatch.setenv("SNN_THA_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("SNN_THA_RESULTS", str(tmp_path / "results"))
+    assert load("shd").main(["--profile", "smoke", "--seeds", "1", "--no-ablation"]) == 2
+    err = [l for l in capsys.readouterr().err.splitlines() if l.startswith("snn-tha: error:")]
+    assert len(err) == 1 and "SHD not found" in err[0]
+    assert not list((tmp_path / "results").glob("runs/*/*/final.json"))
