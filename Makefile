@@ -3,10 +3,13 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
-PROFILE ?= quick
+# PROFILE: budget profile (configs/profiles/) of reproduce, claims, ablate, tables, figures;
+# SWEEP_PROFILE: the budget of each sweep trial
+PROFILE ?= claims
+SWEEP_PROFILE ?= quick
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test test-full reproduce temporal report bench data reproduce-table1 reproduce-table2 claims ablate gpu-check parity sweep clean
+.PHONY: help venv test test-full reproduce temporal report figures runs bench data reproduce-table1 reproduce-table2 claims ablate gpu-check parity sweep clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-18s %s\n", $$1, $$2}'
@@ -28,8 +31,8 @@ test-full: $(STAMP) ## run every test, the slow ones too
 	$(BIN)/python -m pytest -q -m "slow or not slow"
 
 SEEDS ?= 3
-reproduce: data temporal ## the main job: temporal coding, claims + Tables 1-2 (CLAIMS_PROFILE=claims, 3 seeds, data present), FMNIST ablation, REPORT.md
-	$(MAKE) claims ablate
+reproduce: data temporal ## the main job: temporal coding, claims + Tables 1-2 (PROFILE=claims, SEEDS=3, data present), FMNIST ablation, REPORT.md
+	$(MAKE) claims ablate PROFILE=$(PROFILE) SEEDS=$(SEEDS)
 	$(MAKE) report
 
 temporal: $(STAMP) ## temporal-coding task (Sec. 4.1, Figure 4) at full paper scale
@@ -38,21 +41,27 @@ temporal: $(STAMP) ## temporal-coding task (Sec. 4.1, Figure 4) at full paper sc
 data: $(STAMP) ## prepare offline data: FashionMNIST (Debian package, as root) and the mnist5k sample
 	@if [ ! -d /usr/share/datasets/fashion-mnist ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  apt-get install -y -q dataset-fashion-mnist || { apt-get update -q && apt-get install -y -q dataset-fashion-mnist; } || true; fi
-	$(BIN)/python -m snn_tha.data.prepare
+	$(BIN)/snn-tha data
 
-reproduce-table1: $(STAMP) ## Table 1 + figures at PROFILE=smoke|quick|paper (data sets present)
+reproduce-table1: $(STAMP) ## Table 1 + figures at PROFILE=smoke|claims|quick|paper (data sets present)
 	$(BIN)/snn-tha table1 --profile $(PROFILE)
 
 reproduce-table2: $(STAMP) ## Table 2 + figures at PROFILE=smoke|quick|paper (DVS/SHD data present)
 	$(BIN)/snn-tha table2 --profile $(PROFILE)
 
-CLAIMS_PROFILE ?= claims
-claims: $(STAMP) ## the paper's claims decided by numbers: CLAIMS_PROFILE=claims SEEDS=3 -> results/claims_<profile>.md
-	$(BIN)/snn-tha claims --profile $(CLAIMS_PROFILE) --seeds $(SEEDS)
+claims: $(STAMP) ## the paper's claims decided by numbers: PROFILE=claims SEEDS=3 -> results/claims_<profile>.md
+	$(BIN)/snn-tha claims --profile $(PROFILE) --seeds $(SEEDS)
 
 CONFIG ?= configs/fmnist_annealing.yaml
-ablate: $(STAMP) ## fidelity ablation: CONFIG=configs/fmnist_annealing.yaml CLAIMS_PROFILE=claims SEEDS=3
-	$(BIN)/snn-tha ablate $(CONFIG) --profile $(CLAIMS_PROFILE) --seeds $(SEEDS)
+ablate: $(STAMP) ## fidelity ablation: CONFIG=configs/fmnist_annealing.yaml PROFILE=claims SEEDS=3
+	$(BIN)/snn-tha ablate $(CONFIG) --profile $(PROFILE) --seeds $(SEEDS)
+
+figures: $(STAMP) ## rebuild the tables, figures, claims and REPORT.md of PROFILE from the run folders (no training)
+	$(BIN)/snn-tha claims --no-train --profile $(PROFILE)
+	$(BIN)/snn-tha report
+
+runs: $(STAMP) ## print one training command per (experiment, seed) of PROFILE (default paper): fan out on GPUs
+	@$(BIN)/snn-tha runs --profile $(if $(filter command line,$(origin PROFILE)),$(PROFILE),paper) --seeds $(if $(filter command line,$(origin SEEDS)),$(SEEDS),5)
 
 gpu-check: ## on a CUDA machine: one smoke epoch on the GPU, resume on the CPU, engine GPU equivalence
 	scripts/gpu_check.sh
@@ -61,17 +70,17 @@ report: $(STAMP) ## rebuild results/REPORT.md from the recorded runs
 	$(BIN)/snn-tha report
 
 bench: $(STAMP) ## time a training step per network: reference vs exact vs fast engine
-	$(BIN)/python -m snn_tha.bench --out results/bench
+	$(BIN)/snn-tha bench --out results/bench
 
 parity: $(STAMP) ## FMNIST annealing, same seed and short budget: engine vs reference accuracy
-	$(BIN)/python -m snn_tha.bench --parity --out results/bench
+	$(BIN)/snn-tha bench --parity --out results/bench
 
 SPACE ?= configs/sweeps/fmnist_annealing.yaml
 BUDGET ?= 30
 WORKERS ?= 2
-STUDY ?= $(basename $(notdir $(SPACE)))-$(PROFILE)
-sweep: $(STAMP) ## Optuna sweep on this machine: SPACE=... BUDGET=30 WORKERS=2 PROFILE=quick [SET="k=v ..."]
-	$(BIN)/snn-tha sweep init --study $(STUDY) --space $(SPACE) --budget $(BUDGET) --profile $(PROFILE) $(foreach s,$(SET),--set $(s)) || true
+STUDY ?= $(basename $(notdir $(SPACE)))-$(SWEEP_PROFILE)
+sweep: $(STAMP) ## Optuna sweep on this machine: SPACE=... BUDGET=30 WORKERS=2 SWEEP_PROFILE=quick [SET="k=v ..."]
+	$(BIN)/snn-tha sweep init --study $(STUDY) --space $(SPACE) --budget $(BUDGET) --profile $(SWEEP_PROFILE) $(foreach s,$(SET),--set $(s)) || true
 	for i in $$(seq $(WORKERS)); do OMP_NUM_THREADS=1 $(BIN)/snn-tha sweep work --study $(STUDY) --worker-id $$i & done; wait
 	$(BIN)/snn-tha sweep export --study $(STUDY)
 

@@ -9,6 +9,7 @@ The schedule's only state is the step count g. Two ways to compute theta(g):
   run holds exactly the values an uninterrupted one would.
 - "closed_form": the closed form in float64, stored as float32 (differs in the last bits).
 """
+import math
 from dataclasses import dataclass
 
 import snntorch as snn
@@ -34,6 +35,14 @@ def anneal_step_(threshold, theta_inf, alpha):
 def annealed_threshold(theta0, theta_inf, alpha, step):
     """Closed form of Eq. 4 after `step` iterations."""
     return theta_inf - (theta_inf - theta0) * (1.0 - alpha) ** step
+
+
+def iterations_to_within(theta0, theta_inf, alpha, fraction):
+    """Eq. 4's closed form solved for g: the first iteration with theta_inf - theta(g) <=
+    fraction * theta_inf, i.e. g = ceil(log(fraction*theta_inf / (theta_inf - theta0)) / log(1 - alpha))."""
+    if theta_inf == theta0:
+        return 0
+    return math.ceil(math.log(fraction * theta_inf / (theta_inf - theta0)) / math.log(1.0 - alpha))
 
 
 @dataclass(frozen=True)

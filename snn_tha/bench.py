@@ -21,8 +21,7 @@ import torch
 from snn_tha import runio
 from snn_tha.losses import mse_count_loss
 from snn_tha.models import ARCHITECTURES, NetConfig, build
-
-ENGINES = ("reference", "exact", "fast")
+from snn_tha.schema import ENGINES
 
 
 @dataclass(frozen=True)
@@ -34,13 +33,18 @@ class BenchCase:
     input_density: float   # spike inputs: fraction of ones
 
 
-CASES = (  # annealing variants, hyperparameters of Tables 4-7
-    BenchCase("static (FMNIST)", NetConfig("static_conv", True, 0.87, 0.2, (6.9, 10.3, 18.0),
-                                           batch_norm=True, dropout=(0.65,)), 100, 128, 0.0),
-    BenchCase("DVS128 Gesture", NetConfig("dvs_conv", True, 0.93, 0.2, (10.4, 16.6, 6.8),
-                                          dropout=(0.43,)), 100, 8, 0.1),
-    BenchCase("SHD", NetConfig("shd_dense", True, 0.95, 0.3, (13.5, 11.2),
-                               dropout=(0.02, 0.19)), 333, 32, 0.03),
+def _case(name, experiment, input_density):
+    """A benchmark case from an experiment config (the YAML holds the hyperparameters)."""
+    from snn_tha import schema
+    cfg = schema.load(runio.ROOT / "configs" / f"{experiment}.yaml")
+    steps = cfg.num_steps if cfg.data.is_static else (cfg.data.train_bins or cfg.num_steps)
+    return BenchCase(name, cfg.net_config, steps, cfg.batch_size, input_density)
+
+
+CASES = (  # the annealing variants at their configs' settings; spike inputs are synthetic
+    _case("static (FMNIST)", "fmnist_annealing", 0.0),
+    _case("DVS128 Gesture", "dvs_annealing", 0.1),
+    _case("SHD", "shd_annealing", 0.03),
 )
 
 
@@ -203,13 +207,12 @@ def parity(out_dir, config="configs/fmnist_annealing.yaml", profile="quick",
     one flipped spike amplifies. So parity is judged on the mean over seeds, beside the
     reference's own seed-to-seed spread."""
     import statistics
-    from snn_tha import train, train_config
+    from snn_tha import schema, train
     results = {}
     for engine in ("reference", "exact"):
         results[engine] = []
         for seed in seeds:
-            cfg = train_config.load(config, profile, [*overrides, f"net.engine={engine}",
-                                                      f"seed={seed}"])
+            cfg = schema.load(config, profile, [*overrides, f"net.engine={engine}", f"seed={seed}"])
             run = train.train(cfg, Path(out_dir) / "parity" / engine)["runs"][0]
             results[engine].append({"seed": seed, "test_acc": run["test_acc"],
                                     "val_acc": run["val_acc"], "train_seconds": run["train_seconds"]})

@@ -6,7 +6,6 @@ writes `results/claims_<profile>.md`, `results/figures/dead_per_epoch_<prefix>_<
 and Table 1/2 of that profile, all from the run folders.
 """
 import csv
-import json
 import logging
 import statistics
 from pathlib import Path
@@ -164,6 +163,11 @@ def write(profile, datasets, out=None, runs_root=None):
         for r in decide(v):
             lines.append(f"| {r['claim']} | {r['a']} | {r['b']} | {r['difference']} | "
                          f"**{r['verdict']}** | {r['note']} |")
+        missing = [k for k in CLAIM_VARIANTS if k not in v
+                   and any(p.stem.endswith(k) for p in variant_configs(PREFIXES[dataset]))]
+        if missing:
+            lines += ["", f"Missing runs (no run folder at this profile, so no claim uses them): "
+                          f"{', '.join(missing)}."]
         lines += ["", "Per variant (test accuracy %, dead % per layer on the test set, chosen model):", "",
                   "| variant | test acc | dead % per layer | final thresholds (seed mean) |", "|---|---|---|---|"]
         for variant, runs in v.items():

@@ -16,11 +16,22 @@ from snn_tha.train import NonFiniteError
 log = logging.getLogger("snn_tha")
 
 
-def _add_config_args(parser, default_config):
-    parser.add_argument("--config", default=default_config, help="YAML config file")
+def _add_set(parser, example="optim.lr=1e-3"):
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config key, e.g. --set iterations=200 (repeatable; "
-                             "list items by index: --set cases.0.beta=0.5)")
+                        help=f"override a config key, e.g. --set {example} (repeatable; list "
+                             f"items by index: --set net.dropout.0=0.5)")
+
+
+def _add_device(parser):
+    parser.add_argument("--device", help="auto (default: CUDA when present), cpu, cuda or cuda:N")
+
+
+def _add_seeds(parser, default, what="seeds per experiment"):
+    parser.add_argument("--seeds", type=int, default=default, help=f"{what} (default {default})")
+
+
+def _add_profile(parser, default, what="budget profile from configs/profiles/"):
+    parser.add_argument("--profile", default=default, help=f"{what} (default: {default})")
 
 
 def cmd_temporal(args):
@@ -40,8 +51,8 @@ def cmd_temporal(args):
 
 
 def cmd_train(args):
-    from snn_tha import train, train_config
-    cfg = train_config.load(args.config, args.profile, args.overrides, data_dir=args.data_dir,
+    from snn_tha import schema, train
+    cfg = schema.load(args.config, args.profile, args.overrides, data_dir=args.data_dir,
                             device=args.device)
     result = train.train(cfg, args.out, resume=args.resume)
     if not cfg.track_test:
@@ -55,10 +66,10 @@ def cmd_train(args):
 
 def cmd_table(args):
     """Train every experiment of a table whose data is available, then the table and figures."""
-    from snn_tha import tables, train, train_config
+    from snn_tha import schema, tables, train
     if args.train:
         for path in tables.table_configs(args.command):
-            cfg = train_config.load(path, args.profile, args.overrides, device=args.device)
+            cfg = schema.load(path, args.profile, args.overrides, device=args.device)
             try:  # missing data raise before anything is trained or written
                 train.train(cfg, resume="auto")  # a run of other settings starts afresh
             except DataError as err:
@@ -112,8 +123,31 @@ def cmd_report(args):
     log.info("wrote %s", path)
 
 
-def _add_device_arg(parser):
-    parser.add_argument("--device", help="auto (default: CUDA when present), cpu, cuda or cuda:N")
+def cmd_runs(args):
+    """One self-contained `snn-tha train` command per (experiment, seed): fan out anywhere."""
+    from snn_tha import experiment, tables
+    configs = ([tables.ROOT / "configs" / f"{e}.yaml" for e in args.experiments] if args.experiments
+               else tables.table_configs("table1") + tables.table_configs("table2"))
+    print("\n".join(experiment.commands(experiment.plan(configs, args))))
+
+
+def cmd_bench(args):
+    from snn_tha import bench
+    return bench.main(args.bench_args)
+
+
+def cmd_data(args):
+    from snn_tha.data import prepare
+    return prepare.main()
+
+
+def _command(sub, func, name, help, device=True):
+    """A subcommand that runs `func(args)`, with --device unless `device=False`."""
+    p = sub.add_parser(name, help=help)
+    p.set_defaults(func=func)
+    if device:
+        _add_device(p)
+    return p
 
 
 def build_parser():
@@ -122,74 +156,71 @@ def build_parser():
         "experiments and build its tables and figures from recorded runs."))
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("temporal", help="temporal-coding task (Sec. 4.1, Figure 4)")
-    _add_config_args(p, "configs/temporal_coding.yaml")
+    p = _command(sub, cmd_temporal, "temporal", help="temporal-coding task (Sec. 4.1, Figure 4)")
+    p.add_argument("--config", default="configs/temporal_coding.yaml", help="YAML config file")
+    _add_set(p, "iterations=200")
     p.add_argument("--out", default="results/temporal_coding", help="run directory")
     p.add_argument("--resume", action="store_true",
                    help="keep cases already finished in --out (after a kill) and run the rest")
-    _add_device_arg(p)
-    p.set_defaults(func=cmd_temporal)
 
-    p = sub.add_parser("train", help="train a classification experiment (Tables 1-2)")
+    p = _command(sub, cmd_train, "train", help="train a classification experiment (Tables 1-2)")
     p.add_argument("config", help="experiment YAML, e.g. configs/fmnist_annealing.yaml")
-    p.add_argument("--profile", help="budget profile from configs/profiles/: smoke, quick, paper")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config key, e.g. --set optim.lr=1e-3 (repeatable)")
+    p.add_argument("--profile", help="budget profile (configs/profiles/): smoke, claims, quick, paper")
+    _add_set(p)
     p.add_argument("--out", help="output folder (default results/runs/<experiment>)")
     p.add_argument("--data-dir", help="data root (default $SNN_THA_DATA or data/)")
     p.add_argument("--resume", action="store_true",
                    help="continue each run from its last epoch checkpoint")
-    _add_device_arg(p)
-    p.set_defaults(func=cmd_train)
+
+    p = _command(sub, cmd_runs, "runs",
+                 help="print one `snn-tha train` command per (experiment, seed), "
+                      "to run on many GPUs (GNU parallel, SLURM)")
+    _add_profile(p, "paper")
+    _add_seeds(p, 5, "seeds per experiment (the paper's 5 trials)")
+    p.add_argument("--experiments", nargs="+", help="experiment names (default: all of Tables 1-2)")
 
     from snn_tha.tables import TABLES
     for name, (_, _, title, _) in TABLES.items():
-        p = sub.add_parser(name, help=f"train the experiments of {title} (data permitting), "
-                                      "then build the table and its figures")
-        p.add_argument("--profile", default="quick", help="budget profile: smoke, quick, paper")
-        p.add_argument("--set", dest="overrides", action="append", default=[],
-                       metavar="KEY=VALUE")
+        p = _command(sub, cmd_table, name, f"train the experiments of {title} (data permitting), "
+                                           "then build the table and its figures")
+        _add_profile(p, "quick")
+        _add_set(p)
         p.add_argument("--no-train", dest="train", action="store_false",
                        help="only rebuild the table and figures from existing runs")
-        _add_device_arg(p)
-        p.set_defaults(func=cmd_table)
 
-    p = sub.add_parser("claims", help="train the claim variants with N seeds and decide the "
-                                      "paper's claims (results/claims_<profile>.md)")
-    p.add_argument("--profile", default="claims", help="budget profile (default: claims)")
-    p.add_argument("--seeds", type=int, default=3, help="seeds per variant (default 3)")
-    p.add_argument("--datasets", nargs="+", default=["fashion_mnist", "mnist", "dvs_gesture", "shd"],
-                   choices=["fashion_mnist", "mnist", "dvs_gesture", "shd"],
+    p = _command(sub, cmd_claims, "claims",
+                 help="train the claim variants with N seeds and decide the "
+                      "paper's claims (results/claims_<profile>.md)")
+    _add_profile(p, "claims")
+    _add_seeds(p, 3, "seeds per variant")
+    datasets = ["fashion_mnist", "mnist", "dvs_gesture", "shd"]
+    p.add_argument("--datasets", nargs="+", default=datasets, choices=datasets,
                    help="data sets to try (those without data are skipped with a line)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    _add_set(p)
     p.add_argument("--no-train", dest="train", action="store_false",
                    help="only rebuild the claims file and figures from existing runs")
-    _add_device_arg(p)
-    p.set_defaults(func=cmd_claims)
 
-    p = sub.add_parser("ablate", help="release-faithful baseline + one run set per paper-vs-release "
-                                      "difference (results/tables/ablation_<exp>_<profile>.md)")
+    p = _command(sub, cmd_ablate, "ablate",
+                 help="release-faithful baseline + one run set per paper-vs-release "
+                      "difference (results/tables/ablation_<exp>_<profile>.md)")
     p.add_argument("config", help="an annealing experiment, e.g. configs/fmnist_annealing.yaml")
-    p.add_argument("--profile", default="claims", help="budget profile (default: claims)")
-    p.add_argument("--seeds", type=int, default=3, help="seeds per setting (default 3)")
-    _add_device_arg(p)
-    p.set_defaults(func=cmd_ablate)
+    _add_profile(p, "claims")
+    _add_seeds(p, 3, "seeds per setting")
 
-    p = sub.add_parser("sweep", help="Optuna TPE sweeps: init | work | status | export")
+    p = _command(sub, cmd_sweep, "sweep", help="Optuna TPE sweeps: init | work | status | export")
     p.add_argument("action", choices=["init", "work", "status", "export"])
     p.add_argument("--study", required=True, help="study name, e.g. fmnist_annealing-quick")
     p.add_argument("--storage", help="journal file (default results/sweeps/<study>.journal) or "
                                      "a database URL: postgresql+psycopg2://user:pw@host/db")
     p.add_argument("--space", help="init: search space YAML (configs/sweeps/<experiment>.yaml)")
     p.add_argument("--budget", type=int, default=500, help="init: total trials over all workers")
-    p.add_argument("--profile", default="quick", help="init: budget profile of each trial")
+    _add_profile(p, "quick", "init: budget profile of each trial")
     p.add_argument("--sampler", choices=["paper", "default"], default="paper",
                    help="init: 'paper' = TPE multivariate=False, constant_liar=False, 10 startup")
     p.add_argument("--seed", type=int, default=0, help="init: study seed (workers derive theirs)")
     p.add_argument("--prune", action="store_true",
                    help="init: median pruning on per-epoch validation accuracy")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="init: config override for every trial, e.g. --set data.name=mnist5k")
+    _add_set(p, "data.name=mnist5k")
     p.add_argument("--worker-id", type=int, help="work: distinct per worker (default: the pid)")
     p.add_argument("--trials-dir", default="results/sweeps/trials",
                    help="work: where each trial's run directory goes")
@@ -197,12 +228,17 @@ def build_parser():
     p.add_argument("--grace", type=int, default=120,
                    help="work, database storage: seconds without a heartbeat before a trial "
                         "is failed and re-queued")
-    _add_device_arg(p)
-    p.set_defaults(func=cmd_sweep)
 
-    p = sub.add_parser("report", help="rebuild results/REPORT.md from recorded runs")
+    p = _command(sub, cmd_report, "report", "rebuild results/REPORT.md from recorded runs",
+                 device=False)
     p.add_argument("--results", default="results", help="results folder")
-    p.set_defaults(func=cmd_report)
+
+    p = _command(sub, cmd_bench, "bench", "time a training step per network and engine (make bench)",
+                 device=False)
+    p.add_argument("bench_args", nargs=argparse.REMAINDER,
+                   help="passed on: --out, --repeats, --device, --parity, --markdown-only")
+
+    _command(sub, cmd_data, "data", "prepare the offline data sets (make data)", device=False)
     return parser
 
 
@@ -216,7 +252,7 @@ def guarded(func, args, resume_hint=""):
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     runio.git_commit()  # provenance names the code this process started with
     try:
-        func(args)
+        code = func(args)
     except (ConfigError, DataError, NonFiniteError) as err:
         return _fail(str(err))
     except OSError as err:  # missing file, read-only folder, full disk: the path and the reason
@@ -228,7 +264,7 @@ def guarded(func, args, resume_hint=""):
         print(f"snn-tha: interrupted; finished epochs are checkpointed: run the same command "
               f"with --resume to continue{resume_hint}", file=sys.stderr)
         return 130
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 # errors a user causes (and can fix); anything else is a bug and keeps its traceback

@@ -17,6 +17,8 @@ it is also bit-exact against the per-step reference loop (`engine: reference`):
 import torch
 import torch.nn.functional as F
 
+from snn_tha.equations import fast_sigmoid_grad, heaviside, lif_membrane
+
 
 class _LIFSequence(torch.autograd.Function):
     @staticmethod
@@ -27,17 +29,9 @@ class _LIFSequence(torch.autograd.Function):
         mem_rec = current.new_empty((steps, *shape))
         theta = float(threshold)  # float32 value, exact as a Python float
         prev = current.new_zeros(shape)
-        for t in range(steps):
-            mem = mem_rec[t]
-            # neurons.lif_step's operations, in its order, written in place:
-            # u = (beta*u_prev + I) - H(u_prev - theta)*theta. The reset term is 0 or theta,
-            # exact either way, so subtracting it with `where` rounds exactly like lif_step.
-            torch.mul(prev, beta, out=mem)
-            mem.add_(current if static else current[t])
-            if t > 0:
-                torch.where(prev > theta, mem - theta, mem, out=mem)
-            prev = mem
-        spk_rec = (mem_rec > theta).to(mem_rec.dtype)  # H(u - theta), all steps at once
+        for t in range(steps):  # Eq. 1-2 in place, one pass over the membrane per step
+            prev = lif_membrane(prev, current if static else current[t], beta, theta, out=mem_rec[t])
+        spk_rec = heaviside(mem_rec, theta)  # all steps at once
         ctx.save_for_backward(mem_rec, beta, centre)
         ctx.set_materialize_grads(False)  # an unused output's gradient arrives as None
         ctx.slope, ctx.static = slope, static
@@ -48,10 +42,8 @@ class _LIFSequence(torch.autograd.Function):
         mem_rec, beta, centre = ctx.saved_tensors
         # Same expression as the surrogate's backward (grad / (k|u - c| + 1)^2), all steps at once.
         from_spikes = None
-        if grad_spk is not None:
-            # grad / (k*|u - c| + 1)^2 as the surrogate computes it, in place to save passes
-            denom = torch.sub(mem_rec, centre).abs_().mul_(ctx.slope).add_(1.0)
-            from_spikes = grad_spk / denom.mul_(denom)
+        if grad_spk is not None:  # Eq. 8 for all steps at once, in place to save passes
+            from_spikes = fast_sigmoid_grad(grad_spk, mem_rec, centre, ctx.slope, inplace=True)
         if from_spikes is None and grad_mem is None:
             return None, None, None, None, None, None
         grad = torch.empty_like(mem_rec)

@@ -5,7 +5,7 @@ import logging
 import shlex
 from pathlib import Path
 
-from snn_tha import claims, fidelity, tables, train_config
+from snn_tha import claims, fidelity, schema, tables
 from snn_tha.train import check_data_root, train
 
 log = logging.getLogger("snn_tha")
@@ -21,23 +21,27 @@ def parser(description):
     p.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
     p.add_argument("--no-ablation", dest="ablation", action="store_false",
                    help="skip the paper-vs-release ablation of the annealing variant")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key of every run, e.g. --set data.validation_size=100")
     return p
 
 
 def plan(configs, args):
     """[(config path, cfg)] for every variant at the requested profile, seeds and device."""
-    extra = [f"repeats={args.seeds}"] + ([f"device={args.device}"] if args.device else [])
-    return [(path, train_config.load(path, args.profile, extra)) for path in configs]
+    extra = [*getattr(args, "overrides", []), f"repeats={args.seeds}"]
+    extra += [f"device={args.device}"] if args.device else []
+    return [(path, schema.load(path, args.profile, extra)) for path in configs]
 
 
-def commands(planned):
-    """One self-contained command per (experiment, seed) run."""
+def commands(planned, overrides=()):
+    """One self-contained command per (experiment, seed) run (`--set` overrides included)."""
+    extra = "".join(f" --set {shlex.quote(o)}" for o in overrides)
     lines = []
     for path, cfg in planned:
         for k in range(cfg.repeats):
             shown = Path(path).resolve().relative_to(tables.ROOT) if Path(path).is_absolute() else path
             lines.append(f"snn-tha train {shlex.quote(str(shown))} --profile {cfg.profile} "
-                         f"--set seed={cfg.seed + k} --set repeats=1 --resume")
+                         f"--set seed={cfg.seed + k} --set repeats=1{extra} --resume")
     return lines
 
 
@@ -45,7 +49,7 @@ def run(dataset, configs, args, ablation_config=None):
     """Train the protocol's runs, then its table, claims and (optionally) ablation."""
     planned = plan(configs, args)
     if args.dry_run:
-        print("\n".join(commands(planned)))
+        print("\n".join(commands(planned, args.overrides)))
         return
     check_data_root(planned[0][1])
     for path, cfg in planned:

@@ -9,8 +9,6 @@
 
 Everything is built from run folders (final.json, metrics.csv), never from memory.
 """
-import csv
-import json
 import logging
 import math
 import statistics
@@ -18,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from snn_tha import config, runio, train_config
+from snn_tha import config, runio, schema
 from snn_tha.train import train
 
 log = logging.getLogger("snn_tha")
@@ -56,7 +54,7 @@ def verdict(a, b):
 # ---- training the variants -----------------------------------------------------------------
 def train_config_file(path, profile, seeds, overrides=(), out=None):
     """Train one experiment at `profile` with `seeds` repeats; resume what matches."""
-    cfg = train_config.load(path, profile, list(overrides) + [f"repeats={seeds}"])
+    cfg = schema.load(path, profile, list(overrides) + [f"repeats={seeds}"])
     return train(cfg, out, resume="auto")["runs"]
 
 
@@ -104,12 +102,12 @@ def ablate(config_path, profile, seeds, out_tables=None, runs_root=None, device_
     out_tables = Path(out_tables) if out_tables else runio.results_root() / "tables"
     runs_root = Path(runs_root) if runs_root else runio.results_root() / "runs"
     common = [f"repeats={seeds}", *device_overrides]
-    base = train_config.load(config_path, profile, common)
+    base = schema.load(config_path, profile, common)
     variants = load_ablations(base.experiment)
     # validate every variant before anything trains
     planned = []
     for name, spec in variants.items():
-        cfg = train_config.load(config_path, profile, common + _set_args(spec["set"]))
+        cfg = schema.load(config_path, profile, common + _set_args(spec["set"]))
         planned.append((name, spec, cfg, behaviour(cfg) == behaviour(base)))
     rows = [_ablation_row("baseline (release)", "the release's settings", base,
                           train(base, runs_root / base.experiment, resume="auto")["runs"], None)]

@@ -7,8 +7,7 @@ Every network has one set of parameters and two ways to run it over time:
   kernels of `snn_tha.engine` (identical spikes on binary inputs; see that module).
 Float and binarized variants differ only in `binarize` (see `snn_tha.binary`).
 """
-from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 import torch
 import torch.nn as nn
@@ -17,56 +16,14 @@ import torch.nn.functional as F
 from snn_tha import engine as kernels
 from snn_tha.binary import Conv2d, Linear
 from snn_tha.neurons import Leaky
+from snn_tha.schema import ENGINES, NetConfig  # noqa: F401 (NetConfig: re-exported)
 
-ENGINES = ("reference", "exact", "fast")
 
 
 class SNNOutput(NamedTuple):
     spikes: torch.Tensor          # output layer spikes   [T, B, C]
     membrane: torch.Tensor        # output layer membrane [T, B, C]
     layer_spikes: list            # spikes of every Leaky layer, in order (activity analysis)
-
-
-@dataclass(frozen=True)
-class NetConfig:
-    arch: str                                  # a name in ARCHITECTURES
-    binarize: bool
-    beta: float
-    slope: float                               # fast-sigmoid k
-    thresholds: tuple[float, ...] = ()         # per Leaky layer (from annealing.theta0 if annealed)
-    surrogate_centre: Literal["initial", "current"] = "initial"
-    init: Literal["fan_in", "glorot"] = "fan_in"
-    batch_norm: bool = False                   # conv nets only
-    dropout: tuple[float, ...] = (0.0,)        # per dropout site (conv nets 1, SHD 2)
-    engine: Literal["reference", "exact", "fast"] = "exact"
-    conv_chunk: int = 10                       # time steps per conv call (measured best on CPU)
-
-    def __post_init__(self):
-        """Checks that need no data, so a bad config fails before minutes of data loading."""
-        if self.arch not in LAYERS:
-            raise ValueError(f"unknown arch {self.arch!r}; valid: {', '.join(LAYERS)}")
-        if not 0 <= self.beta <= 1:  # snnTorch would clamp it silently
-            raise ValueError(f"beta must lie in [0, 1], got {self.beta:g}")
-        if not self.slope > 0:
-            raise ValueError(f"slope must be > 0, got {self.slope:g}")
-        n_lif, n_drop = LAYERS[self.arch]
-        if self.thresholds and len(self.thresholds) not in (1, n_lif):
-            raise ValueError(f"arch '{self.arch}' has {n_lif} Leaky layers; thresholds has "
-                             f"{len(self.thresholds)} values (give 1 or {n_lif})")
-        if any(not t > 0 for t in self.thresholds):
-            raise ValueError(f"thresholds must be > 0, got {list(self.thresholds)}")
-        if len(self.dropout) != n_drop or not all(0 <= p < 1 for p in self.dropout):
-            raise ValueError(f"arch '{self.arch}' has {n_drop} dropout site(s): dropout must be "
-                             f"{n_drop} value(s) in [0, 1), got {list(self.dropout)}")
-        if self.conv_chunk < 1:
-            raise ValueError(f"conv_chunk must be >= 1, got {self.conv_chunk}")
-
-    def leaky_layers(self):
-        return LAYERS[self.arch][0]
-
-
-# arch -> (Leaky layers, dropout sites); the factories are in ARCHITECTURES below
-LAYERS = {"static_conv": (3, 1), "dvs_conv": (3, 1), "shd_dense": (2, 2), "temporal_dense": (2, 2)}
 
 
 class ConvBlock(nn.Module):

@@ -1,30 +1,27 @@
 """Leaky integrate-and-fire neuron: an snnTorch `snn.Leaky` with the paper's extras.
 
-The maths lives in `lif_step` alone; `Leaky` only holds parameters and loops over time.
+The maths lives in `snn_tha.equations`; `Leaky` only holds parameters and loops over time.
 """
 import snntorch as snn
 from snntorch import surrogate as snn_surrogate
 import torch
 
 from snn_tha import engine
+from snn_tha.equations import lif_membrane
 from snn_tha.surrogate import spike_fast_sigmoid
 
 SURROGATE_CENTRES = ("initial", "current")
 
 
 def lif_step(current, mem, beta, threshold, fire):
-    """One Euler step of the LIF neuron with reset by subtraction (paper Eq. 1-2).
+    """One Euler step of the LIF neuron with reset by subtraction (paper Eq. 1-2):
+    u[t] = `equations.lif_membrane` (beta*u[t-1] + I[t] - H(u[t-1] - theta)*theta), then
+    z[t] = fire(u[t]) (H(u[t] - theta) with a surrogate gradient).
 
-        r[t] = H(u[t-1] - theta)            (detached: no gradient through the reset)
-        u[t] = beta * u[t-1] + I[t] - r[t] * theta
-        z[t] = fire(u[t])                    (= H(u[t] - theta) with a surrogate gradient)
-
-    This is snnTorch 1.0's `Leaky(reset_mechanism="subtract")` step, operation for operation,
-    so results are bit-identical to it. `beta` must already be clamped to [0, 1].
-    Returns (spike, membrane).
+    Bit-identical to snnTorch 1.0's `Leaky(reset_mechanism="subtract")` step (tested).
+    `beta` must already be clamped to [0, 1]. Returns (spike, membrane).
     """
-    reset = (mem - threshold > 0).float()
-    mem = beta * mem + current - reset * threshold
+    mem = lif_membrane(mem, current, beta, threshold)
     return fire(mem), mem
 
 

@@ -7,21 +7,21 @@ current threshold (what snnTorch, and so the authors' release, computes).
 """
 import torch
 
+from snn_tha.equations import fast_sigmoid_grad, heaviside
+
 
 class _FastSigmoidSpike(torch.autograd.Function):
     @staticmethod
     def forward(ctx, mem, threshold, centre, slope):
         ctx.save_for_backward(mem, centre)
         ctx.slope = slope
-        return (mem - threshold > 0).float()
+        return heaviside(mem, threshold)
 
     @staticmethod
     def backward(ctx, grad_spike):
         mem, centre = ctx.saved_tensors
-        # Same operations, in the same order, as snntorch.surrogate.FastSigmoid.backward,
-        # so that centre == threshold gives bit-identical gradients.
-        grad = grad_spike.clone() / (ctx.slope * torch.abs(mem - centre) + 1.0) ** 2
-        return grad, None, None, None
+        # centre == threshold gives snnTorch's gradient bit for bit
+        return fast_sigmoid_grad(grad_spike, mem, centre, ctx.slope), None, None, None
 
 
 def spike_fast_sigmoid(mem, threshold, centre, slope):
@@ -39,13 +39,12 @@ class _ShiftedFastSigmoid(torch.autograd.Function):
     def forward(ctx, x, offset, slope):
         ctx.save_for_backward(x if offset is None else x + offset)
         ctx.slope = slope
-        return (x > 0).float()
+        return heaviside(x, 0.0)
 
     @staticmethod
     def backward(ctx, grad_spike):
-        at, = ctx.saved_tensors
-        # snnTorch's FastSigmoid.backward, operation for operation (bit-identical at offset 0)
-        return grad_spike.clone() / (ctx.slope * torch.abs(at) + 1.0) ** 2, None, None
+        at, = ctx.saved_tensors  # x (+ theta - theta0): the centre is 0 in these shifted units
+        return fast_sigmoid_grad(grad_spike, at, 0.0, ctx.slope), None, None
 
 
 class FastSigmoid:

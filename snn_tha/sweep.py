@@ -9,44 +9,16 @@ trial). The objective is validation accuracy; sweep trials never evaluate the te
 import os
 import signal
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Optional
 
 import optuna
 
-from snn_tha import config, runio, train_config
+from snn_tha import config, runio, schema
+from snn_tha.schema import ParamSpec, SearchSpace  # noqa: F401 (re-exported)
 from snn_tha.train import train
 
 COUNTED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
            optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)
-
-
-@dataclass(frozen=True)
-class ParamSpec:
-    type: Literal["float", "int", "categorical"]
-    low: Optional[float] = None
-    high: Optional[float] = None
-    log: bool = False
-    choices: Optional[tuple[Any, ...]] = None
-    layers: Optional[int] = None     # one value written to every layer of a per-layer list
-
-    def __post_init__(self):
-        if self.type == "categorical" and not self.choices:
-            raise ValueError("a categorical parameter needs 'choices'")
-        if self.type != "categorical" and (self.low is None or self.high is None or self.low > self.high):
-            raise ValueError(f"a {self.type} parameter needs low <= high")
-
-
-@dataclass(frozen=True)
-class SearchSpace:
-    experiment: str                  # trains configs/<experiment>.yaml
-    params: dict[str, ParamSpec]     # dotted config keys; annealing.delta.<i> sets theta_inf
-    fixed: tuple[str, ...] = ()      # key=value overrides applied to every trial
-
-    @property
-    def config_path(self):
-        return Path("configs") / f"{self.experiment}.yaml"
 
 
 class TrialTerminated(Exception):
@@ -64,7 +36,8 @@ def counted_trials(study):
 
 
 def load_space(path):
-    return config.load(SearchSpace, path)
+    """A search space file over its shared base (configs/sweeps/bases/)."""
+    return config.build(SearchSpace, schema.read_with_base(path), str(path))
 
 
 def sample_overrides(trial, space, base):
@@ -95,7 +68,7 @@ def sample_overrides(trial, space, base):
 def trial_config(space, profile, overrides, study_overrides=()):
     extra = [*space.fixed, *study_overrides, *overrides, "protocol=validation", "repeats=1",
              "track_test=false"]
-    return train_config.load(space.config_path, profile, extra)
+    return schema.load(space.config_path, profile, extra)
 
 
 def make_objective(space, profile, out_root, prune, study_overrides=()):
@@ -273,7 +246,7 @@ def export(storage_url, study_name, configs_dir="configs/tuned", out_dir="result
     raw = config.read_yaml(space.config_path)  # the experiment with the tuned values, no budget
     for assignment in overrides:
         config.apply_override(raw, assignment)
-    config.build(train_config.TrainConfig, raw, f"tuned {space.experiment}")  # trainable as is
+    config.build(schema.TrainConfig, raw, f"tuned {space.experiment}")  # trainable as is
     header = (f"# {space.experiment} tuned by `snn-tha sweep` study {study_name!r}: "
               f"{len(study.trials)} trials at profile {study.user_attrs['profile']} with "
               f"{study.user_attrs['overrides'] or 'no overrides'}; best validation accuracy "

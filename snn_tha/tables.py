@@ -51,31 +51,53 @@ def collect_runs(runs_root, profile):
     return finals
 
 
+def runs_frame(finals, datasets):
+    """One row per finished run (final.json) of the given data sets and the table's variants."""
+    import pandas as pd
+    rows = []
+    for f in finals:
+        if f["dataset"] in datasets and f["variant"] in paper.VARIANTS:
+            dead = {f"dead_{i}": 100 * d for i, d in enumerate(f.get("dead_fraction", []))}
+            rows.append({"dataset": f["dataset"], "variant": f["variant"], "profile": f["profile"],
+                         "acc": 100 * f["test_acc"], "epochs": f["epochs_run"],
+                         "train_images": f["train_images"], "num_steps": f["num_steps"],
+                         "selected_on": f["selected_on"], "train_seconds": f["train_seconds"],
+                         **dead})
+    return pd.DataFrame(rows)
+
+
 def summarize(finals, datasets):
+    """Best / mean / sample std of the test accuracy and mean dead % per layer for each
+    (data set, variant): a pandas group-by over the run folders' final.json."""
+    runs = runs_frame(finals, datasets)
+    if runs.empty:
+        return []
+    dead_cols = sorted((c for c in runs.columns if c.startswith("dead_")), key=lambda c: int(c[5:]))
+    stats = runs.groupby(["dataset", "variant"], sort=False).agg(
+        profile=("profile", "first"), runs=("acc", "size"), best=("acc", "max"),
+        mean=("acc", "mean"), std=("acc", "std"), epochs=("epochs", "max"),
+        train_images=("train_images", "first"), num_steps=("num_steps", "first"),
+        selected_on=("selected_on", "first"), train_seconds=("train_seconds", "sum"),
+        **{c: (c, "mean") for c in dead_cols})
     rows = []
     for dataset in datasets:
         for variant in paper.VARIANTS:
-            runs = [f for f in finals if f["dataset"] == dataset and f["variant"] == variant]
-            if not runs:
+            if (dataset, variant) not in stats.index:
                 continue
-            accs = [100 * f["test_acc"] for f in runs]
-            paper_row = paper.TABLE1.get(dataset, {}).get(variant)
+            r = stats.loc[(dataset, variant)]
+            paper_row = paper.TABLE1.get(dataset, {}).get(variant) or (None, None, None)
+            dead = [r[c] for c in dead_cols if r[c] == r[c]]  # NaN: a net with fewer layers
             rows.append({
                 "dataset": paper.DATASET_LABELS.get(dataset, dataset),
-                "variant": paper.VARIANT_LABELS[variant], "profile": runs[0]["profile"],
-                "runs": len(runs), "best": round(max(accs), 2),
-                "mean": round(statistics.mean(accs), 2),
-                "std": round(statistics.stdev(accs), 2) if len(accs) > 1 else None,
-                "paper_best": paper_row[0] if paper_row else None,
-                "paper_mean": paper_row[1] if paper_row else None,
-                "paper_std": paper_row[2] if paper_row else None,
-                "epochs": max(f["epochs_run"] for f in runs),
-                "train_images": runs[0]["train_images"], "num_steps": runs[0]["num_steps"],
-                "selected_on": runs[0]["selected_on"],
-                "dead_pct_per_layer": "/".join(
-                    f"{100 * statistics.mean(f['dead_fraction'][i] for f in runs):.0f}"
-                    for i in range(len(runs[0].get("dead_fraction", [])))),
-                "train_minutes": round(sum(f["train_seconds"] for f in runs) / 60, 1)})
+                "variant": paper.VARIANT_LABELS[variant], "profile": r["profile"],
+                "runs": int(r["runs"]), "best": round(float(r["best"]), 2),
+                "mean": round(float(r["mean"]), 2),
+                "std": round(float(r["std"]), 2) if r["runs"] > 1 else None,
+                "paper_best": paper_row[0], "paper_mean": paper_row[1], "paper_std": paper_row[2],
+                "epochs": int(r["epochs"]), "train_images": int(r["train_images"]),
+                "num_steps": int(r["num_steps"]), "selected_on": r["selected_on"],
+                "dead_pct_per_layer": "/".join(f"{d:.0f}" for d in dead),
+                "train_minutes": round(float(r["train_seconds"]) / 60, 1)})
     return rows
 
 
@@ -90,7 +112,10 @@ def run_settings(finals):
     seen = {"surrogate centre": set(), "evaluation thresholds": set(), "init": set(),
             "cosine period": set(), "commit": set()}
     for final in finals:
-        cfg = yaml.safe_load((Path(final["run_dir"]) / "config.yaml").read_text())
+        path = Path(final["run_dir"]) / "config.yaml"
+        if not path.is_file():
+            continue
+        cfg = yaml.safe_load(path.read_text())
         seen["surrogate centre"].add(cfg["net"].get("surrogate_centre", "initial"))
         seen["init"].add(cfg["net"].get("init", "fan_in"))
         if final.get("variant") in ("annealing", "annealing_budget"):
@@ -99,11 +124,22 @@ def run_settings(finals):
         seen["cosine period"].add(f"{period} iterations" if period else
                                   f"{cfg['optim'].get('period_epochs', 10.0):g} epochs")
         seen["commit"].add(final.get("provenance", {}).get("git_commit", "unknown")[:12])
+    if not any(seen.values()):
+        return ""
     return "Run settings (from each run's config.yaml): " + "; ".join(
         f"{k} {', '.join(sorted(v))}" for k, v in seen.items() if v) + "."
 
 
-def markdown(rows, title, settings=""):
+def expected_runs(profile):
+    """The number of seeds the profile asks for (configs/profiles/<profile>.yaml `repeats`)."""
+    import yaml
+    path = ROOT / "configs" / "profiles" / f"{profile}.yaml"
+    if not path.is_file():
+        return None
+    return (yaml.safe_load(path.read_text()) or {}).get("repeats")
+
+
+def markdown(rows, title, settings="", expected=None):
     lines = [f"# {title}", "",
              "Test accuracy (%) over the repeats of each experiment (dead %: neurons that never fired "
              "on the test set, per layer, mean over repeats); our budget is in the columns "
@@ -113,7 +149,9 @@ def markdown(rows, title, settings=""):
              "paper std | epochs | train images | T | model chosen on | dead % per layer | train min |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['dataset']} | {r['variant']} | {r['profile']} | {r['runs']} | "
+        runs = (f"{r['runs']} of {expected} (missing runs)" if expected and r["runs"] < expected
+                else f"{r['runs']}")
+        lines.append(f"| {r['dataset']} | {r['variant']} | {r['profile']} | {runs} | "
                      f"{_fmt(r['best'])} | {_fmt(r['mean'])} | {_fmt(r['std'])} | "
                      f"{_fmt(r['paper_best'])} | {_fmt(r['paper_mean'])} | {_fmt(r['paper_std'])} | "
                      f"{r['epochs']} | {r['train_images']} | {r['num_steps']} | {r['selected_on']} | "
@@ -132,7 +170,8 @@ def write_table(name, title, datasets, profile, runs_root="results/runs", out_di
         used = [f for f in finals if f["dataset"] in datasets and "run_dir" in f]
         runio.atomic_write_csv(Path(out_dir) / f"{name}_{profile}.csv", rows)
         runio.atomic_write_text(Path(out_dir) / f"{name}_{profile}.md",
-                                markdown(rows, title, run_settings(used) if used else ""))
+                                markdown(rows, title, run_settings(used) if used else "",
+                                         expected_runs(profile)))
     return rows
 
 

@@ -7,79 +7,20 @@ as Eq. 29 writes it (`sum`, 100x the gradient). Four cases: flt32 theta=1, BSNN 
 """
 import json
 import logging
-import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Optional
 
 import torch
 from tqdm import tqdm
 
 from snn_tha import runio
-from snn_tha.annealing import ThresholdAnnealing, annealed_threshold
+from snn_tha.annealing import ThresholdAnnealing, annealed_threshold, iterations_to_within
 from snn_tha.config import dump, to_dict
 from snn_tha.device import resolve as resolve_device
 from snn_tha.models import NetConfig, dense_net
+from snn_tha.schema import AnnealingConfig, TemporalCase, TemporalCodingConfig  # noqa: F401
 
 log = logging.getLogger("snn_tha")
-
-
-@dataclass(frozen=True)
-class AnnealingConfig:
-    theta0: tuple[float, ...]      # one value per Leaky layer
-    theta_inf: tuple[float, ...]
-    alpha: tuple[float, ...]
-
-
-@dataclass(frozen=True)
-class TemporalCase:
-    name: str
-    label: str
-    binarize: bool
-    beta: float
-    target_peak: float
-    init: Literal["fan_in", "glorot"] = "fan_in"
-    surrogate_centre: Optional[Literal["initial", "current"]] = None   # None: the top-level value
-    threshold: Optional[tuple[float, ...]] = None     # fixed per-layer thresholds, or
-    annealing: Optional[AnnealingConfig] = None      # an annealing schedule
-
-    def __post_init__(self):
-        if (self.threshold is None) == (self.annealing is None):
-            raise ValueError(f"case '{self.name}' needs exactly one of 'threshold' or 'annealing'")
-
-    @property
-    def initial_thresholds(self):
-        return self.threshold if self.annealing is None else self.annealing.theta0
-
-
-@dataclass(frozen=True)
-class TemporalCodingConfig:
-    experiment: str
-    seed: int
-    cases: tuple[TemporalCase, ...]
-    num_inputs: int = 100
-    num_hidden: int = 1000
-    num_steps: int = 100
-    iterations: int = 1000
-    lr: float = 1e-3
-    momentum: float = 0.9
-    slope: float = 5.0
-    target_step: int = 75
-    surrogate_centre: Literal["initial", "current"] = "initial"
-    loss_reduction: Literal["mean", "sum"] = "mean"
-    engine: Literal["reference", "exact", "fast"] = "exact"
-    device: str = "auto"                # auto | cpu | cuda | cuda:N (snn_tha.device)
-    snapshot_iterations: tuple[int, ...] = (0, 400, 999)
-    spike_window: int = 3               # "at the target" = within this many steps of target_step
-    raster_neurons: int = 100           # hidden neurons kept for the figure's raster
-
-    def __post_init__(self):
-        bad = [g for g in self.snapshot_iterations if not 0 <= g < self.iterations]
-        if bad:
-            raise ValueError(f"snapshot_iterations {bad} outside [0, {self.iterations})")
-        if not 0 < self.target_step < self.num_steps:
-            raise ValueError(f"target_step must lie in (0, {self.num_steps}), got {self.target_step}")
 
 
 def poisson_input(num_steps, num_inputs, seed):
@@ -124,8 +65,7 @@ def run_case(cfg, case, inputs, position=0):
     annealing = None
     if case.annealing is not None:
         a = case.annealing
-        # the closed form, as the committed Figure 4 runs used
-        annealing = ThresholdAnnealing(model, a.theta0, a.theta_inf, a.alpha, update="closed_form")
+        annealing = ThresholdAnnealing(model, a.theta0, a.theta_inf, a.alpha, update=a.update)
     rows, snapshots = [], []
     bar = tqdm(range(cfg.iterations), desc=case.name, position=position, leave=False,
                mininterval=1.0)
@@ -171,7 +111,7 @@ def _case_summary(cfg, case, rows, final_thresholds):
             annealed_threshold(th0, th_inf, al, cfg.iterations)
             for th0, th_inf, al in zip(a.theta0, a.theta_inf, a.alpha)]
         summary["iterations_to_within_0.1pct_of_theta_inf"] = [
-            math.ceil(math.log(1e-3 * th_inf / (th_inf - th0)) / math.log(1 - al))
+            iterations_to_within(th0, th_inf, al, 1e-3)
             if th_inf > th0 else 0 for th0, th_inf, al in zip(a.theta0, a.theta_inf, a.alpha)]
     return summary
 

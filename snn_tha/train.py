@@ -1,4 +1,6 @@
-"""One trainer: `train(cfg, out_dir) -> result`, used by the CLI, the sweeps and the tests.
+"""One trainer: `train(cfg, out_dir) -> result`, used by the CLI, the sweeps, the experiments
+and the tests. Setup lives in `run_setup`, evaluation and the final result in `evaluation`,
+checkpoints, resume keys and locks in `checkpoints`.
 
 Each repeat k (seed = cfg.seed + k) writes `<out_dir>/<profile>-seed<seed>/`: the resolved
 config, `iterations.csv` (loss, lr, thresholds per optimizer step), `metrics.csv` (one row per
@@ -8,10 +10,9 @@ with provenance) and `checkpoint.pt` (atomic, every epoch; `resume=True` continu
 import copy
 import csv
 import json
-import math
 import logging
+import math
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -19,115 +20,22 @@ import torch.nn as nn
 from tqdm import tqdm
 
 from snn_tha import checkpoints, runio
-from snn_tha.annealing import ThresholdAnnealing, leaky_layers
+from snn_tha.annealing import leaky_layers
 from snn_tha.config import dump
-from snn_tha.data import Split, batches
-from snn_tha.device import describe as describe_device, on_device, resolve as resolve_device
-from snn_tha.data.common import holdout
-from snn_tha.data.events import load_events
+from snn_tha.data import batches
 from snn_tha.data.common import DataError
-from snn_tha.data.static import data_root, image_to_current, load_static
+from snn_tha.data.static import data_root
+from snn_tha.device import on_device, resolve as resolve_device
+from snn_tha.evaluation import dead_fractions, evaluate, write_final
 from snn_tha.losses import mse_count_loss, predict
 from snn_tha.models import build
+from snn_tha.run_setup import make_annealing, make_optimizer, prepare_data
 
 log = logging.getLogger("snn_tha")
 
 
 def default_out_dir(cfg):
     return runio.results_root() / "runs" / cfg.experiment
-
-
-def prepare_data(cfg):
-    """(train, validation, test) splits and the batch -> network-input function."""
-    if cfg.data.is_static:
-        train_set, test_set = load_static(cfg.data.name, cfg.data.data_dir)
-        to_input = image_to_current
-    else:
-        train_set, test_set = load_events(cfg.data, cfg.data.data_dir)
-        binary = cfg.data.encoding == "binary"
-        to_input = lambda frames: frames.dense(binary)  # noqa: E731
-    for name, split in (("training", train_set), ("test", test_set)):
-        if len(split) == 0:
-            raise DataError(f"{cfg.data.name}: the {name} split under {data_root(cfg.data.data_dir)} "
-                            f"is empty; prepare the data again (`make data`)")
-    validation = Split(train_set.inputs[:0], train_set.labels[:0])
-    if cfg.data.validation_size > 0:
-        if cfg.data.validation_size >= len(train_set):
-            raise DataError(f"data.validation_size={cfg.data.validation_size} leaves no training "
-                            f"data: {cfg.data.name} has {len(train_set)} training examples")
-        train_set, validation = holdout(train_set, cfg.data.validation_size)
-    return (train_set.subset(cfg.data.train_subset), validation,
-            test_set.subset(cfg.data.test_subset), to_input)
-
-
-def make_optimizer(cfg, model, iters_per_epoch):
-    o = cfg.optim
-    if o.name == "adam":
-        optimizer = torch.optim.Adam(model.parameters(), lr=o.lr, betas=tuple(o.betas))
-    else:
-        optimizer = torch.optim.SGD(model.parameters(), lr=o.lr, momentum=o.momentum)
-    scheduler = None
-    if o.schedule == "cosine":
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-            optimizer, T_max=cosine_period(cfg, iters_per_epoch))
-    return optimizer, scheduler
-
-
-def cosine_period(cfg, iters_per_epoch):
-    """T_max in iterations: the configured count (release) or period_epochs of this run's epochs."""
-    if cfg.optim.period_iterations:
-        return cfg.optim.period_iterations
-    return max(1, round(cfg.optim.period_epochs * iters_per_epoch))
-
-
-def budget_scaled_alpha(iterations, within=0.01):
-    """alpha with (1 - alpha)**N = `within`: theta reaches theta_inf within 1% at iteration N."""
-    return 1.0 - within ** (1.0 / max(1, iterations))
-
-
-def make_annealing(cfg, model, iterations):
-    """The run's annealing schedule (None when thresholds are fixed) and its alphas."""
-    a = cfg.annealing
-    if not cfg.annealed:
-        return None
-    alpha = a.alpha if a.mode == "anneal" else (budget_scaled_alpha(iterations),) * len(a.alpha)
-    return ThresholdAnnealing(model, a.theta0, a.theta_inf, alpha, update=a.update)
-
-
-@contextmanager
-def test_thresholds(annealing, mode="theta_inf"):
-    """Evaluate with theta_inf (paper 5.2), then put the training thresholds back."""
-    if annealing is None or mode == "current":
-        yield
-        return
-    saved = annealing.thresholds()
-    for layer, schedule in zip(annealing.layers, annealing.schedules):
-        layer.set_threshold(schedule.theta_inf)
-    try:
-        yield
-    finally:
-        for layer, value in zip(annealing.layers, saved):
-            layer.set_threshold(value)
-
-
-@torch.no_grad()
-def evaluate(model, split, cfg, to_input, annealing=None, activity=False):
-    """Accuracy on `split` (and per-layer, per-neuron spike counts when `activity`)."""
-    if len(split) == 0:
-        return float("nan"), None
-    was_training = model.training
-    model.eval()
-    correct, counts = 0, None
-    device = next(model.parameters()).device
-    with test_thresholds(annealing, cfg.test_threshold):
-        for x, y in on_device(batches(split, cfg.batch_size, to_input=to_input), device):
-            out = model(x, cfg.num_steps if cfg.data.is_static else None)
-            correct += int((predict(out.spikes) == y).sum())
-            if activity:
-                layer_counts = [s.sum(dim=(0, 1)).flatten() for s in out.layer_spikes]
-                counts = layer_counts if counts is None else [a + b for a, b in zip(counts, layer_counts)]
-    model.train(was_training)
-    return correct / len(split), counts
 
 
 def _clip_gradients(cfg, model):
@@ -140,13 +48,6 @@ def _clamp_weights(cfg, model, when):
         with torch.no_grad():
             for p in model.parameters():
                 p.clamp_(-cfg.optim.weight_clip, cfg.optim.weight_clip)
-
-
-def dead_fractions(counts):
-    """{"dead_<layer>": fraction of neurons that never fired} from per-neuron spike counts."""
-    if counts is None:
-        return {}
-    return {f"dead_{j}": float((c == 0).float().mean()) for j, c in enumerate(counts)}
 
 
 class NonFiniteError(RuntimeError):
@@ -322,55 +223,8 @@ class Run:
                 on_epoch(row)
 
     def finish(self):
-        """Evaluate the chosen model on the test set, write activity.json and final.json."""
-        cfg = self.cfg
-        final_model = copy.deepcopy(self.model)
-        final_model.load_state_dict(self.best_model)
-        annealing = None
-        if self.annealing:  # the chosen model at the thresholds of its epoch (or theta_inf)
-            annealing = ThresholdAnnealing(final_model, *(
-                [s_.theta0 for s_ in self.annealing.schedules],
-                [s_.theta_inf for s_ in self.annealing.schedules],
-                [s_.alpha for s_ in self.annealing.schedules]), update=self.annealing.update)
-            annealing.set_step(self.state.get("best_iteration", self.state["iteration"]))
-        with test_thresholds(annealing, cfg.test_threshold):  # what evaluate() will use
-            eval_thresholds = [float(l.threshold) for l in leaky_layers(final_model)]
-        val_acc, _ = evaluate(final_model, self.val_set, cfg, self.to_input, annealing)
-        if not cfg.track_test:  # a sweep trial: validation only, no test-set numbers at all
-            final = {"experiment": cfg.experiment, "seed": self.seed, "val_acc": val_acc,
-                     "test_threshold": cfg.test_threshold,
-                     "best_epoch": self.state["best_epoch"], "epochs_run": self.state["epoch"],
-                     "train_seconds": round(self.state["seconds"], 1)}
-            runio.atomic_write_json(self.dir / "final.json", final)
-            return final
-        test_acc, counts = evaluate(final_model, self.test_set, cfg, self.to_input, annealing,
-                                    activity=True)
-        activity = {"test_images": len(self.test_set), "num_steps": cfg.num_steps,
-                    "layers": [{"neurons": int(c.numel()), "dead_fraction": float((c == 0).float().mean()),
-                                "spikes_per_neuron_per_image": (c / len(self.test_set)).tolist()}
-                               for c in counts]}
-        runio.atomic_write_json(self.dir / "activity.json", activity, compact=True)
-        final = {"experiment": cfg.experiment, "variant": cfg.variant, "dataset": cfg.data.name,
-                 "profile": cfg.profile, "protocol": cfg.protocol, "seed": self.seed,
-                 "selected_on": "test accuracy (paper protocol)" if cfg.protocol == "paper"
-                 else "validation accuracy",
-                 "best_epoch": self.state["best_epoch"], "epochs_run": self.state["epoch"],
-                 "test_acc": test_acc, "val_acc": val_acc,
-                 "dead_fraction": [l["dead_fraction"] for l in activity["layers"]],
-                 "train_images": len(self.train_set), "test_images": len(self.test_set),
-                 "num_steps": cfg.num_steps, "engine": cfg.net.engine,
-                 "device": describe_device(self.device),
-                 "iterations": self.state["iteration"],
-                 "alpha": [s_.alpha for s_ in self.annealing.schedules] if self.annealing else None,
-                 "theta_inf": list(cfg.annealing.theta_inf) if cfg.annealing else None,
-                 "final_thresholds": [float(l.threshold) for l in leaky_layers(self.model)],
-                 "test_threshold": cfg.test_threshold if self.annealing else "fixed",
-                 "eval_thresholds": eval_thresholds,
-                 "train_seconds": round(self.state["seconds"], 1),
-                 "provenance": runio.provenance(self.seed)}
-        runio.atomic_write_json(self.dir / "final.json", final)
-        return final
-
+        """The chosen model's final result (see `evaluation.write_final`)."""
+        return write_final(self)
 
 def _try_load(run, resume):
     """resume=True: continue or refuse (ResumeError); "auto": continue, or start afresh when

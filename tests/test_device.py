@@ -7,18 +7,11 @@ import torch
 from snn_tha import device
 from snn_tha.cli import main
 from snn_tha.config import ConfigError
-from snn_tha.data import static
-from snn_tha.data.fixtures import write_torchvision_layout
+
 
 CUDA = torch.cuda.is_available()
 
 
-@pytest.fixture
-def data_dir(tmp_path, monkeypatch):
-    monkeypatch.setattr(static, "_try_download", lambda root, name: False)
-    monkeypatch.setattr(static, "DEBIAN_FASHION_MNIST", tmp_path / "no-debian")
-    write_torchvision_layout(tmp_path / "data", "fashion_mnist", n_train=120, n_test=40)
-    return tmp_path / "data"
 
 
 def smoke(data_dir, out, *extra):

@@ -52,3 +52,31 @@ def test_a_missing_data_set_is_one_line(tmp_path, monkeypatch, capsys):
     err = [l for l in capsys.readouterr().err.splitlines() if l.startswith("snn-tha: error:")]
     assert len(err) == 1 and "SHD not found" in err[0]
     assert not list((tmp_path / "results").glob("runs/*/*/final.json"))
+
+
+def test_dry_run_equals_snn_tha_runs(capsys):
+    from snn_tha.cli import main
+    module = load("fashion_mnist")
+    assert module.main(["--dry-run", "--seeds", "2", "--profile", "paper"]) == 0
+    dry = capsys.readouterr().out
+    experiments = [f"fmnist_{v}" for v in module.VARIANTS]
+    assert main(["runs", "--profile", "paper", "--seeds", "2", "--experiments", *experiments]) == 0
+    assert capsys.readouterr().out == dry
+
+
+def test_mnist_and_event_protocols_run_on_fixtures(tmp_path, monkeypatch):
+    from snn_tha.data.fixtures import write_dvs_gesture, write_shd
+    monkeypatch.setattr(static, "_try_download", lambda root, name: False)
+    write_torchvision_layout(tmp_path / "data", "mnist", n_train=100, n_test=40)
+    write_dvs_gesture(tmp_path / "data")
+    write_shd(tmp_path / "data")
+    monkeypatch.setenv("SNN_THA_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("SNN_THA_RESULTS", str(tmp_path / "results"))
+    common = ["--profile", "smoke", "--seeds", "1", "--no-ablation", "--device", "cpu"]
+    assert load("mnist").main(common) == 0
+    for name in ("dvs128_gesture", "shd"):   # the fixtures hold a few samples: small splits
+        assert load(name).main(common + ["--set", "data.validation_size=4", "--set", "batch_size=4"]) == 0
+    results = tmp_path / "results"
+    assert (results / "tables" / "table2_smoke.md").is_file()
+    text = (results / "claims_smoke.md").read_text()
+    assert "## MNIST" in text and "## SHD" in text and "## DVS128 Gesture" in text

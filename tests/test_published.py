@@ -1,7 +1,6 @@
 """What we publish stays true: every committed table, claims file and REPORT.md is rebuilt from
 the committed run folders and must equal the committed file byte for byte."""
 import shutil
-from pathlib import Path
 
 import pytest
 

@@ -8,22 +8,14 @@ import pytest
 import torch
 from snntorch import functional as SF
 
-from snn_tha import train_config
+from snn_tha import schema
 from snn_tha.annealing import leaky_layers
-from snn_tha.data import batches, static
-from snn_tha.data.fixtures import write_torchvision_layout
+from snn_tha.data import batches
 from snn_tha.train import Run
 
 ITERATIONS = 5
 
 
-@pytest.fixture
-def data_dir(tmp_path, monkeypatch):
-    monkeypatch.setattr(static, "_try_download", lambda root, name: False)
-    monkeypatch.setattr(static, "DEBIAN_FASHION_MNIST", tmp_path / "no-debian")
-    for name in ("fashion_mnist", "mnist"):
-        write_torchvision_layout(tmp_path / "data", name, n_train=120, n_test=20)
-    return tmp_path / "data"
 
 
 def release_loop(model, cfg, inputs):
@@ -56,7 +48,7 @@ def release_loop(model, cfg, inputs):
 
 @pytest.mark.parametrize("experiment", ["fmnist_annealing", "mnist_annealing"])
 def test_trainer_is_the_release_step_bit_for_bit(experiment, data_dir, tmp_path):
-    cfg = train_config.load(f"configs/{experiment}.yaml", "smoke", [
+    cfg = schema.load(f"configs/{experiment}.yaml", "smoke", [
         f"data.data_dir={data_dir}", "data.validation_size=20", "net.engine=reference",
         "optim.grad_clip=1.0", "optim.weight_clip=1.0", "max_batches_per_epoch=5"])
     assert cfg.optim.clamp == "before_step" and cfg.annealing.update == "release"

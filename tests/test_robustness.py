@@ -3,7 +3,6 @@ silent-wrong-result cases A-H are refused or fixed. Each test runs the CLI as a 
 import errno
 import hashlib
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,12 +21,6 @@ from snn_tha.data.fixtures import write_dvs_gesture, write_shd, write_torchvisio
 FMNIST = "configs/fmnist_bsnn.yaml"
 
 
-@pytest.fixture
-def data_dir(tmp_path, monkeypatch):
-    monkeypatch.setattr(static, "_try_download", lambda root, name: False)
-    monkeypatch.setattr(static, "DEBIAN_FASHION_MNIST", tmp_path / "no-debian")
-    write_torchvision_layout(tmp_path / "data", "fashion_mnist", n_train=120, n_test=40)
-    return tmp_path / "data"
 
 
 def run_cli(capsys, *argv):
@@ -57,9 +50,9 @@ def digest(path):
 
 # ---- A: event caches follow the source files ---------------------------------------------
 def test_A_replacing_an_shd_file_invalidates_the_binned_cache(tmp_path):
-    from snn_tha import train_config
+    from snn_tha import schema
     write_shd(tmp_path, samples_per_split=(6, 4), seed=0)
-    cfg = train_config.load("configs/shd_annealing.yaml", "smoke").data
+    cfg = schema.load("configs/shd_annealing.yaml", "smoke").data
     first, _ = events.load_events(cfg, tmp_path)
     (tmp_path / "SHD" / "shd_train.h5").unlink()
     write_shd(tmp_path, samples_per_split=(9, 4), seed=1)   # the "full download"
@@ -186,23 +179,23 @@ def test_H_mistyped_data_dir_is_refused_and_not_created(tmp_path, capsys):
 
 @pytest.mark.parametrize("split", ["Train", "Test"])
 def test_H_empty_dvs_sample_names_the_file(split, tmp_path):
-    from snn_tha import train_config
+    from snn_tha import schema
     write_dvs_gesture(tmp_path)
     victim = sorted((tmp_path / "DVSGesture" / f"ibmGesture{split}").rglob("*.npy"))[0]
     np.save(victim, np.zeros((0, 4)))
-    cfg = train_config.load("configs/dvs_annealing.yaml", "smoke").data
+    cfg = schema.load("configs/dvs_annealing.yaml", "smoke").data
     with pytest.raises(DataError, match=f"{victim}: a DVS sample with no events"):
         events.load_events(cfg, tmp_path)
 
 
 def test_H_shd_file_without_units_names_the_file(tmp_path):
     import h5py
-    from snn_tha import train_config
+    from snn_tha import schema
     write_shd(tmp_path)
     h5 = tmp_path / "SHD" / "shd_train.h5"
     with h5py.File(h5, "a") as f:
         del f["spikes"]["units"]
-    cfg = train_config.load("configs/shd_annealing.yaml", "smoke").data
+    cfg = schema.load("configs/shd_annealing.yaml", "smoke").data
     with pytest.raises(DataError, match="shd_train.h5"):
         events.load_events(cfg, tmp_path)
 

@@ -89,8 +89,8 @@ def test_four_processes_share_a_local_journal_budget(tmp_path, data_dir):
                            tables_path=tmp_path / "hyperparameters.md")
     assert {p.name for p in written} >= {"fmnist_annealing.yaml", "trials.csv", "history.png",
                                          "importance.png", "summary.json", "hyperparameters.md"}
-    from snn_tha import train_config
-    tuned = train_config.load(tmp_path / "tuned" / "fmnist_annealing.yaml")
+    from snn_tha import schema
+    tuned = schema.load(tmp_path / "tuned" / "fmnist_annealing.yaml")
     assert tuned.optim.lr == study.best_params["optim.lr"]
     assert "| optim.lr | 0.00084 |" in (tmp_path / "hyperparameters.md").read_text()
 

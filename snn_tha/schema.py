@@ -1,13 +1,64 @@
-"""The classification experiment config (MNIST, FashionMNIST; later DVS and SHD)."""
+"""Every config of the project in one schema: YAML files are validated into these frozen
+dataclasses (by `snn_tha.config`), per-layer values are lists, derived values are properties.
+
+- `TrainConfig` (classification experiments, configs/<experiment>.yaml) with its `DataConfig`,
+  `NetConfig`, `OptimConfig` and `AnnealingConfig`; `load()` reads one with its `base:` file,
+  a budget profile and `--set` overrides;
+- `TemporalCodingConfig` / `TemporalCase` (configs/temporal_coding.yaml);
+- `SearchSpace` / `ParamSpec` (Optuna search spaces, configs/sweeps/).
+"""
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Any, Literal, Optional, get_args
 
 from snn_tha import config
 from snn_tha.annealing import LayerSchedule
 from snn_tha.device import PATTERN as DEVICE_PATTERN
-from snn_tha.models import NetConfig
+
+Engine = Literal["reference", "exact", "fast"]
+ENGINES = get_args(Engine)
+# arch -> (Leaky layers, dropout sites); the factories are `snn_tha.models.ARCHITECTURES`
+LAYERS = {"static_conv": (3, 1), "dvs_conv": (3, 1), "shd_dense": (2, 2), "temporal_dense": (2, 2)}
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    arch: str                                  # a name in ARCHITECTURES
+    binarize: bool
+    beta: float
+    slope: float                               # fast-sigmoid k
+    thresholds: tuple[float, ...] = ()         # per Leaky layer (from annealing.theta0 if annealed)
+    surrogate_centre: Literal["initial", "current"] = "initial"
+    init: Literal["fan_in", "glorot"] = "fan_in"
+    batch_norm: bool = False                   # conv nets only
+    dropout: tuple[float, ...] = (0.0,)        # per dropout site (conv nets 1, SHD 2)
+    engine: Engine = "exact"
+    conv_chunk: int = 10                       # time steps per conv call (measured best on CPU)
+
+    def __post_init__(self):
+        """Checks that need no data, so a bad config fails before minutes of data loading."""
+        if self.arch not in LAYERS:
+            raise ValueError(f"unknown arch {self.arch!r}; valid: {', '.join(LAYERS)}")
+        if not 0 <= self.beta <= 1:  # snnTorch would clamp it silently
+            raise ValueError(f"beta must lie in [0, 1], got {self.beta:g}")
+        if not self.slope > 0:
+            raise ValueError(f"slope must be > 0, got {self.slope:g}")
+        n_lif, n_drop = LAYERS[self.arch]
+        if self.thresholds and len(self.thresholds) not in (1, n_lif):
+            raise ValueError(f"arch '{self.arch}' has {n_lif} Leaky layers; thresholds has "
+                             f"{len(self.thresholds)} values (give 1 or {n_lif})")
+        if any(not t > 0 for t in self.thresholds):
+            raise ValueError(f"thresholds must be > 0, got {list(self.thresholds)}")
+        if len(self.dropout) != n_drop or not all(0 <= p < 1 for p in self.dropout):
+            raise ValueError(f"arch '{self.arch}' has {n_drop} dropout site(s): dropout must be "
+                             f"{n_drop} value(s) in [0, 1), got {list(self.dropout)}")
+        if self.conv_chunk < 1:
+            raise ValueError(f"conv_chunk must be >= 1, got {self.conv_chunk}")
+
+    def leaky_layers(self):
+        return LAYERS[self.arch][0]
+
 
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "configs" / "profiles"
 
@@ -161,6 +212,83 @@ class TrainConfig:
         if not self.net.binarize:
             return "flt32"
         return "bsnn_theta1" if set(self.net.thresholds) == {1.0} else "bsnn"
+
+
+@dataclass(frozen=True)
+class TemporalCase:
+    name: str
+    label: str
+    binarize: bool
+    beta: float
+    target_peak: float
+    init: Literal["fan_in", "glorot"] = "fan_in"
+    surrogate_centre: Optional[Literal["initial", "current"]] = None   # None: the top-level value
+    threshold: Optional[tuple[float, ...]] = None     # fixed per-layer thresholds, or
+    annealing: Optional[AnnealingConfig] = None      # an annealing schedule
+
+    def __post_init__(self):
+        if (self.threshold is None) == (self.annealing is None):
+            raise ValueError(f"case '{self.name}' needs exactly one of 'threshold' or 'annealing'")
+
+    @property
+    def initial_thresholds(self):
+        return self.threshold if self.annealing is None else self.annealing.theta0
+
+
+@dataclass(frozen=True)
+class TemporalCodingConfig:
+    experiment: str
+    seed: int
+    cases: tuple[TemporalCase, ...]
+    num_inputs: int = 100
+    num_hidden: int = 1000
+    num_steps: int = 100
+    iterations: int = 1000
+    lr: float = 1e-3
+    momentum: float = 0.9
+    slope: float = 5.0
+    target_step: int = 75
+    surrogate_centre: Literal["initial", "current"] = "initial"
+    loss_reduction: Literal["mean", "sum"] = "mean"
+    engine: Engine = "exact"
+    device: str = "auto"                # auto | cpu | cuda | cuda:N (snn_tha.device)
+    snapshot_iterations: tuple[int, ...] = (0, 400, 999)
+    spike_window: int = 3               # "at the target" = within this many steps of target_step
+    raster_neurons: int = 100           # hidden neurons kept for the figure's raster
+
+    def __post_init__(self):
+        bad = [g for g in self.snapshot_iterations if not 0 <= g < self.iterations]
+        if bad:
+            raise ValueError(f"snapshot_iterations {bad} outside [0, {self.iterations})")
+        if not 0 < self.target_step < self.num_steps:
+            raise ValueError(f"target_step must lie in (0, {self.num_steps}), got {self.target_step}")
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    type: Literal["float", "int", "categorical"]
+    low: Optional[float] = None
+    high: Optional[float] = None
+    log: bool = False
+    choices: Optional[tuple[Any, ...]] = None
+    layers: Optional[int] = None     # one value written to every layer of a per-layer list
+
+    def __post_init__(self):
+        if self.type == "categorical" and not self.choices:
+            raise ValueError("a categorical parameter needs 'choices'")
+        if self.type != "categorical" and (self.low is None or self.high is None or self.low > self.high):
+            raise ValueError(f"a {self.type} parameter needs low <= high")
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    experiment: str                  # trains configs/<experiment>.yaml
+    params: dict[str, ParamSpec]     # dotted config keys; annealing.delta.<i> sets theta_inf
+    fixed: tuple[str, ...] = ()      # key=value overrides applied to every trial
+
+    @property
+    def config_path(self):
+        return Path(__file__).resolve().parent.parent / "configs" / f"{self.experiment}.yaml"
 
 
 def _merge(base, extra):
