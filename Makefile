@@ -9,7 +9,7 @@ PROFILE ?= claims
 SWEEP_PROFILE ?= quick
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test test-full reproduce temporal report figures runs bench data reproduce-table1 reproduce-table2 claims ablate gpu-check parity sweep clean
+.PHONY: help venv test test-full reproduce temporal report figures runs bench data reproduce-table1 reproduce-table2 claims ablate deployment gpu-check parity sweep clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-18s %s\n", $$1, $$2}'
@@ -62,6 +62,9 @@ figures: $(STAMP) ## rebuild the tables, figures, claims and REPORT.md of PROFIL
 
 runs: $(STAMP) ## print one training command per (experiment, seed) of PROFILE (default paper): fan out on GPUs
 	@$(BIN)/snn-tha runs --profile $(if $(filter command line,$(origin PROFILE)),$(PROFILE),paper) --seeds $(if $(filter command line,$(origin SEEDS)),$(SEEDS),5)
+
+deployment: $(STAMP) ## results/tables/deployment.md: 1-bit vs fp32 memory per network
+	$(BIN)/snn-tha export --table results/tables/deployment.md
 
 gpu-check: ## on a CUDA machine: one smoke epoch on the GPU, resume on the CPU, engine GPU equivalence
 	scripts/gpu_check.sh

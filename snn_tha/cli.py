@@ -131,6 +131,23 @@ def cmd_runs(args):
     print("\n".join(experiment.commands(experiment.plan(configs, args))))
 
 
+def cmd_export(args):
+    from snn_tha import export
+    if args.table:
+        log.info("wrote %s", export.deployment_table(Path(args.table)))
+    for run_dir in args.run_dirs:
+        log.info("wrote %s", export.export(run_dir, args.out))
+        if args.nir:
+            log.info("wrote %s", export.to_nir(run_dir, Path(args.out or run_dir) / "model.nir"))
+        if args.check:
+            log.info("%s", json.dumps(export.check(run_dir, args.data_dir or "data")))
+
+
+def cmd_infer(args):
+    from snn_tha import infer
+    return infer.main([args.file, "--data", args.data] + (["--limit", str(args.limit)] if args.limit else []))
+
+
 def cmd_bench(args):
     from snn_tha import bench
     return bench.main(args.bench_args)
@@ -232,6 +249,24 @@ def build_parser():
     p = _command(sub, cmd_report, "report", "rebuild results/REPORT.md from recorded runs",
                  device=False)
     p.add_argument("--results", default="results", help="results folder")
+
+    p = _command(sub, cmd_export, "export", "the 1-bit deployment file of trained run folders "
+                 "(model.1bit.npz + .json), optionally NIR, a check against PyTorch, the memory table",
+                 device=False)
+    p.add_argument("run_dirs", nargs="*", help="results/runs/<experiment>/<profile>-seed<k>/ folders")
+    p.add_argument("--out", help="output folder (default: each run folder)")
+    p.add_argument("--nir", action="store_true", help="also write model.nir (NIR graph)")
+    p.add_argument("--check", action="store_true",
+                   help="compare the export's predictions with the PyTorch model on the test set")
+    p.add_argument("--data-dir", help="data root for --check (default data/)")
+    p.add_argument("--table", metavar="PATH", help="write the deployment memory table there "
+                   "(e.g. results/tables/deployment.md)")
+
+    p = _command(sub, cmd_infer, "infer", "run a 1-bit export with the numpy engine (no PyTorch) "
+                 "on the test set", device=False)
+    p.add_argument("file", help="model.1bit.npz")
+    p.add_argument("--data", default="data", help="data root (default data/)")
+    p.add_argument("--limit", type=int, help="first N test images only")
 
     p = _command(sub, cmd_bench, "bench", "time a training step per network and engine (make bench)",
                  device=False)

@@ -1,15 +1,19 @@
 """Evaluation: accuracy and per-neuron activity at the configured thresholds, and the run's
 final result (final.json, activity.json) for its chosen model."""
 import copy
+import logging
 from contextlib import contextmanager
 
 import torch
 
 from snn_tha import runio
 from snn_tha.annealing import ThresholdAnnealing, leaky_layers
+from snn_tha.config import ConfigError
 from snn_tha.data import batches
 from snn_tha.device import describe as describe_device, on_device
 from snn_tha.losses import predict
+
+log = logging.getLogger("snn_tha")
 
 
 @contextmanager
@@ -104,4 +108,15 @@ def write_final(run):
              "train_seconds": round(run.state["seconds"], 1),
              "provenance": runio.provenance(run.seed)}
     runio.atomic_write_json(run.dir / "final.json", final)
+    keep_chosen_model(run, eval_thresholds)
     return final
+
+
+def keep_chosen_model(run, eval_thresholds):
+    """model.pt (the chosen model's state, when under 1 MB) and its 1-bit export, always."""
+    from snn_tha.export import export, keep_model
+    keep_model(run.dir, run.best_model, run.state["best_iteration"], eval_thresholds)
+    try:
+        export(run.dir, best_model=(run.best_model, run.state["best_iteration"], eval_thresholds))
+    except ConfigError as err:  # e.g. a BN channel with scale 0: the run stays valid
+        log.warning("%s: no 1-bit export (%s)", run.dir, err)

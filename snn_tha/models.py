@@ -174,6 +174,8 @@ ARCHITECTURES = {
     "static_conv": (lambda cfg: conv_net(cfg, 1, (16, 64, 64 * 4 * 4), 10), (1, 28, 28), True),
     "dvs_conv": (lambda cfg: conv_net(cfg, 2, (16, 32, 32 * 5 * 5), 11), (2, 32, 32), False),
     "shd_dense": (lambda cfg: dense_net(cfg, (700, 3000, 20)), (700,), False),
+    # the temporal-coding net (Sec. 4.1); snn_tha.temporal builds it with its config's sizes
+    "temporal_dense": (lambda cfg: dense_net(cfg, (100, 1000, 1)), (100,), False),
 }
 
 

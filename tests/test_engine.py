@@ -4,6 +4,7 @@ import torch.nn.functional as F
 
 from snn_tha import engine
 from snn_tha.models import ARCHITECTURES, NetConfig, build
+from snn_tha.schema import LAYERS
 from snn_tha.neurons import Leaky
 
 SMALL_T = 6
@@ -11,7 +12,7 @@ SMALL_T = 6
 
 def net_pair(arch, binarize, batch_norm=True, dropout=None, **kw):
     """The same parameters run by the reference loop and by the engine."""
-    n_drop = 2 if arch == "shd_dense" else 1
+    n_drop = LAYERS[arch][1]
     cfg = NetConfig(arch=arch, binarize=binarize, beta=0.8, thresholds=(0.5,), slope=5.0,
                     batch_norm=batch_norm, dropout=dropout or (0.0,) * n_drop, **kw)
     torch.manual_seed(0)

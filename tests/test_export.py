@@ -1,0 +1,147 @@
+"""Issue 15: the folded 1-bit network (snn_tha.export) run by the numpy engine (snn_tha.infer)
+gives the trained model's spikes; the export file, the torch-free engine and NIR."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from snn_tha import export, infer
+from snn_tha.models import ARCHITECTURES, NetConfig, build
+from snn_tha.schema import LAYERS
+
+T, BATCH = 8, 3
+
+
+def random_model(arch, batch_norm, seed=0):
+    """A random binarized model in eval mode, float64, BN with random statistics and some
+    negative scales, thresholds that make every layer spike."""
+    torch.manual_seed(seed)
+    n_lif, n_drop = LAYERS[arch]
+    # beta and thresholds with many digits: exact ties u == theta (possible with integer
+    # currents) would be decided by rounding, differently in the two units
+    cfg = NetConfig(arch=arch, binarize=True, beta=0.8137, thresholds=(1.0,), slope=5.0,
+                    batch_norm=batch_norm, dropout=(0.0,) * n_drop, engine="reference")
+    model = build(cfg).double().eval()
+    with torch.no_grad():
+        for block in model.blocks:
+            bn = getattr(block, "bn", None)
+            if bn is not None:
+                bn.weight.uniform_(-1.5, 1.5)                  # negative scales included
+                bn.bias.uniform_(-0.5, 0.5)
+                bn.running_mean.normal_(0, 1)
+                bn.running_var.uniform_(0.5, 2.0)
+            fc = getattr(block, "fc", None)
+            if fc is not None and fc.bias is not None:
+                fc.bias.uniform_(-0.5, 0.5)
+    thresholds = {"static_conv": (0.6173, 0.5291, 0.4377), "dvs_conv": (0.3119, 0.5237, 0.4411),
+                  "shd_dense": (0.8171, 3.0373), "temporal_dense": (0.7177, 3.0311)}[arch]
+    if batch_norm:
+        thresholds = (0.5113,) * n_lif
+    for block, theta in zip(model.blocks, thresholds):
+        block.lif.set_threshold(theta)
+    return model
+
+
+def random_input(arch, seed=1):
+    shape, static = ARCHITECTURES[arch][1], ARCHITECTURES[arch][2]
+    gen = np.random.default_rng(seed)
+    if static:
+        return gen.integers(0, 256, (BATCH, *shape[1:]), dtype=np.uint8)
+    return (gen.random((T, BATCH, *shape)) < 0.3).astype(np.uint8)
+
+
+CASES = [("static_conv", True), ("static_conv", False), ("dvs_conv", True), ("dvs_conv", False),
+         ("shd_dense", False), ("temporal_dense", False)]
+
+
+@pytest.mark.parametrize("arch, batch_norm", CASES)
+def test_folded_engine_gives_the_models_spikes(arch, batch_norm):
+    model = random_model(arch, batch_norm)
+    x = random_input(arch)
+    static = ARCHITECTURES[arch][2]
+    with torch.no_grad():
+        if static:
+            out = model(torch.from_numpy(x).double().unsqueeze(1) / 255.0, T)
+        else:
+            out = model(torch.from_numpy(x).double(), None)
+    folded = export.fold(model, pixel_input=static)
+    if batch_norm:
+        assert sum(l["flipped_channels"] for l in folded) > 0       # negative scales exercised
+    manifest = {"input": {"kind": "image_uint8" if static else "spikes"}, "num_steps": T}
+    counts, records = infer.run(manifest, infer.from_folded(folded), x, np.float64, record=True)
+    for layer, (ours, theirs) in enumerate(zip(records, out.layer_spikes)):
+        assert theirs.sum() > 0, f"layer {layer} silent: the test would prove nothing"
+        np.testing.assert_array_equal(ours, theirs.numpy(), err_msg=f"layer {layer}")
+    np.testing.assert_array_equal(counts, out.spikes.sum(0).numpy())
+
+
+def test_sign_bits_round_trip_through_packbits():
+    folded = export.fold(random_model("static_conv", True), pixel_input=True)
+    for layer in folded:
+        bits = (layer["signs"] > 0).astype(np.uint8).ravel()
+        packed = np.packbits(bits)
+        assert packed.nbytes == -(-bits.size // 8)                  # 8 weights per byte
+        back = np.unpackbits(packed, count=bits.size).reshape(layer["signs"].shape) * 2.0 - 1
+        np.testing.assert_array_equal(back, layer["signs"])
+
+
+@pytest.fixture
+def trained_run(data_dir, tmp_path):
+    from snn_tha import schema
+    from snn_tha.train import train
+    cfg = schema.load("configs/fmnist_annealing.yaml", "smoke", [
+        f"data.data_dir={data_dir}", "data.validation_size=20", "epochs=2", "patience=2"])
+    train(cfg, tmp_path / "run", progress=False)
+    return tmp_path / "run" / "smoke-seed0", data_dir
+
+
+def test_every_finished_run_keeps_its_model_and_1bit_export(trained_run):
+    run, _ = trained_run
+    saved = torch.load(run / "model.pt", weights_only=False)
+    assert set(saved) == {"model", "best_iteration", "eval_thresholds"}
+    assert (run / "model.pt").stat().st_size < 1_000_000
+    manifest = json.loads((run / export.MANIFEST).read_text())
+    final = json.loads((run / "final.json").read_text())
+    assert manifest["architecture"] == "static_conv" and manifest["num_steps"] == 5
+    assert [l["eval_threshold"] for l in manifest["layers"]] == pytest.approx(final["eval_thresholds"])
+    assert manifest["memory_bits"]["weights_1bit"] == 36240
+
+
+def test_exported_engine_agrees_with_the_trained_model(trained_run):
+    run, data_dir = trained_run
+    from snn_tha.evaluation import evaluate
+    cfg, model, _ = export.load_run(run)
+    manifest, layers = infer.load(run / export.NPZ)
+    images, labels = infer.test_images(manifest, data_dir)
+    ours = infer.predict(manifest, layers, images)
+    with torch.no_grad():
+        theirs = model(torch.from_numpy(images.copy()).unsqueeze(1).float() / 255.0, cfg.num_steps)
+    theirs = theirs.spikes.sum(0).argmax(1).numpy()
+    assert (ours == theirs).mean() >= 0.95     # float32 rounding may flip a spike near threshold
+
+
+def test_the_numpy_engine_imports_no_torch(trained_run):
+    run, data_dir = trained_run
+    code = ("import sys, json; import snn_tha.infer as i; "
+            f"i.main([{str(run / export.NPZ)!r}, '--data', {str(data_dir)!r}]); "
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["images"] == 40 and 0 <= result["accuracy"] <= 1
+
+
+def test_nir_graph_round_trips(trained_run, tmp_path):
+    nir = pytest.importorskip("nir")
+    run, _ = trained_run
+    path = export.to_nir(run, tmp_path / "model.nir")
+    graph = nir.read(path)
+    kinds = {name: type(node).__name__ for name, node in graph.nodes.items()}
+    assert [kinds[n] for n in ("conv0", "conv1", "affine2", "lif0", "lif2")] == [
+        "Conv2d", "Conv2d", "Affine", "LIF", "LIF"]
+    taps = graph.nodes["conv1"].weight
+    assert taps.shape == (64, 16, 6, 6) and set(np.unique(taps)) <= {-4, -3, -2, -1, 0, 1, 2, 3, 4}
+    assert set(np.unique(graph.nodes["affine2"].weight)) == {-1.0, 1.0}
