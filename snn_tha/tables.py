@@ -90,7 +90,10 @@ def run_settings(finals):
     seen = {"surrogate centre": set(), "evaluation thresholds": set(), "init": set(),
             "cosine period": set(), "commit": set()}
     for final in finals:
-        cfg = yaml.safe_load((Path(final["run_dir"]) / "config.yaml").read_text())
+        path = Path(final["run_dir"]) / "config.yaml"
+        if not path.is_file():
+            continue
+        cfg = yaml.safe_load(path.read_text())
         seen["surrogate centre"].add(cfg["net"].get("surrogate_centre", "initial"))
         seen["init"].add(cfg["net"].get("init", "fan_in"))
         if final.get("variant") in ("annealing", "annealing_budget"):
