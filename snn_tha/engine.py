@@ -1,9 +1,14 @@
 """Fast, exact kernels for time-first spiking layers.
 
-Every rewrite here is algebraically exact; with spike (integer-valued) inputs and +-1 weights
-it is also bit-exact against the per-step reference loop (`engine: reference`):
+Every rewrite here is algebraically exact. Bit-exact against the per-step reference loop
+(`engine: reference`) only where the algebra guarantees it: the LIF recurrence itself (the same
+elementwise operations, `snn_tha.equations`), and currents of +-1 weights times spike
+(integer-valued) inputs with no float bias. A dense layer's float bias is added inside the BLAS
+kernel once over [T*B, N] here and per step by the loop, and where a kernel adds it depends on
+the CPU: membranes then agree to ~1e-5 (tests: within 1e-4), and sums of float inputs (images,
+gradients) to rounding.
 
-- `lif_sequence`: the LIF recurrence of `neurons.lif_step` as one autograd function whose
+- `lif_sequence`: the LIF recurrence of `equations.lif_membrane` as one autograd function whose
   forward saves only the membrane record and whose backward is the hand-written recursion
       delta[t] = dL/du[t] = gu[t] + gz[t] * sigma'(u[t] - c) + beta * delta[t+1]
   (the reset is detached, so no gradient flows through it, as in snnTorch).
