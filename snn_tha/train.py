@@ -14,6 +14,7 @@ import logging
 import math
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 import torch.nn as nn
@@ -48,6 +49,14 @@ def _clamp_weights(cfg, model, when):
         with torch.no_grad():
             for p in model.parameters():
                 p.clamp_(-cfg.optim.weight_clip, cfg.optim.weight_clip)
+
+
+class StepResult(NamedTuple):
+    loss: float
+    spikes: torch.Tensor          # output spikes [T, B, C], detached
+    lr: float                     # the learning rate the step used
+    thresholds: list              # the thresholds the step used (before annealing's update)
+    layer_spikes: list            # every layer's spikes [T, B, ...]
 
 
 class NonFiniteError(RuntimeError):
@@ -88,6 +97,9 @@ class Run:
         self.dir.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(seed)
         self.train_set, self.val_set, self.test_set, self.to_input = prepare_data(cfg)
+        # the accuracy of always answering the validation split's most common class
+        labels = self.val_set.labels
+        self.val_chance = float(labels.bincount().max()) / len(labels) if len(labels) else float("nan")
         self.device = resolve_device(cfg.device)
         self.model = build(cfg.net_config).to(self.device)
         self.iters_per_epoch = -(-len(self.train_set) // cfg.batch_size)
@@ -163,9 +175,9 @@ class Run:
         if self.annealing:
             self.annealing.step()
         self.state["iteration"] += 1
-        return value, out.spikes.detach(), lr, thresholds
+        return StepResult(value, out.spikes.detach(), lr, thresholds, out.layer_spikes)
 
-    def train_epoch(self, epoch, progress):
+    def train_epoch(self, epoch, progress, on_batch=None):
         cfg = self.cfg
         self.model.train()
         rows, losses, correct, seen = [], [], 0, 0
@@ -175,7 +187,9 @@ class Run:
                     self.train_set, cfg.batch_size, self.shuffle, self.to_input), self.device)):
                 if i >= self.iters_per_epoch:
                     break
-                loss, spikes, lr, thresholds = self.train_step(x, y)
+                loss, spikes, lr, thresholds, layer_spikes = self.train_step(x, y)
+                if on_batch is not None:  # e.g. a sweep pruning a network that stays silent
+                    on_batch(self.state["iteration"], [float(s.sum()) for s in layer_spikes])
                 losses.append(loss)
                 correct += int((predict(spikes) == y).sum())
                 seen += len(y)
@@ -190,11 +204,11 @@ class Run:
     def finished(self):
         return self.state["epoch"] >= self.cfg.epochs or self.state["bad_epochs"] >= self.cfg.patience
 
-    def fit(self, progress=True, on_epoch=None):
+    def fit(self, progress=True, on_epoch=None, on_batch=None):
         cfg, st = self.cfg, self.state
         while st["epoch"] < cfg.epochs and st["bad_epochs"] < cfg.patience:
             t0 = time.perf_counter()
-            train_loss, train_acc = self.train_epoch(st["epoch"], progress)
+            train_loss, train_acc = self.train_epoch(st["epoch"], progress, on_batch)
             val_acc, val_counts = evaluate(self.model, self.val_set, cfg, self.to_input,
                                            self.annealing, activity=True)
             test_acc = float("nan")
@@ -202,7 +216,7 @@ class Run:
                 test_acc, _ = evaluate(self.model, self.test_set, cfg, self.to_input, self.annealing)
             chosen = test_acc if cfg.protocol == "paper" else val_acc
             row = {"epoch": st["epoch"], "train_loss": train_loss, "train_acc": train_acc,
-                   "val_acc": val_acc, "test_acc": test_acc,
+                   "val_acc": val_acc, "val_chance": self.val_chance, "test_acc": test_acc,
                    "lr": self.optimizer.param_groups[0]["lr"],
                    **{f"theta_{j}": float(l.threshold) for j, l in enumerate(leaky_layers(self.model))},
                    **dead_fractions(val_counts),
@@ -238,7 +252,7 @@ def _try_load(run, resume):
         return False
 
 
-def train_one(cfg, seed, run_dir, resume=False, progress=True, on_epoch=None):
+def train_one(cfg, seed, run_dir, resume=False, progress=True, on_epoch=None, on_batch=None):
     run_dir = Path(run_dir)
     with checkpoints.RunLock(run_dir):
         run = Run(cfg, seed, run_dir)
@@ -249,7 +263,7 @@ def train_one(cfg, seed, run_dir, resume=False, progress=True, on_epoch=None):
         elif (run.dir / "final.json").is_file() and run.finished():
             return json.loads((run.dir / "final.json").read_text())  # nothing left to do
         runio.atomic_write_text(run.dir / "config.yaml", dump(cfg))
-        run.fit(progress, on_epoch)
+        run.fit(progress, on_epoch, on_batch)
         return run.finish()
 
 
@@ -262,12 +276,12 @@ def check_data_root(cfg):
                         f"--data-dir (or set SNN_THA_DATA)")
 
 
-def train(cfg, out_dir=None, resume=False, progress=True, on_epoch=None):
+def train(cfg, out_dir=None, resume=False, progress=True, on_epoch=None, on_batch=None):
     """Train `cfg.repeats` runs (seeds cfg.seed + k); returns their final results."""
     check_data_root(cfg)
     out_dir = Path(out_dir) if out_dir else default_out_dir(cfg)
     runs = [train_one(cfg, cfg.seed + k, out_dir / f"{cfg.profile}-seed{cfg.seed + k}", resume,
-                      progress, on_epoch) for k in range(cfg.repeats)]
+                      progress, on_epoch, on_batch) for k in range(cfg.repeats)]
     result = {"experiment": cfg.experiment, "profile": cfg.profile, "runs": runs}
     if cfg.track_test:
         accs = torch.tensor([r["test_acc"] for r in runs])

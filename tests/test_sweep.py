@@ -1,3 +1,4 @@
+import json
 import os
 import shutil
 import signal
@@ -12,7 +13,7 @@ import pytest
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 
-from snn_tha import sweep
+from snn_tha import sweep, sweep_report
 from snn_tha.config import ConfigError
 from snn_tha.data.fixtures import write_torchvision_layout
 
@@ -72,27 +73,99 @@ def test_init_twice_is_an_error(tmp_path, data_dir):
 
 
 def test_four_processes_share_a_local_journal_budget(tmp_path, data_dir):
+    """With dead-network and median pruning on (the defaults plus --prune median)."""
     storage = str(tmp_path / "sweep.journal")
-    sweep.init(SPACE, storage, "local", 20, "smoke",
+    sweep.init(SPACE, storage, "local", 20, "smoke", prune="median", dead_batches=1,
                overrides=[f"data.data_dir={data_dir}", "data.validation_size=20"])
     log = open(tmp_path / "workers.log", "w")
     procs = [worker(storage, "local", i, log, "--heartbeat", "1") for i in range(4)]
     assert [p.wait(timeout=600) for p in procs] == [0, 0, 0, 0], (tmp_path / "workers.log").read_text()
     study = optuna.load_study(study_name="local", storage=sweep.open_storage(storage))
-    complete = [t for t in study.trials if t.state.name == "COMPLETE"]
-    assert len(complete) == 20 and "RUNNING" not in states(study)
-    assert all(t.user_attrs.get("over_budget") for t in study.trials if t.state.name != "COMPLETE")
-    assert len({tuple(sorted(t.params.items())) for t in complete}) == 20
-    assert len({t.user_attrs["worker_pid"] for t in complete}) > 1     # really shared
-    # export: a tuned config that loads and trains as is, trials CSV, plots, tables
-    written = sweep.export(storage, "local", configs_dir=tmp_path / "tuned", out_dir=tmp_path / "sw",
-                           tables_path=tmp_path / "hyperparameters.md")
+    finished = [t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]
+    assert len(finished) == 20 and "RUNNING" not in states(study)
+    assert all(t.user_attrs.get("over_budget") for t in study.trials if t not in finished)
+    assert all(t.user_attrs.get("pruned_reason") for t in finished if t.state.name == "PRUNED")
+    assert study.trials[0].user_attrs.get("warm_start") == "release"   # the published values first
+    assert len({tuple(sorted(t.params.items())) for t in finished}) == 20
+    assert len({t.user_attrs["worker_pid"] for t in finished}) > 1     # really shared
+    counts = sweep_report.trial_counts(study)
+    assert counts["complete"] + counts["pruned_dead"] + counts["pruned_fidelity"] == 20
+    complete = [t for t in finished if t.state.name == "COMPLETE"]
+    if not complete:
+        pytest.skip("every trial was pruned on this tiny data: test_export_of_a_finished_sweep "
+                    "tests the export")
+    written = sweep_report.export(storage, "local", configs_dir=tmp_path / "tuned",
+                                  out_dir=tmp_path / "sw", tables_path=tmp_path / "hyperparameters.md")
+    assert "pruned as dead networks" in (tmp_path / "tuned" / "fmnist_annealing.yaml").read_text()
+    assert any(p.name == "summary.json" for p in written)
+
+
+def test_export_of_a_finished_sweep(tmp_path, data_dir):
+    storage = str(tmp_path / "sweep.journal")
+    sweep.init(SPACE, storage, "ex", 3, "smoke", dead_batches=0,   # no pruning: all complete
+               overrides=[f"data.data_dir={data_dir}", "data.validation_size=20"])
+    assert sweep.work(storage, "ex", 0, out_root=tmp_path / "trials") == 3
+    study = optuna.load_study(study_name="ex", storage=sweep.open_storage(storage))
+    assert sweep_report.trial_counts(study)["complete"] == 3
+    written = sweep_report.export(storage, "ex", configs_dir=tmp_path / "tuned",
+                                  out_dir=tmp_path / "sw", tables_path=tmp_path / "hyperparameters.md")
     assert {p.name for p in written} >= {"fmnist_annealing.yaml", "trials.csv", "history.png",
                                          "importance.png", "summary.json", "hyperparameters.md"}
     from snn_tha import schema
     tuned = schema.load(tmp_path / "tuned" / "fmnist_annealing.yaml")
     assert tuned.optim.lr == study.best_params["optim.lr"]
-    assert "| optim.lr | 0.00084 |" in (tmp_path / "hyperparameters.md").read_text()
+    assert "0 of 3 trials pruned as dead networks" in (tmp_path / "tuned" / "fmnist_annealing.yaml").read_text()
+    summary = json.loads((tmp_path / "sw" / "ex" / "summary.json").read_text())
+    assert summary["counts"]["complete"] == 3 and summary["dead_fraction"] == 0
+
+
+def test_dead_watch_prunes_silence_and_chance_with_the_reason():
+    class FakeTrial:
+        user_attrs = {}
+
+        def set_user_attr(self, k, v):
+            self.user_attrs[k] = v
+    trial = FakeTrial()
+    on_batch, on_epoch = sweep.dead_watch(trial, dead_batches=2, dead_layers="output")
+    on_batch(1, [5.0, 0.0])
+    with pytest.raises(optuna.TrialPruned):
+        on_batch(2, [3.0, 0.0])                     # the output never spiked in 2 batches
+    assert trial.user_attrs["pruned_reason"].startswith("dead: layer 1 emitted no spike")
+    on_batch, on_epoch = sweep.dead_watch(FakeTrial(), dead_batches=2, dead_layers="any")
+    on_batch(1, [0.0, 4.0])
+    with pytest.raises(optuna.TrialPruned, match="layer 0"):
+        on_batch(2, [0.0, 1.0])                     # a silent hidden layer counts with "any"
+    alive_batch, alive_epoch = sweep.dead_watch(FakeTrial(), dead_batches=2, dead_layers="output")
+    alive_batch(1, [1.0, 0.0])
+    alive_batch(2, [1.0, 2.0])                      # spiked once: alive
+    alive_epoch({"epoch": 0, "val_acc": 0.35, "val_chance": 0.2})
+    with pytest.raises(optuna.TrialPruned, match="at chance"):
+        alive_epoch({"epoch": 0, "val_acc": 0.2, "val_chance": 0.2})
+
+
+def test_warm_start_values_are_the_published_ones():
+    space = sweep.load_space(SPACE)
+    release = sweep.published_params(space, "release")
+    paper = sweep.published_params(space, "paper")
+    assert release["net.slope"] == 0.1557 and paper["net.slope"] == 0.2
+    assert release["annealing.delta.0"] == pytest.approx(14.0456 - 6.9)
+    assert paper["annealing.delta.0"] == pytest.approx(14.0 - 6.9)
+    assert release["optim.grad_clip"] is None and release["net.batch_norm"] is True
+
+
+def test_a_worker_of_another_space_or_commit_is_refused(tmp_path, data_dir, capsys):
+    from snn_tha.cli import main
+    storage = str(tmp_path / "s.journal")
+    study = sweep.init(SPACE, storage, "m", 1, "smoke",
+                       overrides=[f"data.data_dir={data_dir}", "data.validation_size=20"])
+    study.set_user_attr("git_commit", "0" * 40)
+    study.set_user_attr("space_hash", "feedfacefeedface")
+    argv = ["sweep", "work", "--study", "m", "--storage", storage, "--trials-dir", str(tmp_path / "t")]
+    assert main(argv) == 2
+    err = [l for l in capsys.readouterr().err.splitlines() if l.startswith("snn-tha: error:")]
+    assert len(err) == 1 and "search space" in err[0] and "0000000000" in err[0]
+    assert "--allow-mismatch" in err[0]
+    assert main(argv + ["--allow-mismatch"]) == 0
 
 
 def test_sigterm_fails_the_trial_cleanly(tmp_path, data_dir):
@@ -151,7 +224,7 @@ def postgres(tmp_path):
 
 def test_postgres_killed_worker_trial_fails_and_is_retried(tmp_path, data_dir, postgres):
     budget = 8
-    sweep.init(SPACE, postgres, "pg", budget, "smoke",
+    sweep.init(SPACE, postgres, "pg", budget, "smoke", prune="median", dead_batches=1,
                overrides=[f"data.data_dir={data_dir}", "data.validation_size=20",
                           "num_steps=100", "max_batches_per_epoch=4"])
     log = open(tmp_path / "workers.log", "w")
@@ -167,10 +240,31 @@ def test_postgres_killed_worker_trial_fails_and_is_retried(tmp_path, data_dir, p
     assert killed_trial is not None, "the victim never ran a trial"
     assert [p.wait(timeout=600) for p in procs[1:]] == [0, 0, 0], (tmp_path / "workers.log").read_text()
     trials = study.get_trials(deepcopy=False)
-    complete = [t for t in trials if t.state.name == "COMPLETE"]
-    assert len(complete) == budget and "RUNNING" not in states(study)
+    finished = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]   # pruning is on
+    assert len(finished) == budget and "RUNNING" not in states(study)
     assert trials[killed_trial].state.name == "FAIL"
-    retried = [t for t in complete if optuna.storages.RetryHeartbeatStaleTrialCallback
+    retried = [t for t in finished if optuna.storages.RetryHeartbeatStaleTrialCallback
                .retried_trial_number(t) == killed_trial]
     assert len(retried) == 1   # re-queued once, keeping what the killed trial had sampled
     assert all(retried[0].params[k] == v for k, v in trials[killed_trial].params.items())
+
+
+def test_postgres_password_is_never_printed_nor_written(tmp_path, data_dir, postgres, capsys,
+                                                       monkeypatch):
+    from snn_tha.cli import main
+    monkeypatch.setenv("SNN_THA_RESULTS", str(tmp_path / "results"))
+    url = postgres.replace("postgres@", "postgres:s3cr3t-pw@")   # trust auth: any password works
+    overrides = ["--set", f"data.data_dir={data_dir}", "--set", "data.validation_size=20"]
+    assert main(["sweep", "init", "--study", "pw", "--storage", url, "--space", SPACE, "--budget",
+                 "2", "--profile", "smoke", *overrides]) == 0
+    log = open(tmp_path / "worker.log", "w")
+    assert worker(url, "pw", 0, log).wait(timeout=600) == 0
+    assert main(["sweep", "status", "--study", "pw", "--storage", url]) == 0
+    exported = main(["sweep", "export", "--study", "pw", "--storage", url, "--tuned-dir",
+                     str(tmp_path / "tuned")])
+    printed = capsys.readouterr()
+    study = optuna.load_study(study_name="pw", storage=sweep.open_storage(url))
+    texts = [printed.out, printed.err, (tmp_path / "worker.log").read_text(), str(study.user_attrs),
+             *(str(t.user_attrs) for t in study.trials)]
+    texts += [p.read_text(errors="ignore") for p in tmp_path.rglob("*") if p.is_file()]
+    assert exported in (0, 2) and not any("s3cr3t-pw" in t for t in texts)
