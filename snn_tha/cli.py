@@ -22,12 +22,20 @@ def _add_set(parser, example="optim.lr=1e-3"):
                              f"items by index: --set net.dropout.0=0.5)")
 
 
+def _add_set_and_no_train(parser, what):
+    _add_set(parser)
+    parser.add_argument("--no-train", dest="train", action="store_false",
+                        help=f"only rebuild {what} from existing runs")
+
+
 def _add_device(parser):
     parser.add_argument("--device", help="auto (default: CUDA when present), cpu, cuda or cuda:N")
 
 
-def _add_seeds(parser, default, what="seeds per experiment"):
-    parser.add_argument("--seeds", type=int, default=default, help=f"{what} (default {default})")
+def _add_budget(parser, profile, seeds, what):
+    """--profile and --seeds: the budget of one run and how many seeds of it."""
+    _add_profile(parser, profile)
+    parser.add_argument("--seeds", type=int, default=seeds, help=f"{what} (default {seeds})")
 
 
 def _add_profile(parser, default, what="budget profile from configs/profiles/"):
@@ -177,9 +185,11 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = _command(sub, cmd_temporal, "temporal", help="temporal-coding task (Sec. 4.1, Figure 4)")
-    p.add_argument("--config", default="configs/temporal_coding.yaml", help="YAML config file")
+    p.add_argument("--config", default=str(runio.ROOT / "configs" / "temporal_coding.yaml"),
+                   help="YAML config file (default configs/temporal_coding.yaml)")
     _add_set(p, "iterations=200")
-    p.add_argument("--out", default="results/temporal_coding", help="run directory")
+    p.add_argument("--out", default=str(runio.results_root() / "temporal_coding"),
+                   help="run directory (default results/temporal_coding)")
     p.add_argument("--resume", action="store_true",
                    help="keep cases already finished in --out (after a kill) and run the rest")
 
@@ -195,8 +205,7 @@ def build_parser():
     p = _command(sub, cmd_runs, "runs",
                  help="print one `snn-tha train` command per (experiment, seed), "
                       "to run on many GPUs (GNU parallel, SLURM)")
-    _add_profile(p, "paper")
-    _add_seeds(p, 5, "seeds per experiment (the paper's 5 trials)")
+    _add_budget(p, "paper", 5, "seeds per experiment (the paper's 5 trials)")
     p.add_argument("--experiments", nargs="+", help="experiment names (default: all of Tables 1-2)")
 
     from snn_tha.tables import TABLES
@@ -204,28 +213,22 @@ def build_parser():
         p = _command(sub, cmd_table, name, f"train the experiments of {title} (data permitting), "
                                            "then build the table and its figures")
         _add_profile(p, "quick")
-        _add_set(p)
-        p.add_argument("--no-train", dest="train", action="store_false",
-                       help="only rebuild the table and figures from existing runs")
+        _add_set_and_no_train(p, "the table and figures")
 
     p = _command(sub, cmd_claims, "claims",
                  help="train the claim variants with N seeds and decide the "
                       "paper's claims (results/claims_<profile>.md)")
-    _add_profile(p, "claims")
-    _add_seeds(p, 3, "seeds per variant")
+    _add_budget(p, "claims", 3, "seeds per variant")
     datasets = ["fashion_mnist", "mnist", "dvs_gesture", "shd"]
     p.add_argument("--datasets", nargs="+", default=datasets, choices=datasets,
                    help="data sets to try (those without data are skipped with a line)")
-    _add_set(p)
-    p.add_argument("--no-train", dest="train", action="store_false",
-                   help="only rebuild the claims file and figures from existing runs")
+    _add_set_and_no_train(p, "the claims file, tables and figures")
 
     p = _command(sub, cmd_ablate, "ablate",
                  help="release-faithful baseline + one run set per paper-vs-release "
                       "difference (results/tables/ablation_<exp>_<profile>.md)")
     p.add_argument("config", help="an annealing experiment, e.g. configs/fmnist_annealing.yaml")
-    _add_profile(p, "claims")
-    _add_seeds(p, 3, "seeds per setting")
+    _add_budget(p, "claims", 3, "seeds per setting")
 
     p = _command(sub, cmd_sweep, "sweep", help="Optuna TPE sweeps: init | work | status | export")
     p.add_argument("action", choices=["init", "work", "status", "export"])
@@ -262,7 +265,7 @@ def build_parser():
 
     p = _command(sub, cmd_report, "report", "rebuild results/REPORT.md from recorded runs",
                  device=False)
-    p.add_argument("--results", default="results", help="results folder")
+    p.add_argument("--results", default=str(runio.results_root()), help="results folder")
 
     p = _command(sub, cmd_export, "export", "the 1-bit deployment file of trained run folders "
                  "(model.1bit.npz + .json), optionally NIR, a check against PyTorch, the memory table",

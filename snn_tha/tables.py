@@ -1,7 +1,6 @@
 """Tables 1-2 from run directories only: best / mean / sample std of the test accuracy over
 the repeats of each (data set, variant), for one budget profile, with the paper's numbers beside."""
 import json
-import statistics
 from pathlib import Path
 
 from snn_tha import paper, runio
@@ -161,8 +160,7 @@ def markdown(rows, title, settings="", expected=None):
     return "\n".join(lines) + "\n"
 
 
-def write_table(name, title, datasets, profile, runs_root="results/runs", out_dir="results/tables",
-                finals=None):
+def write_table(name, title, datasets, profile, runs_root, out_dir, finals=None):
     """Write results/tables/<name>_<profile>.{md,csv}; returns the rows (empty if no runs)."""
     finals = collect_runs(runs_root, profile) if finals is None else finals
     rows = summarize(finals, datasets)
@@ -189,7 +187,7 @@ def _seed0_runs(runs_root, prefix, profile):
     return found if len(found) == len(labels) else {}
 
 
-def activity_figures(profile, prefix, runs_root="results/runs", out_dir="results/figures"):
+def activity_figures(profile, prefix, runs_root, out_dir):
     """Activity (Figs. 5/7 style) and training curves (Fig. 6 style), fixed θ vs annealing."""
     import csv
     from snn_tha import plots
@@ -212,24 +210,27 @@ def _fmt_reduction(value):
     return "— (no dead neuron with a fixed θ)" if value is None else value
 
 
-def write_dead_neurons(profile, runs_root="results/runs", out_dir="results/tables", finals=None):
+def write_dead_neurons(profile, runs_root, out_dir, finals=None):
     """Dead-neuron fraction per layer, fixed θ vs annealing, and the relative reduction
     (paper, SHD: 55% / 90% dead with a fixed θ, ~20% with annealing: 71% fewer)."""
     finals = collect_runs(runs_root, profile) if finals is None else finals
+    datasets = ("mnist", "fashion_mnist", "dvs_gesture", "shd")
+    runs = runs_frame(finals, datasets)
     rows = []
-    for dataset in ("mnist", "fashion_mnist", "dvs_gesture", "shd"):
-        fixed = [f for f in finals if f["dataset"] == dataset and f["variant"] == "bsnn"]
-        tha = [f for f in finals if f["dataset"] == dataset and f["variant"] == "annealing"]
-        if not (fixed and tha):
-            continue
-        for layer in range(len(fixed[0]["dead_fraction"])):
-            d_fixed = statistics.mean(f["dead_fraction"][layer] for f in fixed)
-            d_tha = statistics.mean(f["dead_fraction"][layer] for f in tha)
-            rows.append({"dataset": paper.DATASET_LABELS[dataset], "layer": layer + 1,
-                         "profile": profile, "dead_pct_fixed_theta": round(100 * d_fixed, 1),
-                         "dead_pct_annealing": round(100 * d_tha, 1),
-                         "relative_reduction_pct": round(100 * (d_fixed - d_tha) / d_fixed, 1)
-                         if d_fixed > 0 else None})
+    if not runs.empty:
+        dead_cols = sorted((c for c in runs.columns if c.startswith("dead_")), key=lambda c: int(c[5:]))
+        means = runs.groupby(["dataset", "variant"])[dead_cols].mean()   # % per layer
+        for dataset in datasets:
+            if (dataset, "bsnn") not in means.index or (dataset, "annealing") not in means.index:
+                continue
+            fixed, tha = means.loc[(dataset, "bsnn")], means.loc[(dataset, "annealing")]
+            for layer, col in enumerate(c for c in dead_cols if fixed[c] == fixed[c]):
+                d_fixed, d_tha = float(fixed[col]), float(tha[col])
+                rows.append({"dataset": paper.DATASET_LABELS[dataset], "layer": layer + 1,
+                             "profile": profile, "dead_pct_fixed_theta": round(d_fixed, 1),
+                             "dead_pct_annealing": round(d_tha, 1),
+                             "relative_reduction_pct": round(100 * (d_fixed - d_tha) / d_fixed, 1)
+                             if d_fixed > 0 else None})
     if rows:
         runio.atomic_write_csv(Path(out_dir) / f"dead_neurons_{profile}.csv", rows)
         lines = ["# Dead neurons (never fire on the test set)", "",

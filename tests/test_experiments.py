@@ -80,3 +80,13 @@ def test_mnist_and_event_protocols_run_on_fixtures(tmp_path, monkeypatch):
     assert (results / "tables" / "table2_smoke.md").is_file()
     text = (results / "claims_smoke.md").read_text()
     assert "## MNIST" in text and "## SHD" in text and "## DVS128 Gesture" in text
+
+
+def test_temporal_coding_protocol_runs(tmp_path, monkeypatch):
+    monkeypatch.setenv("SNN_THA_RESULTS", str(tmp_path / "results"))
+    argv = [a for s in ("iterations=4", "num_hidden=30", "snapshot_iterations=[0,3]")
+            for a in ("--set", s)]
+    assert load("temporal_coding").main(argv) == 0
+    summary = json.loads((tmp_path / "results" / "temporal_coding" / "summary.json").read_text())
+    assert summary["budget"]["iterations"] == 4 and "theta50_never_spikes" in summary["claims"]
+    assert (tmp_path / "results" / "temporal_coding" / "figure4.png").is_file()

@@ -143,7 +143,7 @@ def test_F_a_smoke_table_never_overwrites_another_profile(tmp_path):
              "dead_fraction": [0.1, 0.2, 0.0], "train_seconds": 1.0}
     quick = tmp_path / "table1_quick.md"
     quick.write_text("committed\n")
-    tables.write_table("table1", "T1", ("fashion_mnist",), "smoke", out_dir=tmp_path, finals=[final])
+    tables.write_table("table1", "T1", ("fashion_mnist",), "smoke", tmp_path, tmp_path, finals=[final])
     assert quick.read_text() == "committed\n" and (tmp_path / "table1_smoke.md").is_file()
 
 
