@@ -31,12 +31,13 @@ test-full: $(STAMP) ## run every test, the slow ones too
 	$(BIN)/python -m pytest -q -m "slow or not slow"
 
 SEEDS ?= 3
-reproduce: data temporal ## the main job: temporal coding, claims + Tables 1-2 (PROFILE=claims, SEEDS=3, data present), FMNIST ablation, REPORT.md
-	$(MAKE) claims ablate PROFILE=$(PROFILE) SEEDS=$(SEEDS)
+reproduce: data temporal ## the main job: experiments/*.py (PROFILE=claims, SEEDS=3, data present): claims, Tables 1-2, ablation; REPORT.md
+	for ds in fashion_mnist mnist dvs128_gesture shd; do \
+	  $(BIN)/python experiments/$$ds.py --profile $(PROFILE) --seeds $(SEEDS) --resume --skip-missing || exit 1; done
 	$(MAKE) report
 
 temporal: $(STAMP) ## temporal-coding task (Sec. 4.1, Figure 4) at full paper scale
-	$(BIN)/snn-tha temporal --config configs/temporal_coding.yaml --resume
+	$(BIN)/python experiments/temporal_coding.py --resume
 
 data: $(STAMP) ## prepare offline data: FashionMNIST (Debian package, as root) and the mnist5k sample
 	@if [ ! -d /usr/share/datasets/fashion-mnist ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \

@@ -308,6 +308,8 @@ def guarded(func, args, resume_hint=""):
     except (ConfigError, DataError, NonFiniteError) as err:
         return _fail(str(err))
     except OSError as err:  # missing file, read-only folder, full disk: the path and the reason
+        if err.errno == errno.EPIPE:  # stdout closed early (`| head`): nothing left to say
+            return 0
         if err.errno not in USER_OS_ERRORS:
             raise
         where = f"{err.filename}: " if err.filename else ""

@@ -6,6 +6,7 @@ import shlex
 from pathlib import Path
 
 from snn_tha import claims, fidelity, schema, tables
+from snn_tha.data.common import DataError
 from snn_tha.train import check_data_root, train
 
 log = logging.getLogger("snn_tha")
@@ -21,6 +22,8 @@ def parser(description):
     p.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
     p.add_argument("--no-ablation", dest="ablation", action="store_false",
                    help="skip the paper-vs-release ablation of the annealing variant")
+    p.add_argument("--skip-missing", action="store_true",
+                   help="a data set that is not here is one line and exit 0 (make reproduce)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key of every run, e.g. --set data.validation_size=100")
     return p
@@ -46,7 +49,17 @@ def commands(planned, overrides=()):
 
 
 def run(dataset, configs, args, ablation_config=None):
-    """Train the protocol's runs, then its table, claims and (optionally) ablation."""
+    """Train the protocol's runs, then its table, claims and (optionally) ablation; with
+    --skip-missing an absent data set is one line, not an error."""
+    try:
+        return _run(dataset, configs, args, ablation_config)
+    except DataError as err:
+        if not args.skip_missing:
+            raise
+        log.warning("skipping %s: %s", dataset, err)
+
+
+def _run(dataset, configs, args, ablation_config):
     planned = plan(configs, args)
     if args.dry_run:
         print("\n".join(commands(planned, args.overrides)))
