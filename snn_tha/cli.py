@@ -98,7 +98,8 @@ def cmd_claims(args):
 def cmd_ablate(args):
     from snn_tha import fidelity
     rows = fidelity.ablate(args.config, args.profile, args.seeds,
-                           device_overrides=[f"device={args.device}"] if args.device else [])
+                           overrides=[f"device={args.device}"] if args.device else [],
+                           train_missing=args.train)
     log.info("ablation: %d rows -> results/tables/ablation_*_%s.md", len(rows), args.profile)
 
 
@@ -229,6 +230,8 @@ def build_parser():
                       "difference (results/tables/ablation_<exp>_<profile>.md)")
     p.add_argument("config", help="an annealing experiment, e.g. configs/fmnist_annealing.yaml")
     _add_budget(p, "claims", 3, "seeds per setting")
+    p.add_argument("--no-train", dest="train", action="store_false",
+                   help="only rebuild the table from the runs that finished")
 
     p = _command(sub, cmd_sweep, "sweep", help="Optuna TPE sweeps: init | work | status | export")
     p.add_argument("action", choices=["init", "work", "status", "export"])

@@ -69,7 +69,7 @@ def _run(dataset, configs, args, ablation_config):
         train(cfg, resume="auto" if args.resume else False)
     if ablation_config and args.ablation:
         fidelity.ablate(ablation_config, args.profile, args.seeds,
-                        device_overrides=[f"device={args.device}"] if args.device else [])
+                        overrides=[f"device={args.device}"] if args.device else [])
     name = "table1" if dataset in ("mnist", "fashion_mnist") else "table2"
     for path in tables.build(name, args.profile):
         log.info("wrote %s", path)

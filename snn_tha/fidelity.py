@@ -9,6 +9,7 @@
 
 Everything is built from run folders (final.json, metrics.csv), never from memory.
 """
+import json
 import logging
 import math
 import statistics
@@ -97,11 +98,21 @@ def load_ablations(experiment):
     return variants
 
 
-def ablate(config_path, profile, seeds, out_tables=None, runs_root=None, device_overrides=()):
-    """Baseline + one run set per ablation variant; returns the table rows."""
+def finished_runs(cfg, out):
+    """final.json of the seeds of `cfg` that finished in `out` (no training)."""
+    paths = [Path(out) / f"{cfg.profile}-seed{cfg.seed + k}" / "final.json" for k in range(cfg.repeats)]
+    return [json.loads(p.read_text()) for p in paths if p.is_file()]
+
+
+def ablate(config_path, profile, seeds, out_tables=None, runs_root=None, overrides=(),
+           train_missing=True):
+    """Baseline + one run set per ablation variant; returns the table rows. With
+    `train_missing=False` the table is built from the runs that finished (no training)."""
+    runs = ((lambda cfg, out: train(cfg, out, resume="auto")["runs"]) if train_missing
+            else finished_runs)
     out_tables = Path(out_tables) if out_tables else runio.results_root() / "tables"
     runs_root = Path(runs_root) if runs_root else runio.results_root() / "runs"
-    common = [f"repeats={seeds}", *device_overrides]
+    common = [f"repeats={seeds}", *overrides]
     base = schema.load(config_path, profile, common)
     variants = load_ablations(base.experiment)
     # validate every variant before anything trains
@@ -110,12 +121,12 @@ def ablate(config_path, profile, seeds, out_tables=None, runs_root=None, device_
         cfg = schema.load(config_path, profile, common + _set_args(spec["set"]))
         planned.append((name, spec, cfg, behaviour(cfg) == behaviour(base)))
     rows = [_ablation_row("baseline (release)", "the release's settings", base,
-                          train(base, runs_root / base.experiment, resume="auto")["runs"], None)]
+                          runs(base, runs_root / base.experiment), None)]
     for name, spec, cfg, same in planned:
         if same:
             rows.append(_ablation_row(name, spec["why"], cfg, [], rows[0], same=True))
             continue
-        finals = train(cfg, runs_root / f"ablation_{base.experiment}" / name, resume="auto")["runs"]
+        finals = runs(cfg, runs_root / f"ablation_{base.experiment}" / name)
         rows.append(_ablation_row(name, spec["why"], cfg, finals, rows[0]))
     stem = f"ablation_{base.experiment}_{profile}"
     runio.atomic_write_csv(Path(out_tables) / f"{stem}.csv",

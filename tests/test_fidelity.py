@@ -1,0 +1,61 @@
+"""Issue 10: claims decided by numbers, the ablation's one-change-at-a-time variants, budget-
+scaled alphas and the fixed-theta_inf variant."""
+import json
+
+import pytest
+
+from snn_tha import claims, fidelity, schema
+from snn_tha.run_setup import budget_scaled_alpha
+
+
+def test_verdict_needs_the_difference_beyond_twice_its_standard_error():
+    assert fidelity.verdict([80, 81, 82], [70, 71, 72])[0] == "holds"
+    assert fidelity.verdict([70, 71, 72], [80, 81, 82])[0] == "does not hold"
+    assert fidelity.verdict([80, 75, 85], [79, 74, 84])[0] == "not measurable at this budget"
+    assert fidelity.verdict([80], [70])[0] == "not measurable at this budget"   # one seed
+    _, d, se = fidelity.verdict([1.0, 3.0], [0.0, 0.0])
+    assert d == 2.0 and se == pytest.approx((2.0 / 2) ** 0.5)
+
+
+def test_variants_that_cannot_change_a_run_are_not_trained():
+    base = schema.load("configs/fmnist_annealing.yaml", "smoke")
+    after = schema.load("configs/fmnist_annealing.yaml", "smoke", ["optim.clamp=after_step"])
+    assert base.optim.weight_clip is None
+    assert fidelity.behaviour(after) == fidelity.behaviour(base)      # no clamp at all
+    clipped = ["optim.weight_clip=1.0"]
+    assert fidelity.behaviour(schema.load("configs/fmnist_annealing.yaml", "smoke",
+                                          clipped + ["optim.clamp=after_step"])) != \
+        fidelity.behaviour(schema.load("configs/fmnist_annealing.yaml", "smoke", clipped))
+    fixed = schema.load("configs/fmnist_bsnn.yaml", "smoke")
+    initial = schema.load("configs/fmnist_bsnn.yaml", "smoke", ["net.surrogate_centre=initial"])
+    assert fidelity.behaviour(fixed) == fidelity.behaviour(initial)  # theta never moves
+
+
+def test_fixed_theta_inf_and_budget_scaled_variants():
+    fixed = schema.load("configs/fmnist_bsnn_theta_inf.yaml", "smoke")
+    assert fixed.variant == "bsnn_theta_inf" and not fixed.annealed
+    assert fixed.net_config.thresholds == fixed.annealing.theta_inf
+    scaled = schema.load("configs/fmnist_annealing_budget.yaml", "smoke")
+    assert scaled.variant == "annealing_budget" and scaled.annealed
+    alpha = budget_scaled_alpha(141)
+    assert (1 - alpha) ** 141 == pytest.approx(0.01)     # theta_inf within 1% at the last step
+
+
+def test_ablation_and_claims_from_run_folders(data_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("SNN_THA_RESULTS", str(tmp_path / "results"))
+    rows = fidelity.ablate("configs/fmnist_annealing.yaml", "smoke", 2,
+                           overrides=[f"data.data_dir={data_dir}", "data.validation_size=20"])
+    names = [r["variant"] for r in rows]
+    assert names[0] == "baseline (release)" and "clamp_after_step" in names
+    clamp = rows[names.index("clamp_after_step")]
+    assert clamp["seeds"] == 0 and "not trained" in clamp["acc_vs_baseline"]
+    assert all(r["seeds"] == 2 for r in rows if r["variant"] != "clamp_after_step")
+    table = (tmp_path / "results" / "tables" / "ablation_fmnist_annealing_smoke.md").read_text()
+    assert "surrogate centred at theta0" in table
+    assert any(word in table for word in ("moves", "within spread"))
+    again = fidelity.ablate("configs/fmnist_annealing.yaml", "smoke", 2, train_missing=False,
+                            overrides=[f"data.data_dir={data_dir}", "data.validation_size=20"])
+    assert [r["acc_mean"] for r in again] == [r["acc_mean"] for r in rows]   # from the files
+    path = claims.write("smoke", ["fashion_mnist"], out=tmp_path / "results")
+    text = path.read_text()
+    assert "## FashionMNIST" in text and "Missing runs" in text          # only annealing ran
