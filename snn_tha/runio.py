@@ -55,9 +55,12 @@ def atomic_write_json(path, obj, compact=False):
 def atomic_write_csv(path, rows, fieldnames=None):
     """Write a list of dicts as CSV (columns from the first row unless given)."""
     rows = list(rows)
-    fieldnames = fieldnames or (list(rows[0]) if rows else [])
+    if fieldnames is None:  # every column of every row, in order of appearance (a run resumed
+        fieldnames = []     # by a newer version may have rows with more columns)
+        for row in rows:
+            fieldnames += [k for k in row if k not in fieldnames]
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=fieldnames, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=fieldnames, lineterminator="\n", restval="")
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(path, buffer.getvalue())

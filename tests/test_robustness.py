@@ -296,3 +296,11 @@ def test_sweep_unknown_study_and_export_without_trials(tmp_path, capsys):
                     "no study 'nosuch'", "it has: s")
     assert_one_line(capsys, ["sweep", "export", "--study", "s", "--storage", journal],
                     "no completed trial")
+
+
+def test_metrics_of_a_run_resumed_by_a_newer_version_keep_every_column(tmp_path):
+    """A run resumed by a version that logs one more column must not fail at its first epoch."""
+    rows = [{"epoch": 0, "val_acc": 0.5}, {"epoch": 1, "val_acc": 0.6, "val_chance": 0.1}]
+    runio.atomic_write_csv(tmp_path / "metrics.csv", rows)
+    assert (tmp_path / "metrics.csv").read_text().splitlines() == [
+        "epoch,val_acc,val_chance", "0,0.5,", "1,0.6,0.1"]
