@@ -162,7 +162,8 @@ def _ablation_row(name, why, cfg, finals, baseline, same=False):
 def ablation_markdown(rows, base, profile):
     budget = (f"profile `{profile}`: {base.epochs} epochs, {base.data.train_subset or 'all'} training "
               f"images, validation {base.data.validation_size}, test subset "
-              f"{base.data.test_subset or 'all'}, T={base.num_steps}, seeds {base.seed}..{base.seed + base.repeats - 1}")
+              f"{base.data.test_subset or 'all'}, T={base.num_steps}, seeds {base.seed}..{base.seed + base.repeats - 1} "
+              f"asked (the seeds column counts those that finished)")
     lines = [f"# Fidelity ablation: {base.experiment} ({profile} profile)", "",
              f"Budget: {budget}. Baseline = the release's settings (configs/{base.experiment}.yaml); "
              "each other row changes one thing (configs/ablations/). Test accuracy %, dead % = "
