@@ -41,18 +41,9 @@ def resume_key(cfg, derived):
     return {"config": data, "derived": derived}
 
 
-def _flatten(obj, prefix=""):
-    if isinstance(obj, dict):
-        out = {}
-        for key, value in obj.items():
-            out.update(_flatten(value, f"{prefix}{key}."))
-        return out
-    return {prefix.rstrip("."): obj}
-
-
 def key_differences(saved, wanted):
     """'key: saved -> wanted' for every setting that differs."""
-    a, b = _flatten(saved), _flatten(wanted)
+    a, b = config.flatten(saved), config.flatten(wanted)
     return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b))
             if a.get(k) != b.get(k)]
 

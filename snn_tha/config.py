@@ -182,5 +182,16 @@ def to_dict(cfg):
     return plain(cfg)
 
 
+def flatten(data, prefix=""):
+    """{"a.b.c": value} for a nested mapping (lists are values)."""
+    out = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
 def dump(cfg):
     return yaml.safe_dump(to_dict(cfg), sort_keys=False)

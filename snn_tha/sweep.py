@@ -146,7 +146,7 @@ def dead_watch(trial, dead_batches, dead_layers):
 
 
 def make_objective(space, attrs, out_root, study_overrides=()):
-    profile, budget_key = attrs["profile"], "budget"
+    profile = attrs["profile"]
     base = trial_config(space, profile, [], study_overrides)
 
     def objective(trial):
@@ -154,7 +154,7 @@ def make_objective(space, attrs, out_root, study_overrides=()):
         frozen = next(t for t in study.get_trials(deepcopy=False) if t.number == trial.number)
         retried = optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(frozen)
         ahead = sum(t.number < trial.number for t in counted_trials(study))
-        if retried is None and ahead >= study.user_attrs[budget_key]:
+        if retried is None and ahead >= study.user_attrs["budget"]:
             trial.set_user_attr("over_budget", True)
             raise OverBudget(f"trial {trial.number}: the study's budget was already used")
         trial.set_user_attr("worker_pid", os.getpid())

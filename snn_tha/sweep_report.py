@@ -39,16 +39,6 @@ def status(storage_url, study_name):
             "trials": trial_counts(study), "best": best, "attrs": attrs}
 
 
-def _flat(data, prefix=""):
-    out = {}
-    for key, value in data.items():
-        if isinstance(value, dict):
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
 def tuned_overrides(study):
     """The best trial's parameters as config overrides (via a FixedTrial through the same code)."""
     space = load_space(study.user_attrs["space"])
@@ -136,8 +126,8 @@ def hyperparameter_tables(configs_dir, path):
              "`configs/temporal_coding.yaml` holds its values.", ""]
     for tuned_path in sorted(Path(configs_dir).glob("*.yaml")):
         experiment = tuned_path.stem
-        paper_cfg = _flat(config.read_yaml(runio.ROOT / "configs" / f"{experiment}.yaml"))
-        tuned = _flat(config.read_yaml(tuned_path))
+        paper_cfg = config.flatten(config.read_yaml(runio.ROOT / "configs" / f"{experiment}.yaml"))
+        tuned = config.flatten(config.read_yaml(tuned_path))
         kind = "static" if "mnist" in experiment else "event"
         keys = [k for k in tuned if k.startswith(("net.", "optim.", "annealing."))
                 and tuned[k] != paper_cfg.get(k)]

@@ -112,7 +112,6 @@ def test_every_finished_run_keeps_its_model_and_1bit_export(trained_run):
 
 def test_exported_engine_agrees_with_the_trained_model(trained_run):
     run, data_dir = trained_run
-    from snn_tha.evaluation import evaluate
     cfg, model, _ = export.load_run(run)
     manifest, layers = infer.load(run / export.NPZ)
     images, labels = infer.test_images(manifest, data_dir)

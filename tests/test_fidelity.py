@@ -1,7 +1,5 @@
 """Issue 10: claims decided by numbers, the ablation's one-change-at-a-time variants, budget-
 scaled alphas and the fixed-theta_inf variant."""
-import json
-
 import pytest
 
 from snn_tha import claims, fidelity, schema
