@@ -13,19 +13,13 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
-from snn_tha import experiment  # noqa: E402
-from snn_tha.cli import guarded  # noqa: E402
+from snn_tha.experiment import script_main  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = ["flt32", "bsnn_theta1", "bsnn", "bsnn_theta_inf", "annealing", "annealing_budget"]
-CONFIGS = [ROOT / "configs" / f"fmnist_{v}.yaml" for v in VARIANTS]
-ABLATION = ROOT / "configs" / "fmnist_annealing.yaml"   # one change at a time: configs/ablations/
 
 
 def main(argv=None):
-    args = experiment.parser(__doc__.splitlines()[0]).parse_args(argv)
-    return guarded(lambda a: experiment.run("fashion_mnist", CONFIGS, a, ABLATION), args,
-                   " (add --resume to this script)")
+    return script_main("fashion_mnist", "fmnist", VARIANTS, __doc__, argv)
 
 
 if __name__ == "__main__":

@@ -13,19 +13,13 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
-from snn_tha import experiment  # noqa: E402
-from snn_tha.cli import guarded  # noqa: E402
+from snn_tha.experiment import script_main  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = ["flt32", "bsnn_theta1", "bsnn", "bsnn_theta_inf", "annealing"]
-CONFIGS = [ROOT / "configs" / f"shd_{v}.yaml" for v in VARIANTS]
-ABLATION = ROOT / "configs" / "shd_annealing.yaml"   # one change at a time: configs/ablations/
 
 
 def main(argv=None):
-    args = experiment.parser(__doc__.splitlines()[0]).parse_args(argv)
-    return guarded(lambda a: experiment.run("shd", CONFIGS, a, ABLATION), args,
-                   " (add --resume to this script)")
+    return script_main("shd", "shd", VARIANTS, __doc__, argv)
 
 
 if __name__ == "__main__":

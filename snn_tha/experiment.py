@@ -74,3 +74,12 @@ def _run(dataset, configs, args, ablation_config):
     for path in tables.build(name, args.profile):
         log.info("wrote %s", path)
     log.info("wrote %s", claims.write(args.profile, list(claims.PREFIXES)))  # every data set with runs
+
+
+def script_main(dataset, prefix, variants, doc, argv=None):
+    """An experiments/<dataset>.py entry point: its variants' configs, its annealing ablation."""
+    from snn_tha.cli import guarded
+    configs = [tables.ROOT / "configs" / f"{prefix}_{v}.yaml" for v in variants]
+    ablation = tables.ROOT / "configs" / f"{prefix}_annealing.yaml"   # configs/ablations/ lists the changes
+    args = parser(doc.splitlines()[0]).parse_args(argv)
+    return guarded(lambda a: run(dataset, configs, a, ablation), args, " (add --resume to this script)")
