@@ -35,3 +35,13 @@ def test_markdown_rebuilt_from_csv(tmp_path):
     bench.rewrite_markdown(tmp_path)
     md = (tmp_path / "bench.md").read_text()
     assert "| SHD | 333 | 32 | exact | 1.000 | 32.0 | 4.00x | 100 | 50.0% |" in md
+
+
+def test_cli_passes_bench_options_through(tmp_path):
+    """`snn-tha bench --out DIR --markdown-only` (make bench's form) reaches snn_tha.bench."""
+    import shutil
+    from snn_tha.cli import main
+    for name in ("bench.csv", "machine.json"):
+        shutil.copy(f"results/bench/{name}", tmp_path / name)
+    assert main(["bench", "--out", str(tmp_path), "--markdown-only"]) == 0
+    assert (tmp_path / "bench.md").read_text().startswith("# Training-step benchmark")
