@@ -7,7 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from snn_tha import runio
+from snn_tha import fused, host_memory, runio
 from snn_tha.config import ConfigError
 from snn_tha.device import resolve as resolve_device
 from snn_tha.data import DataError
@@ -303,7 +303,9 @@ def guarded(func, args, resume_hint=""):
     """Run a command: a user's error is one line and exit 2, Ctrl-C one line and 130."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     runio.git_commit()  # provenance names the code this process started with
+    host_memory.keep_freed_memory()
     try:
+        fused.choice()  # a bad SNN_THA_LIF_KERNEL is refused before any work
         code = func(args)
     except (ConfigError, DataError, NonFiniteError) as err:
         return _fail(str(err))

@@ -11,7 +11,9 @@ gradients) to rounding.
 - `lif_sequence`: the LIF recurrence of `equations.lif_membrane` as one autograd function whose
   forward saves only the membrane record and whose backward is the hand-written recursion
       delta[t] = dL/du[t] = gu[t] + gz[t] * sigma'(u[t] - c) + beta * delta[t+1]
-  (the reset is detached, so no gradient flows through it, as in snnTorch).
+  (the reset is detached, so no gradient flows through it, as in snnTorch). Both directions run
+  in a fused kernel (`snn_tha.fused`: C++ on the CPU, Triton on CUDA) when one is available,
+  else as torch operations per step; tests hold the kernels to the torch path.
 - static inputs: a current that is the same at every step is passed once (`[B, ...]`);
   its gradient is the sum over steps of the per-step gradients.
 - `fold_pool_into_conv`: a kxk convolution followed by 2x2 average pooling equals one
@@ -22,6 +24,7 @@ gradients) to rounding.
 import torch
 import torch.nn.functional as F
 
+from snn_tha import fused
 from snn_tha.equations import fast_sigmoid_grad, heaviside, lif_membrane
 
 
@@ -33,24 +36,36 @@ class _LIFSequence(torch.autograd.Function):
         steps = num_steps if static else current.shape[0]
         mem_rec = current.new_empty((steps, *shape))
         theta = float(threshold)  # float32 value, exact as a Python float
-        prev = current.new_zeros(shape)
-        for t in range(steps):  # Eq. 1-2 in place, one pass over the membrane per step
-            prev = lif_membrane(prev, current if static else current[t], beta, theta, out=mem_rec[t])
-        spk_rec = heaviside(mem_rec, theta)  # all steps at once
+        kernel = fused.kernel_for(current)
+        if kernel is not None:  # one pass over the membrane per step, spikes in the same pass
+            spk_rec = torch.empty_like(mem_rec)
+            kernel.forward(current.contiguous(), mem_rec, spk_rec, steps, float(beta), theta,
+                           static)
+        else:
+            prev = current.new_zeros(shape)
+            for t in range(steps):  # Eq. 1-2 in place, one pass over the membrane per step
+                prev = lif_membrane(prev, current if static else current[t], beta, theta,
+                                    out=mem_rec[t])
+            spk_rec = heaviside(mem_rec, theta)  # all steps at once
         ctx.save_for_backward(mem_rec, beta, centre)
         ctx.set_materialize_grads(False)  # an unused output's gradient arrives as None
-        ctx.slope, ctx.static = slope, static
+        ctx.slope, ctx.static, ctx.kernel = slope, static, kernel
         return spk_rec, mem_rec
 
     @staticmethod
     def backward(ctx, grad_spk, grad_mem):
         mem_rec, beta, centre = ctx.saved_tensors
+        if grad_spk is None and grad_mem is None:
+            return None, None, None, None, None, None
+        if ctx.kernel is not None:
+            grad = mem_rec.new_empty(mem_rec.shape[1:] if ctx.static else mem_rec.shape)
+            ctx.kernel.backward(mem_rec, _contiguous(grad_spk), _contiguous(grad_mem), grad,
+                                float(beta), float(centre), ctx.slope, ctx.static)
+            return grad, None, None, None, None, None
         # Same expression as the surrogate's backward (grad / (k|u - c| + 1)^2), all steps at once.
         from_spikes = None
         if grad_spk is not None:  # Eq. 8 for all steps at once, in place to save passes
             from_spikes = fast_sigmoid_grad(grad_spk, mem_rec, centre, ctx.slope, inplace=True)
-        if from_spikes is None and grad_mem is None:
-            return None, None, None, None, None, None
         grad = torch.empty_like(mem_rec)
         beta = float(beta)
         delta = None
@@ -71,6 +86,10 @@ class _LIFSequence(torch.autograd.Function):
             delta = out
         grad_current = grad.sum(0) if ctx.static else grad
         return grad_current, None, None, None, None, None
+
+
+def _contiguous(t):
+    return None if t is None else t.contiguous()
 
 
 def lif_sequence(current, beta, threshold, centre, slope, num_steps=None):
@@ -97,10 +116,97 @@ def over_time(fn, x, chunk):
     return out.reshape(steps, batch, *out.shape[1:])
 
 
+def _sum_per_step_channel(v, spatial):
+    """[T, B, C*spatial] -> [T, C]: sums over the batch, then over each channel's positions."""
+    return v.sum(1).view(v.shape[0], -1, spatial).sum(-1)
+
+
+def _spread(v, spatial):
+    """[T, C] -> [T, 1, C*spatial]: a per-(step, channel) value at every position. Broadcasting
+    over a contiguous last dim is several times faster than over [T, 1, C, 1]."""
+    return v.repeat_interleave(spatial, dim=1).unsqueeze(1)
+
+
+class _BatchNormPerStep(torch.autograd.Function):
+    """Training-mode BatchNorm of x `[T, B, C, *spatial]` with statistics per (step, channel),
+    all steps in one computation:
+        y = (x - mean_tc) / sqrt(var_tc + eps) * w_c + b_c,   mean, var over (B, spatial)
+    Backward, per (t, c) with xhat = (x - mean) * rstd and n = B * spatial:
+        dx = w * rstd * (dy - sum(dy) / n - xhat * sum(dy * xhat) / n)
+        dw = sum over t of sum(dy * xhat),  db = sum of dy
+    Same statistics as T per-step calls, to rounding (another reduction order); the variance
+    is two-pass (centred), as torch's."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, eps):
+        steps, batch, channels = x.shape[:3]
+        spatial = x[0, 0, 0].numel()
+        xv = x.reshape(steps, batch, -1)
+        n = batch * spatial
+        mean = _sum_per_step_channel(xv, spatial) / n
+        var = _sum_per_step_channel((xv - _spread(mean, spatial)).square_(), spatial) / n
+        rstd = torch.rsqrt(var + eps)
+        scale = rstd * weight
+        shift = bias - mean * scale
+        y = torch.addcmul(_spread(shift, spatial), xv, _spread(scale, spatial))
+        ctx.save_for_backward(xv, mean, rstd, weight)
+        ctx.mark_non_differentiable(mean, var)
+        return y.view_as(x), mean, var
+
+    @staticmethod
+    def backward(ctx, grad_y, _grad_mean, _grad_var):
+        xv, mean, rstd, weight = ctx.saved_tensors
+        spatial = xv.shape[2] // mean.shape[1]
+        n = xv.shape[1] * spatial
+        dy = grad_y.reshape(xv.shape)
+        sum_dy = _sum_per_step_channel(dy, spatial)
+        sum_dy_xhat = (_sum_per_step_channel(dy * xv, spatial) - mean * sum_dy) * rstd
+        a = weight * rstd
+        b = -a * rstd * sum_dy_xhat / n
+        c = -a * sum_dy / n - mean * b
+        grad_x = torch.addcmul(torch.addcmul(_spread(c, spatial), dy, _spread(a, spatial)),
+                               xv, _spread(b, spatial))
+        return grad_x.view_as(grad_y), sum_dy_xhat.sum(0), sum_dy.sum(0), None
+
+
+def _update_running_stats(bn, mean, var, count):
+    """The T running-statistics updates that T per-step calls make, in their order."""
+    with torch.no_grad():
+        unbiased = var * (count / max(count - 1, 1))
+        for mean_t, var_t in zip(mean, unbiased):
+            bn.num_batches_tracked.add_(1)
+            m = bn.momentum if bn.momentum is not None else 1.0 / float(bn.num_batches_tracked)
+            bn.running_mean.mul_(1 - m).add_(mean_t, alpha=m)
+            bn.running_var.mul_(1 - m).add_(var_t, alpha=m)
+
+
+def batch_norm_static(bn, cur, num_steps):
+    """BatchNorm of a current shown at every one of `num_steps` steps: every step has the same
+    batch statistics, so one call normalises it; the running statistics then get the other
+    T-1 updates that T per-step calls make (first: the call saves the running statistics for
+    its backward, so they must not change after it; the updates are identical, so order is free)."""
+    if bn.training and bn.track_running_stats and num_steps > 1:
+        with torch.no_grad():
+            dims = [0, *range(2, cur.dim())]
+            var, mean = torch.var_mean(cur, dim=dims, unbiased=False)
+        count = cur.numel() // cur.shape[1]
+        _update_running_stats(bn, mean.expand(num_steps - 1, -1), var.expand(num_steps - 1, -1),
+                              count)
+    return bn(cur)
+
+
 def batch_norm_per_step(bn, x):
-    """BatchNorm with statistics per time step, exactly as T per-step calls compute them
-    (each slice goes through the module, so running statistics are updated T times too)."""
-    return torch.stack([bn(x_t) for x_t in x])
+    """BatchNorm with statistics per time step, as T per-step calls compute them, in one
+    batched computation (`_BatchNormPerStep`); running statistics updated T times too. In
+    evaluation every step uses the same running statistics, so it is one plain call."""
+    if not bn.training and bn.track_running_stats:
+        return bn(x.flatten(0, 1)).view_as(x)
+    if not bn.affine:
+        return torch.stack([bn(x_t) for x_t in x])
+    y, mean, var = _BatchNormPerStep.apply(x, bn.weight, bn.bias, bn.eps)
+    if bn.track_running_stats:
+        _update_running_stats(bn, mean, var, x.shape[1] * x[0, 0, 0].numel())
+    return y
 
 
 # ---- `fast` mode: exact forward on spikes, bf16 gradients (never the default) ----

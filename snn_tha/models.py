@@ -44,13 +44,7 @@ class ConvBlock(nn.Module):
             # computed once, so folding would save nothing; the per-step loop's own operations
             # keep real-valued inputs (images) bit-identical to it
             cur = F.avg_pool2d(self.conv(x), 2)
-            if self.bn is None:
-                return cur
-            out = self.bn(cur)
-            with torch.no_grad():  # the per-step loop updates running statistics T times
-                for _ in range(num_steps - 1):
-                    self.bn(cur)
-            return out
+            return kernels.batch_norm_static(self.bn, cur, num_steps) if self.bn is not None else cur
         folded = kernels.fold_pool_into_conv(self.conv.effective_weight())
         if fast:  # spikes in: exact forward, bf16 gradients
             conv = lambda imgs: kernels.spike_conv_bf16_grad(imgs, folded, 2)  # noqa: E731

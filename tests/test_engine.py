@@ -216,3 +216,56 @@ def test_training_mode_dropout_masks_match_the_loop():
     out_f = fast(x, steps)
     assert torch.equal(out_r.spikes, out_f.spikes)  # same masks, no spike flipped by rounding
     torch.testing.assert_close(out_r.membrane, out_f.membrane, **MEM_TOL)
+
+
+def _bn_pair(momentum):
+    torch.manual_seed(3)
+    a = torch.nn.BatchNorm2d(6, momentum=momentum)
+    with torch.no_grad():
+        a.weight.uniform_(0.5, 1.5)
+        a.bias.normal_()
+    b = torch.nn.BatchNorm2d(6, momentum=momentum)
+    b.load_state_dict(a.state_dict())
+    return a, b
+
+
+def _assert_bn_close(a, b, tol=dict(rtol=1e-5, atol=1e-5)):
+    for name in ("running_mean", "running_var"):
+        torch.testing.assert_close(getattr(a, name), getattr(b, name), **tol)
+    assert int(a.num_batches_tracked) == int(b.num_batches_tracked)
+    torch.testing.assert_close(a.weight.grad, b.weight.grad, **tol)
+    torch.testing.assert_close(a.bias.grad, b.bias.grad, **tol)
+
+
+@pytest.mark.parametrize("momentum", [0.1, None], ids=["momentum", "cumulative"])
+def test_batched_batch_norm_equals_per_step_calls(momentum):
+    """Per-step statistics in one computation (engine._BatchNormPerStep) against T module
+    calls: outputs and gradients to rounding (another reduction order), T running-stat updates."""
+    loop, batched = _bn_pair(momentum)
+    torch.manual_seed(4)
+    x = torch.randn(7, 5, 6, 3, 3) * torch.arange(1, 8).view(7, 1, 1, 1, 1) + 2.0
+    x_loop, x_batched = x.clone().requires_grad_(), x.clone().requires_grad_()
+    want = torch.stack([loop(x_t) for x_t in x_loop])
+    got = engine.batch_norm_per_step(batched, x_batched)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    grad = torch.randn_like(want)
+    (want * grad).sum().backward()
+    (got * grad).sum().backward()
+    torch.testing.assert_close(x_batched.grad, x_loop.grad, rtol=1e-4, atol=1e-5)
+    _assert_bn_close(loop, batched)
+    loop.eval(), batched.eval()   # evaluation: running statistics, one call for all steps
+    torch.testing.assert_close(engine.batch_norm_per_step(batched, x),
+                               torch.stack([loop(x_t) for x_t in x]), rtol=1e-5, atol=1e-5)
+
+
+def test_static_batch_norm_makes_the_running_updates_of_t_calls():
+    loop, once = _bn_pair(0.1)
+    torch.manual_seed(5)
+    cur = torch.randn(4, 6, 3, 3) + 1.5
+    c_loop, c_once = cur.clone().requires_grad_(), cur.clone().requires_grad_()
+    outs = [loop(c_loop) for _ in range(9)]
+    got = engine.batch_norm_static(once, c_once, 9)
+    assert torch.equal(got, outs[-1])   # the same call on the same input
+    sum(outs).sum().backward()
+    (9 * got).sum().backward()
+    _assert_bn_close(loop, once)
