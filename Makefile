@@ -9,7 +9,7 @@ PROFILE ?= claims
 SWEEP_PROFILE ?= quick
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test test-full reproduce temporal report figures runs bench data reproduce-table1 reproduce-table2 claims ablate deployment gpu-check parity sweep clean
+.PHONY: help venv test test-full reproduce temporal report figures runs bench bench-deps data reproduce-table1 reproduce-table2 claims ablate deployment gpu-check parity sweep clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-18s %s\n", $$1, $$2}'
@@ -67,14 +67,17 @@ runs: $(STAMP) ## print one training command per (experiment, seed) of PROFILE (
 deployment: $(STAMP) ## results/tables/deployment.md: 1-bit vs fp32 memory per network
 	$(BIN)/snn-tha export --table results/tables/deployment.md
 
-gpu-check: ## on a CUDA machine: one smoke epoch on the GPU, resume on the CPU, engine GPU equivalence
+gpu-check: ## on a CUDA machine (< 8 min): GPU tests (smoke epoch, engine and Triton kernel vs the torch loop on CUDA), then the bench on CUDA
 	scripts/gpu_check.sh
 
 report: $(STAMP) ## rebuild results/REPORT.md from the recorded runs
 	$(BIN)/snn-tha report
 
-bench: $(STAMP) ## time a training step per network: reference vs exact vs fast engine
+bench: $(STAMP) ## time a training step per network: reference loop, engine before/after fused LIF, fast, SpikingJelly (if installed)
 	$(BIN)/snn-tha bench --out results/bench
+
+bench-deps: $(STAMP) ## optional: SpikingJelly 2.0 for the bench's peer rows (requirements-bench.txt)
+	$(BIN)/pip install --no-deps -r requirements-bench.txt
 
 parity: $(STAMP) ## FMNIST annealing, same seed and short budget: engine vs reference accuracy
 	$(BIN)/snn-tha bench --parity --out results/bench

@@ -1,13 +1,18 @@
 """`make bench`: time one full training step (forward, backward, optimizer) of each network at
-paper settings for engines reference / exact / fast, interleaved, median after warm-up.
+paper settings, every variant interleaved in one process, median after warm-up.
 
-Peak memory of a step is measured in a fresh subprocess per (network, engine) as the growth of
-the peak resident set (VmHWM, reset after setup) during one step. Throughput is also expressed as the
-fraction of this machine's measured fp32 matmul peak that the step's nominal FLOPs reach
-(nominal = the reference algorithm's multiply-adds x 2, x 3 for forward + backward).
+Variants: `reference` (the release-style snnTorch per-step loop, the bar), `exact, torch LIF`
+(our engine with the LIF as torch operations: the engine before the fused kernels), `exact`,
+`fast`, and SpikingJelly 2.0 multi-step when installed (`snn_tha.bench_peers`).
+Peak memory is measured in a fresh subprocess per (network, variant) as the growth of the peak
+resident set (VmHWM, reset after setup) over two steps (on a GPU: peak allocated).
+Executed FLOPs are counted by torch's FlopCounterMode over one step of each variant (the
+convolutions and matmuls it actually runs, forward and backward; int8 matmuls count as
+2*m*k*n operations), and divided by the step time and this machine's measured fp32 matmul peak.
 """
 import argparse
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -18,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from snn_tha import runio
+from snn_tha import bench_lif, bench_peers, fused, host_memory, runio
 from snn_tha.losses import mse_count_loss
 from snn_tha.models import ARCHITECTURES, NetConfig, build
 from snn_tha.schema import ENGINES
@@ -46,6 +51,7 @@ CASES = (  # the annealing variants at their configs' settings; spike inputs are
     _case("DVS128 Gesture", "dvs_annealing", 0.1),
     _case("SHD", "shd_annealing", 0.03),
 )
+TORCH_LIF = "exact, torch LIF"
 
 
 def default_device():
@@ -79,6 +85,31 @@ def make_step(case, engine, seed=0, device="cpu"):
     return net, step
 
 
+def _with_lif_kernel(kernel, step):
+    def run():
+        before = os.environ.get(fused.KERNEL_ENV)
+        os.environ[fused.KERNEL_ENV] = kernel
+        try:
+            step()
+        finally:
+            if before is None:
+                os.environ.pop(fused.KERNEL_ENV)
+            else:
+                os.environ[fused.KERNEL_ENV] = before
+    return run
+
+
+def variants(include_peers=True):
+    """Variant name -> factory(case, device) -> step closure, in table order."""
+    table = {"reference": lambda c, d: make_step(c, "reference", device=d)[1],
+             TORCH_LIF: lambda c, d: _with_lif_kernel("torch", make_step(c, "exact", device=d)[1])}
+    table.update({e: (lambda e: lambda c, d: make_step(c, e, device=d)[1])(e)
+                  for e in ENGINES if e != "reference"})
+    if include_peers and bench_peers.available():
+        table[bench_peers.NAME] = lambda c, d: bench_peers.make_step(c, device=d)[1]
+    return table
+
+
 def nominal_flops(net, case):
     """2 * multiply-adds of forward + backward (3x forward) of the per-step algorithm."""
     macs, shape = 0, ARCHITECTURES[case.net.arch][1]
@@ -91,6 +122,20 @@ def nominal_flops(net, case):
         else:
             macs += block.fc.in_features * block.fc.out_features
     return 2 * 3 * macs * case.num_steps * case.batch
+
+
+def _int_mm_flops(a_shape, b_shape, *args, out_shape=None, **kwargs):
+    return 2 * a_shape[0] * a_shape[1] * b_shape[1]
+
+
+def executed_flops(step):
+    """FLOPs of the matmuls and convolutions one call of `step` runs (torch's FlopCounterMode)."""
+    from torch.utils import flop_counter
+    if torch.ops.aten._int_mm not in flop_counter.flop_registry:
+        flop_counter.register_flop_formula(torch.ops.aten._int_mm)(_int_mm_flops)
+    with flop_counter.FlopCounterMode(display=False) as counter:
+        step()
+    return counter.get_total_flops()
 
 
 def matmul_peak_gflops(n=2048, repeats=5, device="cpu"):
@@ -113,85 +158,103 @@ def _status_kb(field):
     raise RuntimeError(f"{field} not in /proc/self/status")
 
 
-def memory_probe(case_index, engine, device="cpu"):
-    """Run in a fresh process: MB by which one step raises the resident set above its size
-    after setup (on a GPU: its peak allocated memory). ru_maxrss is no use here: Linux carries
-    it over from the parent process across exec."""
-    case = CASES[case_index]
-    _, step = make_step(case, engine, device=device)
+def memory_probe(case_index, variant, device="cpu"):
+    """Run in a fresh process: MB by which two training steps (the first with its one-time
+    work, such as `fast`'s measurements) raise the peak resident set above its size after
+    setup, with the host-memory setting of a training process (on a GPU: peak allocated).
+    ru_maxrss is no use here: Linux carries it over from the parent process across exec."""
+    step = variants()[variant](CASES[case_index], device)
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
         before = torch.cuda.memory_allocated()
-        step()
+        step(), step()
         return (torch.cuda.max_memory_allocated() - before) / 2 ** 20
     with open("/proc/self/clear_refs", "w") as handle:
         handle.write("5")  # reset the peak (VmHWM) to the current resident set
     before = _status_kb("VmRSS")
-    step()
+    step(), step()
     return (_status_kb("VmHWM") - before) / 1024
 
 
-def time_case(case, repeats, engines, device="cpu"):
-    steps = {e: make_step(case, e, device=device)[1] for e in engines}
-    for e in engines:  # warm-up
-        steps[e]()
-    times = {e: [] for e in engines}
-    for _ in range(repeats):  # interleaved, so drifts hit every engine alike
-        for e in engines:
+def time_case(case, repeats, names, device="cpu"):
+    """(median seconds, executed FLOPs) per variant, all interleaved in this process."""
+    table = variants()
+    steps = {n: table[n](case, device) for n in names}
+    for n in names:  # warm-up (and the `fast` engine's one-time measurements)
+        steps[n]()
+    flops = {n: executed_flops(steps[n]) for n in names}
+    times = {n: [] for n in names}
+    for _ in range(repeats):  # interleaved, so drifts hit every variant alike
+        for n in names:
             t0 = time.perf_counter()
-            steps[e]()
-            times[e].append(time.perf_counter() - t0)
-    return {e: statistics.median(v) for e, v in times.items()}
+            steps[n]()
+            times[n].append(time.perf_counter() - t0)
+    return {n: statistics.median(v) for n, v in times.items()}, flops
 
 
-def run(out_dir, repeats=5, engines=ENGINES, cases=CASES, device="cpu"):
+def _probe_memory(case, name, device):
+    probe = subprocess.run([sys.executable, "-m", "snn_tha.bench", "--memory-probe",
+                            str(CASES.index(case)), name, "--device", device],
+                           capture_output=True, text=True, check=True)
+    return float(probe.stdout.strip().splitlines()[-1])
+
+
+def run(out_dir, repeats=5, names=None, cases=CASES, device="cpu", stem="bench"):
     peak = matmul_peak_gflops(device=device)
+    names = list(names or variants())
     rows = []
     for case in cases:
-        medians = time_case(case, repeats, engines, device)
-        flops = nominal_flops(build(case.net), case)
-        for engine in engines:
-            probe = subprocess.run([sys.executable, "-m", "snn_tha.bench", "--memory-probe",
-                                    str(CASES.index(case)), engine, "--device", device], capture_output=True,
-                                   text=True, check=True)
-            seconds = medians[engine]
-            rows.append({"network": case.name, "device": device, "engine": engine, "time_steps": case.num_steps,
-                         "batch": case.batch, "step_seconds": round(seconds, 4),
+        medians, flops = time_case(case, repeats, names, device)
+        for name in names:
+            seconds = medians[name]
+            rows.append({"network": case.name, "device": device, "engine": name,
+                         "time_steps": case.num_steps, "batch": case.batch,
+                         "step_seconds": round(seconds, 4),
                          "samples_per_second": round(case.batch / seconds, 2),
                          "speedup_vs_reference": round(medians["reference"] / seconds, 2),
-                         "peak_memory_mb": round(float(probe.stdout.strip()), 1),
-                         "fraction_of_matmul_peak": round(flops / seconds / 1e9 / peak, 4)})
+                         "peak_memory_mb": round(_probe_memory(case, name, device), 1),
+                         "executed_gflop": round(flops[name] / 1e9, 2),
+                         "fraction_of_matmul_peak": round(flops[name] / seconds / 1e9 / peak, 4)})
+    lif_rows = bench_lif.run(cases, device)
     machine = {"device": device if device == "cpu" else torch.cuda.get_device_name(),
                "cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-               "matmul_peak_gflops": round(peak, 1), "repeats": repeats}
-    write(out_dir, rows, machine)
+               "matmul_peak_gflops": round(peak, 1), "repeats": repeats,
+               "copy_bandwidth_gbs": bench_lif.copy_bandwidth_gbs(device),
+               "keep_freed_memory": host_memory.keep_freed_memory()}
+    write(out_dir, rows, lif_rows, machine, stem)
     return rows
 
 
-def write(out_dir, rows, machine):
+def write(out_dir, rows, lif_rows, machine, stem="bench"):
     out_dir = Path(out_dir)
-    runio.atomic_write_csv(out_dir / "bench.csv", rows)
-    write_markdown(out_dir, rows, machine)
-    runio.atomic_write_json(out_dir / "machine.json", {**machine, **runio.provenance()})
+    runio.atomic_write_csv(out_dir / f"{stem}.csv", rows)
+    runio.atomic_write_csv(out_dir / f"{stem}_lif.csv", lif_rows)
+    write_markdown(out_dir, rows, lif_rows, machine, stem)
+    runio.atomic_write_json(out_dir / f"{stem}_machine.json", {**machine, **runio.provenance()})
 
 
-def write_markdown(out_dir, rows, machine):
+def write_markdown(out_dir, rows, lif_rows, machine, stem="bench"):
     lines = ["# Training-step benchmark (`make bench`)", "",
              f"One training step (forward, backward, Adam) at paper settings, annealing variants, "
-             f"median of {machine['repeats']} interleaved repeats after one warm-up; device "
-             f"{machine['device']}, {machine['threads']} CPU threads; measured fp32 matmul peak "
-             f"{machine['matmul_peak_gflops']} GFLOP/s. The last column divides the reference "
-             f"algorithm's nominal FLOPs (per-step convolutions before pooling, the first layer "
-             f"recomputed every step) by the step time, so an engine that skips work can pass 100%.",
-             "",
-             "| network | T | batch | engine | s/step | samples/s | speed-up | peak MB | of matmul peak |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             f"median of {machine['repeats']} interleaved repeats after one warm-up, every variant "
+             f"in one process; device {machine['device']}, {machine['threads']} CPU threads; "
+             f"measured fp32 matmul peak {machine['matmul_peak_gflops']} GFLOP/s. "
+             f"`{TORCH_LIF}` is the engine with the LIF as torch operations (before the fused "
+             f"kernels); SpikingJelly's rows use its LIF with soft reset: the same cost, not the "
+             f"same numbers. Executed GFLOP: the convolutions and matmuls each variant really "
+             f"runs (torch's FlopCounterMode, forward + backward); the last column divides them "
+             f"by the step time and the matmul peak. Peak MB: growth of the peak resident set over "
+             f"two steps in a fresh process (the first with its one-time work).", "",
+             "| network | T | batch | engine | s/step | samples/s | speed-up | peak MB | "
+             "executed GFLOP | of matmul peak |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['network']} | {r['time_steps']} | {r['batch']} | {r['engine']} | "
                      f"{r['step_seconds']:.3f} | {r['samples_per_second']:.1f} | "
                      f"{r['speedup_vs_reference']:.2f}x | {r['peak_memory_mb']:.0f} | "
-                     f"{100 * r['fraction_of_matmul_peak']:.1f}% |")
-    runio.atomic_write_text(Path(out_dir) / "bench.md", "\n".join(lines) + "\n")
+                     f"{r['executed_gflop']:.1f} | {100 * r['fraction_of_matmul_peak']:.1f}% |")
+    lines += ["", *bench_lif.markdown(lif_rows, machine["copy_bandwidth_gbs"])]
+    runio.atomic_write_text(Path(out_dir) / f"{stem}.md", "\n".join(lines) + "\n")
 
 
 PARITY_OVERRIDES = ("epochs=1", "patience=1", "data.train_subset=5000", "data.validation_size=1000",
@@ -239,43 +302,51 @@ def parity(out_dir, config="configs/fmnist_annealing.yaml", profile="quick",
     return summary
 
 
-def rewrite_markdown(out_dir):
-    """Rebuild bench.md from bench.csv and machine.json (no re-timing)."""
+def rewrite_markdown(out_dir, stem="bench"):
+    """Rebuild <stem>.md from its CSVs and machine JSON (no re-timing)."""
     import csv
     out_dir = Path(out_dir)
-    rows = [{k: (float(v) if k not in ("network", "engine", "device") else v) for k, v in r.items()}
-            for r in csv.DictReader(open(out_dir / "bench.csv"))]
+    text = ("network", "engine", "device", "kernel", "layer", "current_shape", "static")
+    read = lambda name: [{k: (v if k in text else float(v)) for k, v in r.items()}  # noqa: E731
+                         for r in csv.DictReader(open(out_dir / name))]
+    rows = read(f"{stem}.csv")
     for r in rows:
         r["time_steps"], r["batch"] = int(r["time_steps"]), int(r["batch"])
-    machine = json.loads((out_dir / "machine.json").read_text())
-    write_markdown(out_dir, rows, machine)
+    machine = json.loads((out_dir / f"{stem}_machine.json").read_text())
+    write_markdown(out_dir, rows, read(f"{stem}_lif.csv"), machine, stem)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="results/bench")
+    parser.add_argument("--stem", default=None,
+                        help="file names <stem>.{csv,md} (default: bench, or bench_cuda on CUDA)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default=default_device(),
                         help="cpu or cuda (default: cuda when available)")
-    parser.add_argument("--memory-probe", nargs=2, metavar=("CASE", "ENGINE"),
+    parser.add_argument("--memory-probe", nargs=2, metavar=("CASE", "VARIANT"),
                         help=argparse.SUPPRESS)
     parser.add_argument("--markdown-only", action="store_true",
-                        help="rebuild bench.md from bench.csv and machine.json, no timing")
+                        help="rebuild the markdown from the CSVs and machine JSON, no timing")
     parser.add_argument("--parity", action="store_true",
                         help="instead: FMNIST annealing trained with reference and exact engines")
     args = parser.parse_args(argv)
+    host_memory.keep_freed_memory()
+    stem = args.stem or ("bench_cuda" if args.device.startswith("cuda") else "bench")
     if args.parity:
         print(json.dumps(parity(args.out), indent=2))
         return 0
     if args.markdown_only:
-        rewrite_markdown(args.out)
+        rewrite_markdown(args.out, stem)
         return 0
     if args.memory_probe:
         print(memory_probe(int(args.memory_probe[0]), args.memory_probe[1], args.device))
         return 0
     if args.device == "cpu":
         print("bench: no CUDA device here, so the GPU benchmark is skipped; timing the CPU")
-    for row in run(args.out, args.repeats, device=args.device):
+    if not bench_peers.available():
+        print("bench: SpikingJelly not installed (make bench-deps), so its rows are left out")
+    for row in run(args.out, args.repeats, device=args.device, stem=stem):
         print(json.dumps(row))
     return 0
 

@@ -180,6 +180,19 @@ def _update_running_stats(bn, mean, var, count):
             bn.running_var.mul_(1 - m).add_(var_t, alpha=m)
 
 
+def dropout_per_step(drop, cur):
+    """Dropout of a current `[T, ...]` with a fresh mask per step, drawn in the per-step loop's
+    order (T draws of `bernoulli_(1 - p)` on one step's shape: the random stream of T calls of
+    `drop`) and applied in one multiply, as torch's CPU dropout does per call:
+        y[t] = cur[t] * (m[t] / (1 - p)),  m[t] ~ Bernoulli(1 - p)
+    No stacking: one pass over the current forward and backward."""
+    keep = 1.0 - drop.p
+    noise = torch.empty_like(cur)
+    for noise_t in noise:
+        noise_t.bernoulli_(keep)
+    return cur * noise.div_(keep)
+
+
 def batch_norm_static(bn, cur, num_steps):
     """BatchNorm of a current shown at every one of `num_steps` steps: every step has the same
     batch statistics, so one call normalises it; the running statistics then get the other
@@ -211,6 +224,42 @@ def batch_norm_per_step(bn, x):
 
 # ---- `fast` mode: exact forward on spikes, bf16 gradients (never the default) ----
 
+_measured = {}
+
+
+def faster(key, exact, low_precision, *args):
+    """Run `low_precision(*args)` where, on this machine and for this shape, its forward +
+    backward measured faster than `exact(*args)`, else `exact`: so `fast` is never slower than
+    `exact` by construction. Measured once per key per process (two timed runs each, on
+    detached copies of `args`, after one warm-up), like cudnn's benchmark mode."""
+    key = (key, *(tuple(a.shape) for a in args if torch.is_tensor(a)), torch.get_num_threads(),
+           str(args[0].device), torch.is_grad_enabled())
+    if key not in _measured:
+        times = {fn: _time_forward_backward(fn, args) for fn in (exact, low_precision)}
+        _measured[key] = times[low_precision] < times[exact]
+    return (low_precision if _measured[key] else exact)(*args)
+
+
+def _time_forward_backward(fn, args, repeats=2):
+    """Best time of fn's forward + backward on the first 1/8 of the first argument's leading
+    dimension (time steps or images): the same kernels at an eighth of the memory."""
+    import time
+    first = args[0][:max(1, args[0].shape[0] // 8)]
+    copies = [a.detach().requires_grad_(a.requires_grad) if torch.is_tensor(a) else a
+              for a in (first, *args[1:])]
+    best = float("inf")
+    for i in range(repeats + 1):
+        start = time.perf_counter()
+        out = fn(*copies)
+        if out.requires_grad:
+            out.sum().backward()
+        if out.is_cuda:
+            torch.cuda.synchronize()
+        if i:  # the first run is the warm-up
+            best = min(best, time.perf_counter() - start)
+    return best
+
+
 def is_spike_tensor(x):
     """True when x holds small non-negative integers (spikes or spike counts <= 127), which
     int8 represents exactly."""
@@ -240,7 +289,7 @@ class _SpikeConvBF16Grad(torch.autograd.Function):
         return grad_x, grad_w, None
 
 
-def spike_conv_bf16_grad(x, weight, stride):
+def spike_conv_bf16_grad(x, weight, stride=2):
     return _SpikeConvBF16Grad.apply(x, weight, stride)
 
 

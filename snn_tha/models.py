@@ -26,6 +26,10 @@ class SNNOutput(NamedTuple):
     layer_spikes: list            # spikes of every Leaky layer, in order (activity analysis)
 
 
+def _conv_stride2(imgs, weight):
+    return F.conv2d(imgs, weight, stride=2)
+
+
 class ConvBlock(nn.Module):
     """conv(k) -> avg_pool(2) -> [BatchNorm] -> Leaky."""
 
@@ -46,8 +50,9 @@ class ConvBlock(nn.Module):
             cur = F.avg_pool2d(self.conv(x), 2)
             return kernels.batch_norm_static(self.bn, cur, num_steps) if self.bn is not None else cur
         folded = kernels.fold_pool_into_conv(self.conv.effective_weight())
-        if fast:  # spikes in: exact forward, bf16 gradients
-            conv = lambda imgs: kernels.spike_conv_bf16_grad(imgs, folded, 2)  # noqa: E731
+        if fast:  # spikes in: exact forward, bf16 gradients where measured faster
+            conv = lambda imgs: kernels.faster(  # noqa: E731
+                "conv", _conv_stride2, kernels.spike_conv_bf16_grad, imgs, folded)
         else:
             conv = lambda imgs: F.conv2d(imgs, folded, stride=2)  # noqa: E731
         cur = kernels.over_time(conv, x, chunk)
@@ -69,13 +74,16 @@ class DenseBlock(nn.Module):
     def sequence_current(self, x, static, num_steps, chunk, fast=False):
         x = x.flatten(1 if static else 2)
         if fast and not static and self.fc.binarize:  # spikes x (+-1): exact in int8
-            cur = kernels.spike_linear_int8(x, self.fc.effective_weight(), self.fc.bias)
+            cur = kernels.faster("linear", F.linear, kernels.spike_linear_int8, x,
+                                 self.fc.effective_weight(), self.fc.bias)
         else:
             cur = self.fc(x)
         if static or not (self.training and self.drop.p > 0):
             return self.drop(cur)
         # one mask per step, drawn in the per-step loop's order: same random stream, same masks
-        return torch.stack([self.drop(cur_t) for cur_t in cur])
+        if cur.device.type != "cpu":  # CUDA's dropout is a fused kernel with its own stream
+            return torch.stack([self.drop(cur_t) for cur_t in cur])
+        return kernels.dropout_per_step(self.drop, cur)
 
 
 class SpikingNet(nn.Module):

@@ -272,10 +272,15 @@ class ParamSpec:
     log: bool = False
     choices: Optional[tuple[Any, ...]] = None
     layers: Optional[int] = None     # one value written to every layer of a per-layer list
+    # "membrane": low/high are multiples of the layer's membrane scale (snn_tha.sweep_scale)
+    scale: Optional[Literal["membrane"]] = None
 
     def __post_init__(self):
         if self.type == "categorical" and not self.choices:
             raise ValueError("a categorical parameter needs 'choices'")
+        if self.scale and (self.type != "float" or self.layers):
+            raise ValueError("'scale: membrane' needs a per-layer float parameter "
+                             "(annealing.theta0.<i>, annealing.delta.<i>), not 'layers:'")
         if self.type != "categorical" and (self.low is None or self.high is None or self.low > self.high):
             raise ValueError(f"a {self.type} parameter needs low <= high")
 
@@ -285,6 +290,7 @@ class SearchSpace:
     experiment: str                  # trains configs/<experiment>.yaml
     params: dict[str, ParamSpec]     # dotted config keys; annealing.delta.<i> sets theta_inf
     fixed: tuple[str, ...] = ()      # key=value overrides applied to every trial
+    input_mean_square: float = 0.1   # mean squared input pixel (scaled thresholds, first layer)
 
     @property
     def config_path(self):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import optuna
 
-from snn_tha import config, runio, schema
+from snn_tha import config, runio, schema, sweep_scale
 from snn_tha.schema import ParamSpec, SearchSpace  # noqa: F401 (re-exported)
 from snn_tha.sweep_storage import load_study, open_storage, safe_url
 from snn_tha.train import train
@@ -47,7 +47,9 @@ def counted_trials(study):
 
 def load_space(path):
     """A search space file over its shared base (configs/sweeps/bases/)."""
-    return config.build(SearchSpace, schema.read_with_base(path), str(path))
+    space = config.build(SearchSpace, schema.read_with_base(path), str(path))
+    check_order(space)
+    return space
 
 
 def space_hash(path):
@@ -56,8 +58,18 @@ def space_hash(path):
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def _net_so_far(base, values):
+    """The trial's network settings once beta and batch norm are sampled (scaled thresholds)."""
+    import dataclasses
+    net = base.net_config
+    return dataclasses.replace(net, beta=values.get("net.beta", net.beta),
+                               batch_norm=values.get("net.batch_norm", net.batch_norm))
+
+
 def sample_overrides(trial, space, base):
-    """Sample every parameter; return the `key=value` overrides of the trial's config."""
+    """Sample every parameter; return the `key=value` overrides of the trial's config.
+    A `scale: membrane` parameter is sampled as a multiple of its layer's membrane scale and
+    written as the value (recorded in the trial's user attribute `value.<name>`)."""
     values = {}
     for name, spec in space.params.items():
         if spec.type == "categorical":
@@ -66,6 +78,11 @@ def sample_overrides(trial, space, base):
             values[name] = trial.suggest_int(name, int(spec.low), int(spec.high), log=spec.log)
         else:
             values[name] = trial.suggest_float(name, spec.low, spec.high, log=spec.log)
+        if spec.scale:
+            scales = sweep_scale.membrane_scales(_net_so_far(base, values), base.num_steps,
+                                                 space.input_mean_square)
+            values[name] *= scales[sweep_scale.layer_of(name)]
+            trial.set_user_attr(f"value.{name}", values[name])
     overrides = []
     for name, value in values.items():
         spec = space.params[name]
@@ -87,29 +104,45 @@ def trial_config(space, profile, overrides, study_overrides=()):
     return schema.load(space.config_path, profile, extra)
 
 
-def published_params(space, which):
+def published_params(space, which, profile=None):
     """The published configuration in the space's parameters (warm start): `release` = the
     experiment config as it is (the release's exact values for the annealing variants, the
     paper's tables for the others), `paper` = with the rounded table values of
-    configs/ablations/<experiment>.yaml where that file has them."""
+    configs/ablations/<experiment>.yaml where that file has them. Scaled thresholds are given
+    as multiples of the membrane scale at the profile's number of steps."""
     overrides = []
     ablations = runio.ROOT / "configs" / "ablations" / f"{space.experiment}.yaml"
     if which == "paper" and ablations.is_file():
         rounded = config.read_yaml(ablations)["variants"].get("rounded_table_values", {})
         overrides = [f"{k}={json.dumps(v)}" for k, v in rounded.get("set", {}).items()]
-    cfg = config.to_dict(schema.load(space.config_path, None, overrides))
+    loaded = schema.load(space.config_path, profile, overrides)
+    cfg = config.to_dict(loaded)
+    scales = sweep_scale.membrane_scales(loaded.net_config, loaded.num_steps,
+                                         space.input_mean_square)
     params = {}
-    for name in space.params:
+    for name, spec in space.params.items():
         parts = name.split(".")
         if name.startswith("annealing.delta."):
             i = int(parts[-1])
-            params[name] = cfg["annealing"]["theta_inf"][i] - cfg["annealing"]["theta0"][i]
-            continue
-        value = cfg
-        for part in parts:
-            value = value[int(part)] if isinstance(value, list) else value[part]
-        params[name] = value[0] if isinstance(value, list) else value
+            value = cfg["annealing"]["theta_inf"][i] - cfg["annealing"]["theta0"][i]
+        else:
+            value = cfg
+            for part in parts:
+                value = value[int(part)] if isinstance(value, list) else value[part]
+            value = value[0] if isinstance(value, list) else value
+        params[name] = value / scales[int(parts[-1])] if spec.scale else value
     return params
+
+
+def check_order(space):
+    """Scaled thresholds use beta and batch norm: those must be sampled first."""
+    names = list(space.params)
+    for name, spec in space.params.items():
+        late = [n for n in ("net.beta", "net.batch_norm") if n in names
+                and names.index(n) > names.index(name)]
+        if spec.scale and late:
+            raise config.ConfigError(f"search space: {name} (scale: membrane) must come after "
+                                     f"{late[0]} in params")
 
 
 def make_pruner(name):
@@ -203,7 +236,7 @@ def init(space_path, storage_url, study_name, budget, profile, sampler="paper", 
     for key, value in attrs.items():
         study.set_user_attr(key, value)
     if warm_start != "none":
-        study.enqueue_trial(published_params(space, warm_start),
+        study.enqueue_trial(published_params(space, warm_start, profile),
                             user_attrs={"warm_start": warm_start})
     return study
 

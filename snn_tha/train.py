@@ -189,7 +189,7 @@ class Run:
                     break
                 loss, spikes, lr, thresholds, layer_spikes = self.train_step(x, y)
                 if on_batch is not None:  # e.g. a sweep pruning a network that stays silent
-                    on_batch(self.state["iteration"], [float(s.sum()) for s in layer_spikes])
+                    on_batch(self.state["iteration"], [float(s.detach().sum()) for s in layer_spikes])
                 losses.append(loss)
                 correct += int((predict(spikes) == y).sum())
                 seen += len(y)

@@ -21,27 +21,95 @@ def test_one_step_runs_for_every_network_and_engine():
             assert any(not (a == p).all() for a, p in zip(before, net.parameters()))
 
 
-def test_markdown_rebuilt_from_csv(tmp_path):
-    rows = [{"network": "SHD", "device": "cpu", "engine": e, "time_steps": 333, "batch": 32,
-             "step_seconds": s, "samples_per_second": 32 / s, "speedup_vs_reference": 4.0 / s,
-             "peak_memory_mb": 100.0, "fraction_of_matmul_peak": 0.5}
-            for e, s in (("reference", 4.0), ("exact", 1.0))]
-    with open(tmp_path / "bench.csv", "w", newline="") as f:
+def _write_csv(path, rows):
+    with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    (tmp_path / "machine.json").write_text(json.dumps(
-        {"device": "cpu", "threads": 2, "matmul_peak_gflops": 100.0, "repeats": 5}))
+
+
+def _recorded(tmp_path):
+    rows = [{"network": "SHD", "device": "cpu", "engine": e, "time_steps": 333, "batch": 32,
+             "step_seconds": s, "samples_per_second": 32 / s, "speedup_vs_reference": 4.0 / s,
+             "peak_memory_mb": 100.0, "executed_gflop": 10.0, "fraction_of_matmul_peak": 0.5}
+            for e, s in (("reference", 4.0), ("exact", 1.0))]
+    _write_csv(tmp_path / "bench.csv", rows)
+    _write_csv(tmp_path / "bench_lif.csv", [
+        {"network": "SHD", "layer": "LIF 1", "kernel": "C++ fused", "current_shape": "3x2x5",
+         "static": False, "ms_forward_backward": 2.0, "effective_gbs": 9.0,
+         "fraction_of_copy_bandwidth": 0.45}])
+    (tmp_path / "bench_machine.json").write_text(json.dumps(
+        {"device": "cpu", "threads": 2, "matmul_peak_gflops": 100.0, "repeats": 5,
+         "copy_bandwidth_gbs": 20.0}))
+
+
+def test_markdown_rebuilt_from_csv(tmp_path):
+    _recorded(tmp_path)
     bench.rewrite_markdown(tmp_path)
     md = (tmp_path / "bench.md").read_text()
-    assert "| SHD | 333 | 32 | exact | 1.000 | 32.0 | 4.00x | 100 | 50.0% |" in md
+    assert "| SHD | 333 | 32 | exact | 1.000 | 32.0 | 4.00x | 100 | 10.0 | 50.0% |" in md
+    assert "| SHD | LIF 1 | 3x2x5 | C++ fused | 2.0 | 9.0 | 45% |" in md
+
+
+def test_variants_include_the_engine_before_the_fused_kernels():
+    names = list(bench.variants(include_peers=False))
+    assert names[:2] == ["reference", bench.TORCH_LIF] and "exact" in names and "fast" in names
+
+
+def test_torch_lif_variant_runs_the_torch_loop(monkeypatch):
+    """The `before` row really runs without the fused kernel, and restores the choice after."""
+    from snn_tha import engine, fused
+    seen = []
+    original = fused.kernel_for
+    monkeypatch.setattr(fused, "kernel_for", lambda t: seen.append(original(t)) or seen[-1])
+    case = bench.CASES[2]
+    small = bench.BenchCase(case.name, case.net, 3, 2, case.input_density)
+    bench.variants(include_peers=False)[bench.TORCH_LIF](small, "cpu")()
+    assert seen and all(k is None for k in seen)
+    seen.clear()
+    bench.variants(include_peers=False)["exact"](small, "cpu")()
+    assert seen and all(k is not None for k in seen)
+
+
+def test_executed_flops_count_what_runs():
+    """SHD, T=3, batch 2: exact runs one [6, 700] x [700, 3000] and one [6, 3000] x [3000, 20]
+    matmul forward and two per layer backward (the first layer's input needs no gradient)."""
+    case = bench.CASES[2]
+    small = bench.BenchCase(case.name, case.net, 3, 2, case.input_density)
+    step = bench.make_step(small, "exact")[1]
+    step()
+    rows = 3 * 2
+    forward = 2 * rows * (700 * 3000 + 3000 * 20)
+    backward = 2 * rows * (700 * 3000 + 2 * 3000 * 20)
+    assert bench.executed_flops(step) == forward + backward
+
+
+def test_lif_traffic_and_a_small_measurement():
+    from snn_tha import bench_lif
+    # time-varying [T=4, 10 neurons]: forward 4*10 read + 2*40 write, backward 2*40 + 40
+    assert bench_lif.traffic_bytes((4, 10), None) == 4 * (40 + 80 + 80 + 40)
+    # static [10] over 4 steps: the current is read once and its gradient written once
+    assert bench_lif.traffic_bytes((10,), 4) == 4 * (10 + 80 + 80 + 10)
+    seconds = bench_lif.time_layer((6, 2, 50), None, "auto", repeats=1)
+    assert 0 < seconds < 5
+
+
+def test_spikingjelly_peer_trains_when_installed():
+    from snn_tha import bench_peers
+    if not bench_peers.available():
+        import pytest
+        pytest.skip("SpikingJelly not installed (make bench-deps)")
+    for case in bench.CASES:
+        small = bench.BenchCase(case.name, case.net, 3, 2, case.input_density)
+        net, step = bench_peers.make_step(small)
+        before = [p.detach().clone() for p in net.parameters()]
+        step()
+        assert any(not (a == p).all() for a, p in zip(before, net.parameters()))
 
 
 def test_cli_passes_bench_options_through(tmp_path):
     """`snn-tha bench --out DIR --markdown-only` (make bench's form) reaches snn_tha.bench."""
-    import shutil
     from snn_tha.cli import main
-    for name in ("bench.csv", "machine.json"):
-        shutil.copy(f"results/bench/{name}", tmp_path / name)
+    _recorded(tmp_path)
     assert main(["bench", "--out", str(tmp_path), "--markdown-only"]) == 0
     assert (tmp_path / "bench.md").read_text().startswith("# Training-step benchmark")

@@ -269,3 +269,31 @@ def test_static_batch_norm_makes_the_running_updates_of_t_calls():
     sum(outs).sum().backward()
     (9 * got).sum().backward()
     _assert_bn_close(loop, once)
+
+
+def test_dropout_per_step_draws_the_masks_of_t_calls():
+    drop = torch.nn.Dropout(0.4).train()
+    cur = torch.rand(5, 8, 30) + 0.1
+    torch.manual_seed(9)
+    want = torch.stack([drop(c) for c in cur])
+    torch.manual_seed(9)
+    got = engine.dropout_per_step(drop, cur)
+    assert torch.equal(got, want)   # the same draws and the same multiply
+    assert 0.3 < (got == 0).float().mean() < 0.5
+
+
+def test_fast_mode_takes_the_low_precision_op_only_where_measured_faster(monkeypatch):
+    calls = []
+    exact = lambda x: calls.append("exact") or x * 2          # noqa: E731
+    low = lambda x: calls.append("low") or x * 2              # noqa: E731
+    monkeypatch.setattr(engine, "_measured", {})
+    monkeypatch.setattr(engine, "_time_forward_backward",
+                        lambda fn, args: {exact: 1.0, low: 2.0}[fn])
+    engine.faster("op", exact, low, torch.ones(3))
+    assert calls == ["exact"]   # low precision measured slower: not used
+    monkeypatch.setattr(engine, "_time_forward_backward",
+                        lambda fn, args: {exact: 2.0, low: 1.0}[fn])
+    engine.faster("op", exact, low, torch.ones(3))
+    assert calls[-1] == "exact"   # measured once per shape: the first verdict stays
+    engine.faster("op", exact, low, torch.ones(4))
+    assert calls[-1] == "low"

@@ -59,9 +59,12 @@ def test_sampled_annealing_overrides_keep_theta_inf_above_theta0():
                                      "net.batch_norm": True, "annealing.theta0.1": 3.0,
                                      "annealing.delta.1": 2.5})
     overrides = sweep.sample_overrides(trial, space, base)
-    assert "annealing.theta_inf.1=5.5" in overrides and "optim.grad_clip=null" in overrides
+    # thresholds are multiples of the membrane scale: batch norm (sigma 1), beta 0.5, T = 5
+    # (smoke): s = (1 - 0.5^5) / (1 - 0.5) = 1.9375; theta0 = 3 s, theta_inf = (3 + 2.5) s
+    assert "annealing.theta0.1=5.8125" in overrides
+    assert "annealing.theta_inf.1=10.65625" in overrides and "optim.grad_clip=null" in overrides
     cfg = sweep.trial_config(space, "smoke", overrides)
-    assert cfg.annealing.theta_inf[1] == 5.5 and cfg.optim.grad_clip is None
+    assert cfg.annealing.theta_inf[1] == 10.65625 and cfg.optim.grad_clip is None
     assert cfg.track_test is False and cfg.protocol == "validation"
 
 
@@ -148,8 +151,10 @@ def test_warm_start_values_are_the_published_ones():
     release = sweep.published_params(space, "release")
     paper = sweep.published_params(space, "paper")
     assert release["net.slope"] == 0.1557 and paper["net.slope"] == 0.2
-    assert release["annealing.delta.0"] == pytest.approx(14.0456 - 6.9)
-    assert paper["annealing.delta.0"] == pytest.approx(14.0 - 6.9)
+    # scaled thresholds as multiples of the first layer's membrane scale (batch norm, T = 100)
+    scale = lambda beta: (1 - beta ** 100) / (1 - beta)  # noqa: E731
+    assert release["annealing.delta.0"] * scale(0.868) == pytest.approx(14.0456 - 6.9)
+    assert paper["annealing.delta.0"] * scale(0.87) == pytest.approx(14.0 - 6.9)
     assert release["optim.grad_clip"] is None and release["net.batch_norm"] is True
 
 
