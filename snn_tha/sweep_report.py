@@ -98,13 +98,22 @@ def export(storage_url, study_name, configs_dir=None, out_dir=None, command="", 
         "complete": len(complete), "trials": len(study.trials), "counts": counts,
         "dead_fraction": counts["pruned_dead"] / max(1, total),
         "best_val_acc": study.best_value, "best_trial": study.best_trial.number,
-        "best_params": study.best_params,
-        "seconds_per_trial": sum(t.duration.total_seconds() for t in complete) / len(complete),
+        "best_params": study.best_params,   # scaled thresholds: multiples of the membrane scale
+        "best_values": {k.split(".", 1)[1]: v for k, v in study.best_trial.user_attrs.items()
+                        if k.startswith("value.")},
+        "seconds_per_trial": _mean_seconds(complete),
+        "seconds_per_dead_trial": _mean_seconds(
+            [t for t in study.trials if str(t.user_attrs.get("pruned_reason", "")).startswith(DEAD)]),
         "workers": len({t.user_attrs.get("worker_pid") for t in complete}),
         "command": command,
         "attrs": {k: v for k, v in study.user_attrs.items() if k != "space_content"}})
     written.append(out / "summary.json")
     return written
+
+
+def _mean_seconds(trials):
+    timed = [t.duration.total_seconds() for t in trials if t.duration is not None]
+    return sum(timed) / len(timed) if timed else None
 
 
 def _short(value):

@@ -6,6 +6,7 @@ default `data/`) in torchvision's layout `<root>/<Name>/raw/*-ubyte`; for Fashio
 Debian's package `dataset-fashion-mnist` (gzipped idx files, unpacked into that layout);
 a torchvision download. The image is the input current at every time step (values in [0, 1]).
 """
+import functools
 import gzip
 import os
 import shutil
@@ -125,8 +126,17 @@ def mnist5k_file(root):
 
 def _load_mnist5k(root, test_per_class=100):
     """5,000 MNIST training images (500 per class): the first 400 of each class for training,
-    the last 100 for testing. A named sample for CPU-sized runs, not the official split."""
+    the last 100 for testing. A named sample for CPU-sized runs, not the official split.
+    Parsed once per process and file version (the CSV takes ~2 s to parse: a sweep worker's
+    pruned trials would otherwise spend most of their time here)."""
     path = mnist5k_file(root)
+    stat = path.stat()
+    return _parse_mnist5k(str(path), stat.st_mtime_ns, stat.st_size, test_per_class)
+
+
+@functools.lru_cache(maxsize=2)
+def _parse_mnist5k(path, mtime_ns, size, test_per_class):
+    path = Path(path)
     try:
         table = np.loadtxt(path, delimiter=",", dtype=np.int64)
     except ValueError as err:
