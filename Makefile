@@ -9,7 +9,7 @@ PROFILE ?= claims
 SWEEP_PROFILE ?= quick
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test test-full reproduce temporal report figures runs bench bench-deps data reproduce-table1 reproduce-table2 claims ablate deployment gpu-check parity sweep clean
+.PHONY: help venv test test-full reproduce temporal report figures runs bench bench-deps data reproduce-table1 reproduce-table2 claims ablate deployment gpu-check parity sweep sweep-silence clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-18s %s\n", $$1, $$2}'
@@ -90,6 +90,9 @@ sweep: $(STAMP) ## Optuna sweep on this machine: SPACE=... BUDGET=30 WORKERS=2 S
 	$(BIN)/snn-tha sweep init --study $(STUDY) --space $(SPACE) --budget $(BUDGET) --profile $(SWEEP_PROFILE) $(foreach s,$(SET),--set $(s)) || true
 	for i in $$(seq $(WORKERS)); do OMP_NUM_THREADS=1 $(BIN)/snn-tha sweep work --study $(STUDY) --worker-id $$i & done; wait
 	$(BIN)/snn-tha sweep export --study $(STUDY)
+
+sweep-silence: $(STAMP) ## silent-trial fraction per search space at the smoke profile (20 trials each; old ranges beside changed spaces)
+	$(BIN)/python -m snn_tha.sweep_silence --profile smoke --trials 20 --before c9ad8e0~1
 
 clean: ## remove the venv and caches (keeps results/)
 	rm -rf $(VENV) .pytest_cache snn_tha.egg-info

@@ -148,3 +148,30 @@ def hyperparameter_tables(configs_dir, path):
         lines.append("")
     runio.atomic_write_text(path, "\n".join(lines))
     return Path(path)
+
+
+def fidelity_comparison(studies, path, header=()):
+    """The same sweep under different multi-fidelity pruners, side by side: trials by outcome,
+    the trial-seconds spent (sum of trial durations), the wall time (first start to last
+    finish) and the best validation accuracy. `studies`: (storage URL, study name) pairs, the
+    first the baseline. Writes `header` lines and a Markdown table; returns the rows."""
+    rows = []
+    for storage_url, name in studies:
+        study, _ = load_study(storage_url, name)
+        trials = [t for t in study.trials if not t.user_attrs.get("over_budget")]
+        finished = [t for t in trials if t.datetime_complete is not None]
+        wall = (max(t.datetime_complete for t in finished)
+                - min(t.datetime_start for t in finished)).total_seconds()
+        rows.append({"study": name, "prune": study.user_attrs["prune"], **trial_counts(study),
+                     "trial_seconds": round(sum(t.duration.total_seconds() for t in finished), 1),
+                     "wall_seconds": round(wall, 1), "best_val_acc": study.best_value})
+    base = rows[0]
+    lines = ["| study | --prune | complete | pruned dead | pruned by fidelity | trial-seconds | "
+             "wall s | best val acc |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        saving = 1 - r["trial_seconds"] / base["trial_seconds"]
+        lines.append(f"| {r['study']} | {r['prune']} | {r['complete']} | {r['pruned_dead']} | "
+                     f"{r['pruned_fidelity']} | {r['trial_seconds']:.1f} ({100 * saving:.0f}% saved) | "
+                     f"{r['wall_seconds']:.0f} | {100 * r['best_val_acc']:.1f}% |")
+    runio.atomic_write_text(path, "\n".join([*header, *lines]) + "\n")
+    return rows

@@ -121,6 +121,14 @@ def test_export_of_a_finished_sweep(tmp_path, data_dir):
     summary = json.loads((tmp_path / "sw" / "ex" / "summary.json").read_text())
     assert summary["counts"]["complete"] == 3 and summary["dead_fraction"] == 0
 
+    # multi-fidelity comparison table (here the same study twice: no saving)
+    rows = sweep_report.fidelity_comparison([(storage, "ex"), (storage, "ex")],
+                                            tmp_path / "mf.md", ["# title"])
+    assert rows[0]["complete"] == 3 and rows[0]["trial_seconds"] > 0
+    assert 0 < rows[0]["wall_seconds"] <= rows[0]["trial_seconds"] + 1
+    md = (tmp_path / "mf.md").read_text()
+    assert md.startswith("# title") and md.count("(0% saved)") == 2
+
 
 def test_dead_watch_prunes_silence_and_chance_with_the_reason():
     class FakeTrial:

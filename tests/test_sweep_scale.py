@@ -30,11 +30,20 @@ def test_membrane_scale_integrates_over_the_steps():
     assert sweep_scale.membrane_scales(dataclasses.replace(net, beta=1.0), 7, 0.2)[0] == 7
 
 
-ANNEALING_SPACES = sorted(Path("configs/sweeps").glob("*_annealing.yaml"))
+SCALED_SPACES = sorted(p for p in Path("configs/sweeps").glob("*.yaml")
+                       if any(s.scale for s in sweep.load_space(p).params.values()))
 
 
-@pytest.mark.parametrize("path", ANNEALING_SPACES, ids=lambda p: p.stem)
-@pytest.mark.parametrize("profile", ["tiny", None], ids=["tiny", "paper-T"])
+def test_every_searched_threshold_is_scaled():
+    """theta1 spaces search no threshold; every other space scales all of its thresholds."""
+    assert len(SCALED_SPACES) == 12
+    for path in SCALED_SPACES:
+        for name, spec in sweep.load_space(path).params.items():
+            assert bool(spec.scale) == sweep_scale.is_threshold_param(name), (path, name)
+
+
+@pytest.mark.parametrize("path", SCALED_SPACES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("profile", ["smoke", "tiny", None], ids=["smoke", "tiny", "paper-T"])
 def test_published_values_lie_in_the_scaled_ranges_and_come_back_exactly(path, profile):
     space = sweep.load_space(path)
     published = sweep.published_params(space, "release", profile)
@@ -45,8 +54,10 @@ def test_published_values_lie_in_the_scaled_ranges_and_come_back_exactly(path, p
     trial = optuna.trial.FixedTrial(published)
     overrides = sweep.sample_overrides(trial, space, sweep.trial_config(space, profile, []))
     again = sweep.trial_config(space, profile, overrides)
-    assert again.annealing.theta0 == pytest.approx(cfg.annealing.theta0, rel=1e-9)
-    assert again.annealing.theta_inf == pytest.approx(cfg.annealing.theta_inf, rel=1e-9)
+    assert again.net_config.thresholds == pytest.approx(cfg.net_config.thresholds, rel=1e-9)
+    if cfg.annealing is not None and cfg.annealing.theta0:
+        assert again.annealing.theta0 == pytest.approx(cfg.annealing.theta0, rel=1e-9)
+        assert again.annealing.theta_inf == pytest.approx(cfg.annealing.theta_inf, rel=1e-9)
 
 
 def test_a_scaled_threshold_before_beta_is_refused(tmp_path):
