@@ -153,8 +153,9 @@ def hyperparameter_tables(configs_dir, path):
 def fidelity_comparison(studies, path, header=()):
     """The same sweep under different multi-fidelity pruners, side by side: trials by outcome,
     the trial-seconds spent (sum of trial durations), the wall time (first start to last
-    finish) and the best validation accuracy. `studies`: (storage URL, study name) pairs, the
-    first the baseline. Writes `header` lines and a Markdown table; returns the rows."""
+    finish) and the best validation accuracy. `studies`: (storage URL, study name) pairs; each
+    saving is against the latest `--prune none` study before it (else the first). Writes
+    `header` lines and a Markdown table; returns the rows."""
     rows = []
     for storage_url, name in studies:
         study, _ = load_study(storage_url, name)
@@ -165,10 +166,12 @@ def fidelity_comparison(studies, path, header=()):
         rows.append({"study": name, "prune": study.user_attrs["prune"], **trial_counts(study),
                      "trial_seconds": round(sum(t.duration.total_seconds() for t in finished), 1),
                      "wall_seconds": round(wall, 1), "best_val_acc": study.best_value})
-    base = rows[0]
     lines = ["| study | --prune | complete | pruned dead | pruned by fidelity | trial-seconds | "
              "wall s | best val acc |", "|---|---|---|---|---|---|---|---|"]
+    base = rows[0]
     for r in rows:
+        if r["prune"] == "none":   # savings against the latest study without a pruner
+            base = r
         saving = 1 - r["trial_seconds"] / base["trial_seconds"]
         lines.append(f"| {r['study']} | {r['prune']} | {r['complete']} | {r['pruned_dead']} | "
                      f"{r['pruned_fidelity']} | {r['trial_seconds']:.1f} ({100 * saving:.0f}% saved) | "

@@ -27,8 +27,11 @@ def data_overrides(space_name, fixtures):
     if DATA.get(prefix) is not None:
         return DATA[prefix], "real"
     root = fixtures / prefix
-    if not root.exists():
-        (write_dvs_gesture if prefix == "dvs" else write_shd)(root)
+    if not root.exists():  # enough examples for the smoke profile's validation split
+        if prefix == "dvs":
+            write_dvs_gesture(root)
+        else:
+            write_shd(root, samples_per_split=(120, 40))
     return [f"data.data_dir={root}"], "generated"
 
 
