@@ -5,7 +5,8 @@ Variants: `reference` (the release-style snnTorch per-step loop, the bar), `exac
 (our engine with the LIF as torch operations: the engine before the fused kernels), `exact`,
 `fast`, and SpikingJelly 2.0 multi-step when installed (`snn_tha.bench_peers`).
 Peak memory is measured in a fresh subprocess per (network, variant) as the growth of the peak
-resident set (VmHWM, reset after setup) over two steps (on a GPU: peak allocated).
+resident set (VmHWM, reset after setup) over two steps, freed memory returned to the system
+(on a GPU: peak allocated).
 Executed FLOPs are counted by torch's FlopCounterMode over one step of each variant (the
 convolutions and matmuls it actually runs, forward and backward; int8 matmuls count as
 2*m*k*n operations), and divided by the step time and this machine's measured fp32 matmul peak.
@@ -161,7 +162,7 @@ def _status_kb(field):
 def memory_probe(case_index, variant, device="cpu"):
     """Run in a fresh process: MB by which two training steps (the first with its one-time
     work, such as `fast`'s measurements) raise the peak resident set above its size after
-    setup, with the host-memory setting of a training process (on a GPU: peak allocated).
+    setup, freed memory returned to the system (`_probe_memory`; on a GPU: peak allocated).
     ru_maxrss is no use here: Linux carries it over from the parent process across exec."""
     step = variants()[variant](CASES[case_index], device)
     if device == "cuda":
@@ -193,9 +194,12 @@ def time_case(case, repeats, names, device="cpu"):
 
 
 def _probe_memory(case, name, device):
+    # glibc's default (freed large blocks go back to the system), so VmHWM is the live peak,
+    # not the heap a process keeps for reuse (host_memory), whose size depends on allocation order
+    env = {**os.environ, "SNN_THA_KEEP_FREED_MEMORY": "0"}
     probe = subprocess.run([sys.executable, "-m", "snn_tha.bench", "--memory-probe",
                             str(CASES.index(case)), name, "--device", device],
-                           capture_output=True, text=True, check=True)
+                           capture_output=True, text=True, check=True, env=env)
     return float(probe.stdout.strip().splitlines()[-1])
 
 
@@ -244,7 +248,8 @@ def write_markdown(out_dir, rows, lif_rows, machine, stem="bench"):
              f"same numbers. Executed GFLOP: the convolutions and matmuls each variant really "
              f"runs (torch's FlopCounterMode, forward + backward); the last column divides them "
              f"by the step time and the matmul peak. Peak MB: growth of the peak resident set over "
-             f"two steps in a fresh process (the first with its one-time work).", "",
+             f"two steps in a fresh process (the first with its one-time work), freed memory "
+             f"returned to the system: the live peak.", "",
              "| network | T | batch | engine | s/step | samples/s | speed-up | peak MB | "
              "executed GFLOP | of matmul peak |",
              "|---|---|---|---|---|---|---|---|---|---|"]

@@ -227,27 +227,32 @@ def batch_norm_per_step(bn, x):
 _measured = {}
 
 
-def faster(key, exact, low_precision, *args):
+def faster(key, exact, low_precision, *args, guard=None, margin=0.05):
     """Run `low_precision(*args)` where, on this machine and for this shape, its forward +
-    backward measured faster than `exact(*args)`, else `exact`: so `fast` is never slower than
-    `exact` by construction. Measured once per key per process (two timed runs each, on
-    detached copies of `args`, after one warm-up), like cudnn's benchmark mode."""
+    backward measured at least `margin` faster than `exact(*args)`, else `exact`: so `fast` is
+    never slower than `exact` beyond timing noise. Measured once per key per process (median of
+    three runs after a warm-up, on detached copies of part of `args`), like cudnn's benchmark
+    mode. `guard()` (e.g. "the input is spikes") must hold for low precision; it is evaluated
+    only when low precision would run."""
     key = (key, *(tuple(a.shape) for a in args if torch.is_tensor(a)), torch.get_num_threads(),
            str(args[0].device), torch.is_grad_enabled())
-    if key not in _measured:
-        times = {fn: _time_forward_backward(fn, args) for fn in (exact, low_precision)}
-        _measured[key] = times[low_precision] < times[exact]
-    return (low_precision if _measured[key] else exact)(*args)
+    if _measured.get(key, True) and (guard is None or guard()):
+        if key not in _measured:
+            times = {fn: _time_forward_backward(fn, args) for fn in (exact, low_precision)}
+            _measured[key] = times[low_precision] < (1 - margin) * times[exact]
+        if _measured[key]:
+            return low_precision(*args)
+    return exact(*args)
 
 
-def _time_forward_backward(fn, args, repeats=2):
-    """Best time of fn's forward + backward on the first 1/8 of the first argument's leading
+def _time_forward_backward(fn, args, repeats=3):
+    """Median time of fn's forward + backward on the first 1/8 of the first argument's leading
     dimension (time steps or images): the same kernels at an eighth of the memory."""
     import time
     first = args[0][:max(1, args[0].shape[0] // 8)]
     copies = [a.detach().requires_grad_(a.requires_grad) if torch.is_tensor(a) else a
               for a in (first, *args[1:])]
-    best = float("inf")
+    times = []
     for i in range(repeats + 1):
         start = time.perf_counter()
         out = fn(*copies)
@@ -256,8 +261,8 @@ def _time_forward_backward(fn, args, repeats=2):
         if out.is_cuda:
             torch.cuda.synchronize()
         if i:  # the first run is the warm-up
-            best = min(best, time.perf_counter() - start)
-    return best
+            times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
 
 
 def is_spike_tensor(x):

@@ -26,6 +26,12 @@ class SNNOutput(NamedTuple):
     layer_spikes: list            # spikes of every Leaky layer, in order (activity analysis)
 
 
+def _spike_guard(x, check):
+    """The first layer's input may be real-valued (images): low precision only for spikes,
+    checked only when the low-precision op would run (`engine.faster`)."""
+    return (lambda: kernels.is_spike_tensor(x)) if check else None
+
+
 def _conv_stride2(imgs, weight):
     return F.conv2d(imgs, weight, stride=2)
 
@@ -43,7 +49,7 @@ class ConvBlock(nn.Module):
         cur = F.avg_pool2d(self.conv(x), 2)
         return self.bn(cur) if self.bn is not None else cur
 
-    def sequence_current(self, x, static, num_steps, chunk, fast=False):
+    def sequence_current(self, x, static, num_steps, chunk, fast=False, check_spikes=False):
         if static:
             # computed once, so folding would save nothing; the per-step loop's own operations
             # keep real-valued inputs (images) bit-identical to it
@@ -52,7 +58,8 @@ class ConvBlock(nn.Module):
         folded = kernels.fold_pool_into_conv(self.conv.effective_weight())
         if fast:  # spikes in: exact forward, bf16 gradients where measured faster
             conv = lambda imgs: kernels.faster(  # noqa: E731
-                "conv", _conv_stride2, kernels.spike_conv_bf16_grad, imgs, folded)
+                "conv", _conv_stride2, kernels.spike_conv_bf16_grad, imgs, folded,
+                guard=_spike_guard(imgs, check_spikes))
         else:
             conv = lambda imgs: F.conv2d(imgs, folded, stride=2)  # noqa: E731
         cur = kernels.over_time(conv, x, chunk)
@@ -71,11 +78,12 @@ class DenseBlock(nn.Module):
     def step_current(self, x):
         return self.drop(self.fc(x.flatten(1)))
 
-    def sequence_current(self, x, static, num_steps, chunk, fast=False):
+    def sequence_current(self, x, static, num_steps, chunk, fast=False, check_spikes=False):
         x = x.flatten(1 if static else 2)
         if fast and not static and self.fc.binarize:  # spikes x (+-1): exact in int8
             cur = kernels.faster("linear", F.linear, kernels.spike_linear_int8, x,
-                                 self.fc.effective_weight(), self.fc.bias)
+                                 self.fc.effective_weight(), self.fc.bias,
+                                 guard=_spike_guard(x, check_spikes))
         else:
             cur = self.fc(x)
         if static or not (self.training and self.drop.p > 0):
@@ -105,7 +113,6 @@ class SpikingNet(nn.Module):
         layer_spikes = []
         fast = self.engine == "fast"
         # the first layer's input may be real-valued (images): low precision only for spikes
-        fast_first = fast and not static and kernels.is_spike_tensor(x)
         for block in self.blocks:
             # a static current stays static only if no fresh dropout mask is drawn per step
             keep_static = static and not (isinstance(block, DenseBlock) and block.drop.p > 0
@@ -114,7 +121,7 @@ class SpikingNet(nn.Module):
                 x, static = x.unsqueeze(0).expand(num_steps, *x.shape), False
             first = block is self.blocks[0]
             cur = block.sequence_current(x, static, num_steps, self.conv_chunk,
-                                         fast=fast_first if first else fast)
+                                         fast=fast and not static, check_spikes=first)
             spk, mem = block.lif.sequence(cur, num_steps if static else None)
             layer_spikes.append(spk)
             x, static = spk, False
