@@ -25,7 +25,7 @@ venv: $(STAMP) ## build .venv from requirements.txt (done automatically by every
 
 test: $(STAMP) ## run the test suite (fast; what CI runs), then the kernel tests on one thread
 	$(BIN)/python -m pytest -q
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q tests/test_engine.py tests/test_neurons.py
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q tests/test_engine.py tests/test_neurons.py tests/test_fused.py -k "not interpreted"
 
 test-full: $(STAMP) ## run every test, the slow ones too
 	$(BIN)/python -m pytest -q -m "slow or not slow"
