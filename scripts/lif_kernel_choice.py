@@ -3,7 +3,6 @@ kernel vs torch operations per step, one forward + backward of the static networ
 layer ([T=100, 128, 64, 4, 4], the fast-sigmoid surrogate), median of 3 after a warm-up, one process.
 Writes results/bench/lif_kernel_choice.md.   Usage: .venv/bin/python scripts/lif_kernel_choice.py
 """
-import os
 import statistics
 import sys
 import time
@@ -12,7 +11,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from snn_tha import engine, host_memory, runio  # noqa: E402
+from snn_tha import engine, fused, host_memory, runio  # noqa: E402
 from snn_tha.equations import lif_membrane  # noqa: E402
 from snn_tha.surrogate import spike_fast_sigmoid  # noqa: E402
 
@@ -31,8 +30,8 @@ def lif_loop(cur):
 
 def engine_with(kernel):
     def run(cur):
-        os.environ["SNN_THA_LIF_KERNEL"] = kernel
-        return engine.lif_sequence(cur, BETA, THETA, THETA, 5.0)[0]
+        with fused.using(kernel):
+            return engine.lif_sequence(cur, BETA, THETA, THETA, 5.0)[0]
     return run
 
 

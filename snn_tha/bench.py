@@ -12,6 +12,7 @@ convolutions and matmuls it actually runs, forward and backward; int8 matmuls co
 2*m*k*n operations), and divided by the step time and this machine's measured fp32 matmul peak.
 """
 import argparse
+import functools
 import json
 import os
 import platform
@@ -59,21 +60,25 @@ def default_device():
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def make_step(case, engine, seed=0, device="cpu"):
-    """Model, optimizer, data and a closure that runs one training step."""
-    torch.manual_seed(seed)
-    net = build(case.net).to(device)
-    net.engine = engine
-    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+def make_inputs(case, n_out, device="cpu"):
+    """(x, num_steps, labels): a static image batch with num_steps, or synthetic spikes
+    [T, B, ...] of the case's density with None; labels of `n_out` classes for the count loss."""
     shape, static = ARCHITECTURES[case.net.arch][1], ARCHITECTURES[case.net.arch][2]
     if static:
         x, steps = torch.rand(case.batch, *shape), case.num_steps
     else:
         x = (torch.rand(case.num_steps, case.batch, *shape) < case.input_density).float()
         steps = None
-    n_out = net.blocks[-1].fc.out_features
-    labels = torch.randint(0, n_out, (case.batch,)).to(device)
-    x = x.to(device)
+    return x.to(device), steps, torch.randint(0, n_out, (case.batch,)).to(device)
+
+
+def make_step(case, engine, seed=0, device="cpu"):
+    """Model, optimizer, data and a closure that runs one training step."""
+    torch.manual_seed(seed)
+    net = build(case.net).to(device)
+    net.engine = engine
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    x, steps, labels = make_inputs(case, net.blocks[-1].fc.out_features, device)
 
     def step():
         out = net(x, steps)
@@ -88,24 +93,20 @@ def make_step(case, engine, seed=0, device="cpu"):
 
 def _with_lif_kernel(kernel, step):
     def run():
-        before = os.environ.get(fused.KERNEL_ENV)
-        os.environ[fused.KERNEL_ENV] = kernel
-        try:
+        with fused.using(kernel):
             step()
-        finally:
-            if before is None:
-                os.environ.pop(fused.KERNEL_ENV)
-            else:
-                os.environ[fused.KERNEL_ENV] = before
     return run
+
+
+def _engine_step(engine, case, device):
+    return make_step(case, engine, device=device)[1]
 
 
 def variants(include_peers=True):
     """Variant name -> factory(case, device) -> step closure, in table order."""
-    table = {"reference": lambda c, d: make_step(c, "reference", device=d)[1],
-             TORCH_LIF: lambda c, d: _with_lif_kernel("torch", make_step(c, "exact", device=d)[1])}
-    table.update({e: (lambda e: lambda c, d: make_step(c, e, device=d)[1])(e)
-                  for e in ENGINES if e != "reference"})
+    table = {"reference": functools.partial(_engine_step, "reference"),
+             TORCH_LIF: lambda c, d: _with_lif_kernel("torch", _engine_step("exact", c, d))}
+    table.update({e: functools.partial(_engine_step, e) for e in ENGINES if e != "reference"})
     if include_peers and bench_peers.available():
         table[bench_peers.NAME] = lambda c, d: bench_peers.make_step(c, device=d)[1]
     return table

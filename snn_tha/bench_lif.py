@@ -7,7 +7,7 @@ and writes membranes and spikes; backward reads membranes and spike gradients an
 current's gradient. Effective GB/s = that traffic / time, compared with this machine's measured
 copy bandwidth (`dst.copy_(src)`, read + write).
 """
-import os
+import math
 import statistics
 import time
 
@@ -44,43 +44,26 @@ def lif_shapes(case):
         steps = args[4] if len(args) > 4 else kwargs.get("num_steps")
         calls.append((tuple(current.shape), steps))
         return original(current, *args, **kwargs)
-    small = bench.BenchCase(case.name, case.net, case.num_steps, case.batch, case.input_density)
-    net, _ = bench.make_step(small, "exact")
+    net, _ = bench.make_step(case, "exact")
+    x, steps, _ = bench.make_inputs(case, net.blocks[-1].fc.out_features)
     engine.lif_sequence = record
     try:
         with torch.no_grad():
-            net(*_inputs(case))
+            net(x, steps)
     finally:
         engine.lif_sequence = original
     return calls
 
 
-def _inputs(case):
-    from snn_tha.models import ARCHITECTURES
-    shape, static = ARCHITECTURES[case.net.arch][1], ARCHITECTURES[case.net.arch][2]
-    if static:
-        return torch.rand(case.batch, *shape), case.num_steps
-    return (torch.rand(case.num_steps, case.batch, *shape) < case.input_density).float(), None
-
-
 def traffic_bytes(shape, num_steps):
-    steps, neurons = (num_steps, _numel(shape)) if num_steps else (shape[0], _numel(shape[1:]))
+    steps, neurons = (num_steps, math.prod(shape)) if num_steps else (shape[0], math.prod(shape[1:]))
     record = steps * neurons * FLOAT
     current = neurons * FLOAT if num_steps else record
     return (current + 2 * record) + (2 * record + current)
 
 
-def _numel(shape):
-    n = 1
-    for s in shape:
-        n *= s
-    return n
-
-
 def time_layer(shape, num_steps, kernel, device="cpu", repeats=3):
-    before = os.environ.get(fused.KERNEL_ENV)
-    os.environ[fused.KERNEL_ENV] = kernel
-    try:
+    with fused.using(kernel):
         current = (torch.randn(shape, device=device) * 0.5 + 0.5).requires_grad_()
         beta, theta = torch.tensor(0.9, device=device), torch.tensor(1.0, device=device)
         times = []
@@ -93,11 +76,6 @@ def time_layer(shape, num_steps, kernel, device="cpu", repeats=3):
             _sync(device)
             times.append(time.perf_counter() - start)
         return statistics.median(times[1:])
-    finally:
-        if before is None:
-            os.environ.pop(fused.KERNEL_ENV)
-        else:
-            os.environ[fused.KERNEL_ENV] = before
 
 
 def fused_name(device):

@@ -21,6 +21,8 @@ gradients) to rounding.
 - `over_time`: runs a per-image function over [T, B, ...] in chunks of time steps (chunk=1
   is the per-step loop, chunk=T one whole-sequence call); the best chunk is a measurement.
 """
+import time
+
 import torch
 import torch.nn.functional as F
 
@@ -248,7 +250,6 @@ def faster(key, exact, low_precision, *args, guard=None, margin=0.05):
 def _time_forward_backward(fn, args, repeats=3):
     """Median time of fn's forward + backward on the first 1/8 of the first argument's leading
     dimension (time steps or images): the same kernels at an eighth of the memory."""
-    import time
     first = args[0][:max(1, args[0].shape[0] // 8)]
     copies = [a.detach().requires_grad_(a.requires_grad) if torch.is_tensor(a) else a
               for a in (first, *args[1:])]

@@ -70,7 +70,7 @@ def sample_overrides(trial, space, base):
     """Sample every parameter; return the `key=value` overrides of the trial's config.
     A `scale: membrane` parameter is sampled as a multiple of its layer's membrane scale and
     written as the value (recorded in the trial's user attribute `value.<name>`)."""
-    values = {}
+    values, scales = {}, None
     for name, spec in space.params.items():
         if spec.type == "categorical":
             values[name] = trial.suggest_categorical(name, list(spec.choices))
@@ -78,9 +78,9 @@ def sample_overrides(trial, space, base):
             values[name] = trial.suggest_int(name, int(spec.low), int(spec.high), log=spec.log)
         else:
             values[name] = trial.suggest_float(name, spec.low, spec.high, log=spec.log)
-        if spec.scale:
-            scales = sweep_scale.membrane_scales(_net_so_far(base, values), base.num_steps,
-                                                 space.input_mean_square)
+        if spec.scale:  # beta and batch norm come first (check_order): one scale per trial
+            scales = scales or sweep_scale.membrane_scales(
+                _net_so_far(base, values), base.num_steps, space.input_mean_square)
             values[name] *= scales[sweep_scale.layer_of(name)]
             trial.set_user_attr(f"value.{name}", values[name])
     overrides = []

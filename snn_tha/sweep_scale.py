@@ -17,6 +17,7 @@ Pooling is ignored (neighbouring inputs are correlated). The rule sets the scale
 answer: the space's low/high (multiples) still leave TPE a wide range around it.
 """
 import dataclasses
+import functools
 import math
 
 import torch
@@ -29,6 +30,12 @@ SCALED_PREFIXES = ("annealing.theta0.", "annealing.delta.", "net.thresholds")
 
 def current_std(net_cfg, input_mean_square):
     """sigma_l of every LIF layer for this network configuration."""
+    return list(_current_std(net_cfg, input_mean_square))
+
+
+@functools.lru_cache(maxsize=64)
+def _current_std(net_cfg, input_mean_square):
+    """Cached: it builds the network to read fan-ins and initial weights."""
     with torch.random.fork_rng():
         torch.manual_seed(0)
         net = build(dataclasses.replace(net_cfg, engine="exact"))
@@ -42,7 +49,7 @@ def current_std(net_cfg, input_mean_square):
         weight_ms = 1.0 if layer.binarize else float(layer.weight.detach().pow(2).mean())
         rho = input_mean_square if i == 0 and _first_input_is_analog(net_cfg) else SPIKE_RATE
         stds.append(math.sqrt(fan_in * rho * weight_ms))
-    return stds
+    return tuple(stds)
 
 
 def _first_input_is_analog(net_cfg):

@@ -17,15 +17,15 @@ import optuna
 from snn_tha import config, runio, sweep, sweep_report
 from snn_tha.data.fixtures import write_dvs_gesture, write_shd
 
-DATA = {"mnist": ["data.name=mnist5k"], "fmnist": [], "dvs": None, "shd": None}
+REAL_DATA = {"mnist": ["data.name=mnist5k"], "fmnist": []}   # overrides per space prefix
 
 
 def data_overrides(space_name, fixtures):
     """MNIST: the real 5,000-image sample; FashionMNIST: the real set; DVS and SHD: generated
     files in tonic's formats (their silence reflects the generator, not the data set)."""
     prefix = space_name.split("_", 1)[0]
-    if DATA.get(prefix) is not None:
-        return DATA[prefix], "real"
+    if prefix in REAL_DATA:
+        return REAL_DATA[prefix], "real"
     root = fixtures / prefix
     if not root.exists():  # enough examples for the smoke profile's validation split
         if prefix == "dvs":

@@ -7,6 +7,7 @@
   tested against and the "before" row of `make bench`;
 - `cpp` / `triton`: force one (`triton` on CPU tensors needs TRITON_INTERPRET=1: tests only).
 """
+import contextlib
 import os
 import sys
 
@@ -24,6 +25,21 @@ def choice():
     if value not in CHOICES:
         raise ConfigError(f"environment {KERNEL_ENV}={value!r}: use one of {', '.join(CHOICES)}")
     return value
+
+
+@contextlib.contextmanager
+def using(kernel):
+    """Run a block with `SNN_THA_LIF_KERNEL=kernel` (the bench's before/after rows), then
+    restore what was set."""
+    before = os.environ.get(KERNEL_ENV)
+    os.environ[KERNEL_ENV] = kernel
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(KERNEL_ENV)
+        else:
+            os.environ[KERNEL_ENV] = before
 
 
 def _fallback(reason):
