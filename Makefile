@@ -23,18 +23,32 @@ $(STAMP): requirements.txt pyproject.toml
 
 venv: $(STAMP) ## build .venv from requirements.txt (done automatically by every target)
 
-test: $(STAMP) ## run the test suite (fast; what CI runs), then the kernel tests on one thread
-	$(BIN)/python -m pytest -q
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q tests/test_engine.py tests/test_neurons.py tests/test_fused.py -k "not interpreted"
+# The numerics tests run again under emulated lower instruction sets (PyTorch's, oneDNN's and
+# MKL's documented switches), so an AVX-512 machine also computes what AVX2 and generic CPUs do;
+# each run prints its spike comparisons, flips, smallest margin and largest difference.
+NUMERICS_TESTS := tests/test_engine.py tests/test_neurons.py tests/test_fused.py tests/test_export.py \
+	tests/test_release_step.py tests/test_annealing_snntorch.py
+LOWER_ISA := ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2
+numerics_log = SNN_THA_NUMERICS_LOG=$$(mktemp -u /tmp/snn_tha_numerics.XXXXXX)
+test: $(STAMP) ## the test suite (what CI runs; ~6 min on 2 idle cores), the numerics tests under AVX2 and generic kernels, and on one thread
+	$(numerics_log) $(BIN)/python -m pytest -q
+	for isa in avx2 default; do \
+	  $(numerics_log) ATEN_CPU_CAPABILITY=$$isa $(LOWER_ISA) $(BIN)/python -m pytest -q \
+	    $(NUMERICS_TESTS) -k "not interpreted" || exit 1; done
+	$(numerics_log) OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q $(NUMERICS_TESTS) -k "not interpreted"
 
 test-full: $(STAMP) ## run every test, the slow ones too
 	$(BIN)/python -m pytest -q -m "slow or not slow"
 
 SEEDS ?= 3
-reproduce: data temporal ## the main job: experiments/*.py (PROFILE=claims, SEEDS=3, data present): claims, Tables 1-2, ablation; REPORT.md
+# make reproduce trains into its own results root: the committed run folders stay the reference
+REPRODUCED ?= results/reproduced
+reproduce: data ## the main job, into $(REPRODUCED)/: temporal task, experiments/*.py (PROFILE=claims, SEEDS=3, data present), REPORT.md, your numbers beside the committed ones
+	SNN_THA_RESULTS=$(REPRODUCED) $(BIN)/python experiments/temporal_coding.py --resume
 	for ds in fashion_mnist mnist dvs128_gesture shd; do \
-	  $(BIN)/python experiments/$$ds.py --profile $(PROFILE) --seeds $(SEEDS) --resume --skip-missing || exit 1; done
-	$(MAKE) report
+	  SNN_THA_RESULTS=$(REPRODUCED) $(BIN)/python experiments/$$ds.py --profile $(PROFILE) --seeds $(SEEDS) --resume --skip-missing || exit 1; done
+	$(BIN)/snn-tha report --results $(REPRODUCED)
+	$(BIN)/python -m snn_tha.compare results $(REPRODUCED) $(PROFILE)
 
 temporal: $(STAMP) ## temporal-coding task (Sec. 4.1, Figure 4) at full paper scale
 	$(BIN)/python experiments/temporal_coding.py --resume

@@ -6,8 +6,12 @@ from snn_tha import engine
 from snn_tha.models import ARCHITECTURES, NetConfig, build
 from snn_tha.schema import LAYERS
 from snn_tha.neurons import Leaky
+from margins import assert_same_spikes, clear_inputs
 
-SMALL_T = 6
+# Small inputs: every spike comparison below runs on inputs whose reference membranes stay
+# margins.MARGIN from every threshold (`clear_inputs`), and fewer neuron-steps make such
+# inputs common (about 1 seed in 20 for the float-weight nets at this size).
+SMALL_T = 4
 
 
 def net_pair(arch, binarize, batch_norm=True, dropout=None, **kw):
@@ -24,20 +28,31 @@ def net_pair(arch, binarize, batch_norm=True, dropout=None, **kw):
     return ref, fast
 
 
-def inputs(arch, batch=4, spikes=True):
+def inputs(arch, batch=2, spikes=True, seed=1):
     shape = ARCHITECTURES[arch][1]
-    torch.manual_seed(1)
+    torch.manual_seed(seed)
     if ARCHITECTURES[arch][2]:  # static: an image, shown at every step
         return torch.rand(batch, *shape), SMALL_T
     x = torch.rand(SMALL_T, batch, *shape)
     return ((x > 0.7).float() if spikes else x), None
 
 
-# Tolerances. Bit-equality is asserted only where algebra guarantees it: +-1 weights on spike
-# inputs give integer-valued sums, exact in any summation order, and the LIF recursion is the
-# same elementwise op sequence. A float bias (dense layers) is added once over [T*B, N] by the
-# engine and per step by the loop; BLAS kernels differ in where they add it (AVX2 vs AVX-512,
-# thread count), so membranes then agree to rounding only: MEM_TOL, measured <= 3e-5.
+def clear_pair(arch, binarize, spikes=True, zero_bias=False, **kw):
+    """net_pair and inputs on which the loop's membranes are all margins.MARGIN clear of the
+    threshold, so that no spike can flip between summation orders on any CPU."""
+    ref, fast = net_pair(arch, binarize, **kw)
+    if zero_bias:
+        zero_biases(ref, fast)
+    x, steps = clear_inputs(ref, lambda seed: inputs(arch, spikes=spikes, seed=seed))
+    return ref, fast, x, steps
+
+
+# Tolerances. Bit-equality of membranes is asserted only where algebra guarantees it: +-1
+# weights on spike inputs give integer-valued sums, exact in any summation order, and the LIF
+# recursion is the same elementwise op sequence. BatchNorm statistics (batched vs per step), a
+# float bias (added once over [T*B, N] by the engine, per step by the loop) and float weights sum
+# in other orders (AVX2 vs AVX-512, thread count): membranes then agree to rounding only,
+# MEM_TOL (measured <= 1.2e-5 under AVX-512, AVX2 and the generic kernels).
 MEM_TOL = dict(rtol=1e-5, atol=1e-4)
 
 
@@ -51,13 +66,10 @@ def zero_biases(*nets):
 
 @pytest.mark.parametrize("arch", list(ARCHITECTURES))
 def test_engine_bit_equals_reference_on_binarized_nets_without_float_bias(arch):
-    ref, fast = net_pair(arch, binarize=True)
-    zero_biases(ref, fast)
-    x, steps = inputs(arch)
+    ref, fast, x, steps = clear_pair(arch, binarize=True, zero_bias=True)
     out_r, out_f = ref(x, steps), fast(x, steps)
     assert out_r.layer_spikes[0].sum() > 0
-    for a, b in zip(out_r.layer_spikes, out_f.layer_spikes):
-        assert torch.equal(a, b)
+    assert_same_spikes(out_r.layer_spikes, out_f.layer_spikes, (out_r.membrane, out_f.membrane))
     if steps is None:  # spike inputs, integer-valued sums: membranes exact too
         assert torch.equal(out_r.membrane, out_f.membrane)
     else:  # float images into the first (static) layer: currents agree to rounding
@@ -69,11 +81,9 @@ def test_engine_bit_equals_reference_on_binarized_nets_without_float_bias(arch):
 
 @pytest.mark.parametrize("arch", list(ARCHITECTURES))
 def test_engine_equals_reference_with_float_bias_within_tolerance(arch):
-    ref, fast = net_pair(arch, binarize=True)
-    x, steps = inputs(arch)
+    ref, fast, x, steps = clear_pair(arch, binarize=True)
     out_r, out_f = ref(x, steps), fast(x, steps)
-    for a, b in zip(out_r.layer_spikes, out_f.layer_spikes):
-        assert torch.equal(a, b)  # no membrane within MEM_TOL of a threshold on these inputs
+    assert_same_spikes(out_r.layer_spikes, out_f.layer_spikes, (out_r.membrane, out_f.membrane))
     torch.testing.assert_close(out_r.membrane, out_f.membrane, **MEM_TOL)
 
 
@@ -81,23 +91,25 @@ def test_engine_equals_reference_with_float_bias_within_tolerance(arch):
 def test_engine_gradients_match_reference_on_binarized_nets(arch):
     """Straight-through gradients of the binarized nets, engine vs loop: within 1e-4 relative
     (the loop and the engine sum the same terms in different orders)."""
-    assert_gradients_close(*net_pair(arch, binarize=True), *inputs(arch))
+    assert_gradients_close(*clear_pair(arch, binarize=True))
 
 
 @pytest.mark.parametrize("arch", list(ARCHITECTURES))
 def test_engine_gradients_match_reference(arch):
-    assert_gradients_close(*net_pair(arch, binarize=False), *inputs(arch, spikes=False))
+    """Float weights: spikes compared on inputs clear of the threshold by margins.MARGIN (on
+    the first inputs tried, one spike of static_conv flipped between AVX-512 and AVX2)."""
+    assert_gradients_close(*clear_pair(arch, binarize=False, spikes=False))
 
 
 def assert_gradients_close(ref, fast, x, steps, rel=1e-4):
-    """Same spikes (none flipped by rounding on these inputs), gradients within `rel` (L2)."""
+    """Same spikes (inputs clear of the threshold), gradients within `rel` (L2)."""
     outs = []
     for net in (ref, fast):
         outs.append(net(x, steps))
         loss = (outs[-1].spikes.sum(0) - 2.0).pow(2).mean() + outs[-1].membrane.pow(2).mean()
         loss.backward()
-    for a, b in zip(outs[0].layer_spikes, outs[1].layer_spikes):
-        assert torch.equal(a, b)
+    assert_same_spikes(outs[0].layer_spikes, outs[1].layer_spikes,
+                       (outs[0].membrane, outs[1].membrane))
     for (name, a), (_, b) in zip(ref.named_parameters(), fast.named_parameters()):
         assert a.grad is not None and a.grad.abs().sum() > 0, name
         assert (b.grad - a.grad).norm() <= rel * a.grad.norm(), name
@@ -148,11 +160,9 @@ def test_over_time_chunks(chunk):
 
 @pytest.mark.parametrize("arch", list(ARCHITECTURES))
 def test_fast_mode_forward_spikes_identical_on_binarized_nets(arch):
-    ref, fast = net_pair(arch, binarize=True, engine="fast")
-    x, steps = inputs(arch)
+    ref, fast, x, steps = clear_pair(arch, binarize=True, engine="fast")
     out_r, out_f = ref(x, steps), fast(x, steps)
-    for a, b in zip(out_r.layer_spikes, out_f.layer_spikes):
-        assert torch.equal(a, b)
+    assert_same_spikes(out_r.layer_spikes, out_f.layer_spikes, (out_r.membrane, out_f.membrane))
     # bf16 gradients: within 2% (relative L2) of the exact engine's, per parameter
     _, exact = net_pair(arch, binarize=True)
     exact.load_state_dict(fast.state_dict())
@@ -197,24 +207,27 @@ def test_every_parameter_gets_a_gradient(arch, binarize, engine_name):
                     reason="no CUDA device: GPU equivalence of the engine not checked here")
 @pytest.mark.parametrize("arch", list(ARCHITECTURES))
 def test_engine_equals_reference_on_gpu(arch):
-    ref, fast = net_pair(arch, binarize=True)
+    ref, fast, x, steps = clear_pair(arch, binarize=True)   # margin of the CPU loop
     ref, fast = ref.cuda(), fast.cuda()
-    x, steps = inputs(arch)
     out_r, out_f = ref(x.cuda(), steps), fast(x.cuda(), steps)
-    for a, b in zip(out_r.layer_spikes, out_f.layer_spikes):
-        assert torch.equal(a, b)
+    assert_same_spikes(out_r.layer_spikes, out_f.layer_spikes)
 
 
 def test_training_mode_dropout_masks_match_the_loop():
     """One dropout site (static/DVS nets): per-step masks drawn in the loop's order."""
     ref, fast = net_pair("static_conv", binarize=True, dropout=(0.5,))
     ref.train(), fast.train()
-    x, steps = inputs("static_conv")
+
+    def masked_inputs(seed):   # the margin under the masks the runs below draw
+        x, steps = inputs("static_conv", seed=seed)
+        torch.manual_seed(5)
+        return x, steps
+    x, steps = clear_inputs(ref, masked_inputs)
     torch.manual_seed(5)
     out_r = ref(x, steps)
     torch.manual_seed(5)
     out_f = fast(x, steps)
-    assert torch.equal(out_r.spikes, out_f.spikes)  # same masks, no spike flipped by rounding
+    assert_same_spikes([out_r.spikes], [out_f.spikes], (out_r.membrane, out_f.membrane))
     torch.testing.assert_close(out_r.membrane, out_f.membrane, **MEM_TOL)
 
 
