@@ -47,6 +47,8 @@ def runs_by_variant(profile, dataset, runs_root=None):
     for final in tables.collect_runs(runs_root, profile):
         if final.get("dataset") == dataset and final.get("variant") in CLAIM_VARIANTS:
             found.setdefault(final["variant"], []).append(final)
+    for variant, finals in found.items():
+        tables.check_same_settings(finals, f"claims {dataset} {variant}")
     return found
 
 

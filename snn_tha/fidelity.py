@@ -9,7 +9,6 @@
 
 Everything is built from run folders (final.json, metrics.csv), never from memory.
 """
-import json
 import logging
 import math
 import statistics
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from snn_tha import config, runio, schema
+from snn_tha import config, records, runio, schema
 from snn_tha.train import train
 
 log = logging.getLogger("snn_tha")
@@ -101,7 +100,7 @@ def load_ablations(experiment):
 def finished_runs(cfg, out):
     """final.json of the seeds of `cfg` that finished in `out` (no training)."""
     paths = [Path(out) / f"{cfg.profile}-seed{cfg.seed + k}" / "final.json" for k in range(cfg.repeats)]
-    return [json.loads(p.read_text()) for p in paths if p.is_file()]
+    return [records.read_final(p) for p in paths if p.is_file()]
 
 
 def ablate(config_path, profile, seeds, out_tables=None, runs_root=None, overrides=(),

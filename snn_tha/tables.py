@@ -3,7 +3,7 @@ the repeats of each (data set, variant), for one budget profile, with the paper'
 import json
 from pathlib import Path
 
-from snn_tha import paper, runio
+from snn_tha import config, paper, records, runio
 from snn_tha.data.common import DataError
 
 ROOT = runio.ROOT
@@ -44,10 +44,36 @@ def collect_runs(runs_root, profile):
     """final.json of every finished run of `profile` under runs_root/<experiment>/."""
     finals = []
     for path in sorted(Path(runs_root).glob(f"*/{profile}-seed*/final.json")):
-        final = json.loads(path.read_text())
+        final = records.read_final(path)
         final["run_dir"] = str(path.parent)
         finals.append(final)
     return finals
+
+
+def settings(final):
+    """The resolved settings of a table row's run (see `records.run_settings`)."""
+    return records.run_settings(final["run_dir"]) if "run_dir" in final else None
+
+
+def check_same_settings(finals, what):
+    """Refuse (one line naming two folders and the keys) to treat runs of different resolved
+    settings as repeats of one setting. Keys one config lacks (runs made before the key existed)
+    are not compared."""
+    first, first_settings = None, None
+    for final in finals:
+        found = settings(final)
+        if found is None:
+            continue
+        if first is None:
+            first, first_settings = final, found
+            continue
+        differ = [f"{k}: {first_settings[k]!r} vs {found[k]!r}" for k in sorted(found)
+                  if k in first_settings and first_settings[k] != found[k]]
+        if differ:
+            raise DataError(f"{what}: {first['run_dir']} and {final['run_dir']} were trained with "
+                            f"different settings ({'; '.join(differ[:4])}{' ...' if len(differ) > 4 else ''}), "
+                            f"so they are not repeats of one experiment: move one aside or "
+                            f"rerun it with the other's settings")
 
 
 def runs_frame(finals, datasets):
@@ -71,6 +97,9 @@ def summarize(finals, datasets):
     runs = runs_frame(finals, datasets)
     if runs.empty:
         return []
+    for (dataset, variant), group in runs.groupby(["dataset", "variant"], sort=False):
+        check_same_settings([f for f in finals if (f["dataset"], f["variant"]) == (dataset, variant)],
+                            f"{dataset} {variant}")
     dead_cols = sorted((c for c in runs.columns if c.startswith("dead_")), key=lambda c: int(c[5:]))
     stats = runs.groupby(["dataset", "variant"], sort=False).agg(
         profile=("profile", "first"), runs=("acc", "size"), best=("acc", "max"),
