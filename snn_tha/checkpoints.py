@@ -5,20 +5,25 @@
 - `resume_key`: every setting that changes results (the config without its budget keys, plus
   the values derived from the budget); a checkpoint written under another key is refused.
 - `RunLock`: one process per run folder; a lock left by a dead process is taken over.
+- `finished_run`, `move_aside`, `clean_temporaries`: a finished run is never deleted; a run
+  folder is moved to `<experiment>/.replaced/` when a run must start again in it.
 """
 import json
 import logging
 import os
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
+import yaml
 
-from snn_tha import config, runio
+from snn_tha import config, records, runio
 
 log = logging.getLogger("snn_tha")
 
 LATEST, PREVIOUS = "checkpoint.pt", "checkpoint.prev.pt"
+CHECKPOINT_KEYS = {"resume_key", "model", "optimizer", "state", "best_model", "shuffle", "rng"}
 # keys that only set how long a run trains, where its data lie or where it computes: a resumed
 # run may change them (a checkpoint written on a GPU continues on the CPU and back)
 BUDGET_KEYS = ("epochs", "patience", "repeats", "profile", "data.data_dir", "device")
@@ -69,6 +74,10 @@ def load(run_dir, wanted_key):
         except Exception as err:  # truncated or corrupt: try the previous one
             errors.append(f"{path} unreadable ({type(err).__name__})")
             log.warning("%s is unreadable; trying the previous checkpoint", path)
+            continue
+        if not isinstance(ckpt, dict) or not CHECKPOINT_KEYS <= set(ckpt):
+            errors.append(f"{path} is not a checkpoint of snn-tha")
+            log.warning("%s is not a checkpoint; trying the previous one", path)
             continue
         saved_key = ckpt.get("resume_key")
         if saved_key != wanted_key:
@@ -128,3 +137,51 @@ class RunLock:
         except PermissionError:
             return True
         return True
+
+
+REPLACED = ".replaced"   # <experiment>/.replaced/<run>-<UTC time>/: runs moved aside, kept
+
+
+class Finished:
+    """A run folder's finished result: `final` (validated final.json), `missing` (outputs that
+    final.json lists but the folder lacks), `differences` ('key: saved -> wanted' settings)."""
+
+    def __init__(self, final, missing, differences):
+        self.final, self.missing, self.differences = final, missing, differences
+
+
+def wanted_settings(cfg):
+    """A config's settings as its run folder's config.yaml would record them."""
+    flat = config.flatten(yaml.safe_load(config.dump(cfg)))
+    return {k: v for k, v in flat.items() if k not in records.NOT_SETTINGS}
+
+
+def finished_run(run_dir, cfg):
+    """`Finished` for a folder holding a final.json (DataError if it is damaged), else None."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "final.json").is_file():
+        return None
+    final = records.read_final(run_dir / "final.json")
+    missing = [name for name in final.get("outputs", []) if not (run_dir / name).is_file()]
+    saved = records.run_settings(run_dir) or {}
+    return Finished(final, missing, records.setting_differences(saved, wanted_settings(cfg)))
+
+
+def move_aside(run_dir, why):
+    """Move every file of `run_dir` (its lock excepted) to <parent>/.replaced/<name>-<UTC>/."""
+    run_dir = Path(run_dir)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    dest = run_dir.parent / REPLACED / f"{run_dir.name}-{stamp}"
+    dest.mkdir(parents=True)
+    for item in run_dir.iterdir():
+        if item.name != ".lock":
+            os.replace(item, dest / item.name)
+    log.warning("%s: %s; moved it to %s", run_dir, why, dest)
+    return dest
+
+
+def clean_temporaries(run_dir):
+    """Remove the `.<name>.*.tmp` files of atomic writes a killed process left behind (called
+    under the run's lock, so no live writer owns them)."""
+    for tmp in Path(run_dir).glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)

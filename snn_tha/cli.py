@@ -7,10 +7,11 @@ import shlex
 import sys
 from pathlib import Path
 
-from snn_tha import fused, host_memory, runio
+from snn_tha import fused, host_memory, runio, signals
 from snn_tha.config import ConfigError
 from snn_tha.device import resolve as resolve_device
 from snn_tha.data import DataError
+from snn_tha.infer import ExportError
 from snn_tha.train import NonFiniteError
 
 log = logging.getLogger("snn_tha")
@@ -62,7 +63,10 @@ def cmd_train(args):
     from snn_tha import schema, train
     cfg = schema.load(args.config, args.profile, args.overrides, data_dir=args.data_dir,
                             device=args.device)
-    result = train.train(cfg, args.out, resume=args.resume)
+    if args.resume and args.retrain:
+        raise ConfigError("--resume and --retrain exclude each other: --resume keeps what is "
+                          "there, --retrain moves it aside and trains again")
+    result = train.train(cfg, args.out, resume=args.resume, retrain=args.retrain)
     if not cfg.track_test:
         log.info("%s [%s profile]: validation accuracy %s", cfg.experiment, cfg.profile,
                  ", ".join(f"{100 * r['val_acc']:.2f}%" for r in result["runs"]))
@@ -196,7 +200,11 @@ def build_parser():
     p.add_argument("--out", help="output folder (default results/runs/<experiment>)")
     p.add_argument("--data-dir", help="data root (default $SNN_THA_DATA or data/)")
     p.add_argument("--resume", action="store_true",
-                   help="continue each run from its last epoch checkpoint")
+                   help="continue each run from its last epoch checkpoint; a finished run is "
+                        "left as it is (its missing files written)")
+    p.add_argument("--retrain", action="store_true",
+                   help="move runs already in the output folder to <experiment>/.replaced/ "
+                        "and train them again")
 
     p = _command(sub, cmd_runs, "runs",
                  help="print one `snn-tha train` command per (experiment, seed), "
@@ -296,18 +304,35 @@ def main(argv=None):
         from snn_tha import bench
         return bench.main(argv[1:])
     args = build_parser().parse_args(argv)
-    return guarded(args.func, args, _resume_hint(args))
+    return guarded(lambda a: args.func(check_counts(a)), args, _resume_hint(args))
+
+
+# numeric options and the least value that makes sense
+COUNTS = {"seeds": (1, "seeds to train"), "budget": (1, "trials in the study"),
+          "limit": (1, "test images"), "seed": (0, "the study's seed")}
+
+
+def check_counts(args):
+    """--seeds, --budget, --limit >= 1 and --seed >= 0 (ConfigError naming the option)."""
+    for key, (least, what) in COUNTS.items():
+        value = getattr(args, key, None)
+        if value is not None and value < least:
+            raise ConfigError(f"--{key} {value}: the number of {what} must be >= {least}"
+                              if least else f"--{key} {value}: {what} must be >= 0")
+    return args
 
 
 def guarded(func, args, resume_hint=""):
-    """Run a command: a user's error is one line and exit 2, Ctrl-C one line and 130."""
+    """Run a command: a user's error is one line and exit 2, Ctrl-C one line and 130, SIGTERM
+    the same line and 143 (locks released, finished epochs checkpointed)."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     runio.git_commit()  # provenance names the code this process started with
     host_memory.keep_freed_memory()
     try:
         fused.choice()  # a bad SNN_THA_LIF_KERNEL is refused before any work
-        code = func(args)
-    except (ConfigError, DataError, NonFiniteError) as err:
+        with signals.sigterm_as_interrupt():
+            code = func(args)
+    except (ConfigError, DataError, NonFiniteError, ExportError) as err:
         return _fail(str(err))
     except OSError as err:  # missing file, read-only folder, full disk: the path and the reason
         if err.errno == errno.EPIPE:  # stdout closed early (`| head`): nothing left to say
@@ -316,10 +341,11 @@ def guarded(func, args, resume_hint=""):
             raise
         where = f"{err.filename}: " if err.filename else ""
         return _fail(f"{where}{err.strerror or err}")
-    except KeyboardInterrupt:
-        print(f"snn-tha: interrupted; finished epochs are checkpointed: run the same command "
+    except KeyboardInterrupt as err:
+        what = "terminated (SIGTERM)" if isinstance(err, signals.Terminated) else "interrupted"
+        print(f"snn-tha: {what}; finished epochs are checkpointed: run the same command "
               f"with --resume to continue{resume_hint}", file=sys.stderr)
-        return 130
+        return 143 if isinstance(err, signals.Terminated) else 130
     return code if isinstance(code, int) else 0
 
 

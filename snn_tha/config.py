@@ -143,12 +143,55 @@ def apply_override(data, assignment):
         node[last] = value
 
 
+MAX_YAML_NODES = 100_000   # a config has hundreds; aliases may not expand it past this
+
+
+def _expanded_size(node, memo):
+    """Nodes of `node` once every alias is expanded, counted without expanding (memoised)."""
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    memo[key] = MAX_YAML_NODES + 1   # a node reached again while counting it: recursive
+    if isinstance(node, yaml.MappingNode):
+        size = 1 + sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(_expanded_size(v, memo) for v in node.value)
+    else:
+        size = 1
+    memo[key] = size
+    return size
+
+
+class StrictLoader(yaml.SafeLoader):
+    """safe_load that refuses duplicate keys (a second `optim:` block would silently replace
+    the first) and aliases that expand past MAX_YAML_NODES (an anchor bomb)."""
+
+    def get_single_node(self):
+        node = super().get_single_node()
+        if node is not None and _expanded_size(node, {}) > MAX_YAML_NODES:
+            raise yaml.composer.ComposerError(
+                None, None, f"anchors and aliases expand to more than {MAX_YAML_NODES:,} values "
+                f"(or refer to themselves); write the values out", node.start_mark)
+        return node
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first at line {seen[key]}); keep one",
+                    key_node.start_mark)
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep)
+
+
 def read_yaml(path):
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: config file not found")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=StrictLoader)
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not a text file (a YAML config is expected)") from None
     except IsADirectoryError:

@@ -61,7 +61,9 @@ def dead_fractions(counts):
 
 def write_final(run):
     """Evaluate the run's chosen model (at the thresholds of its iteration, or theta_inf) on
-    the validation and test sets; write activity.json and final.json; return final."""
+    the validation and test sets; write activity.json, the model files, then final.json last
+    with the list of the run's outputs (a run is finished when final.json and every output it
+    lists exist: a kill before the end leaves no final.json); return final."""
     cfg = run.cfg
     final_model = copy.deepcopy(run.model)
     final_model.load_state_dict(run.best_model)
@@ -79,7 +81,8 @@ def write_final(run):
         final = {"experiment": cfg.experiment, "seed": run.seed, "val_acc": val_acc,
                  "test_threshold": cfg.test_threshold,
                  "best_epoch": run.state["best_epoch"], "epochs_run": run.state["epoch"],
-                 "train_seconds": round(run.state["seconds"], 1)}
+                 "train_seconds": round(run.state["seconds"], 1),
+                 "outputs": [name for name in TRAINING_OUTPUTS if (run.dir / name).is_file()]}
         runio.atomic_write_json(run.dir / "final.json", final)
         return final
     test_acc, counts = evaluate(final_model, run.test_set, cfg, run.to_input, annealing,
@@ -107,16 +110,28 @@ def write_final(run):
              "eval_thresholds": eval_thresholds,
              "train_seconds": round(run.state["seconds"], 1),
              "provenance": runio.provenance(run.seed)}
+    keep_chosen_model(run, eval_thresholds, final)
+    final["outputs"] = [name for name in TRAINING_OUTPUTS + MODEL_OUTPUTS
+                        if (run.dir / name).is_file()]
     runio.atomic_write_json(run.dir / "final.json", final)
-    keep_chosen_model(run, eval_thresholds)
     return final
 
 
-def keep_chosen_model(run, eval_thresholds):
-    """model.pt (the chosen model's state, when under 1 MB) and its 1-bit export, always."""
+# what a run writes besides final.json (final.json lists those it wrote, so a resume can tell
+# a finished run from one killed between its last files)
+TRAINING_OUTPUTS = ("config.yaml", "metrics.csv", "iterations.csv", "activity.json")
+MODEL_OUTPUTS = ("model.pt", "model.1bit.npz", "model.1bit.json")
+
+
+def keep_chosen_model(run, eval_thresholds, final):
+    """model.pt (the chosen model's state, when under 1 MB) and, for a binarized network, its
+    1-bit export."""
     from snn_tha.export import export, keep_model
     keep_model(run.dir, run.best_model, run.state["best_iteration"], eval_thresholds)
+    if not run.cfg.net.binarize:  # full-precision weights have no 1-bit form
+        return
     try:
-        export(run.dir, best_model=(run.best_model, run.state["best_iteration"], eval_thresholds))
+        export(run.dir, best_model=(run.best_model, run.state["best_iteration"], eval_thresholds),
+               final=final)
     except ConfigError as err:  # e.g. a BN channel with scale 0: the run stays valid
         log.warning("%s: no 1-bit export (%s)", run.dir, err)

@@ -17,7 +17,8 @@ def parser(description):
     p.add_argument("--profile", default="claims", help="budget profile (smoke, tiny, claims, quick, paper)")
     p.add_argument("--seeds", type=int, default=3, help="seeds per variant (seed 0, 1, ...)")
     p.add_argument("--resume", action="store_true",
-                   help="continue runs from their checkpoints (runs of other settings start afresh)")
+                   help="continue runs from their checkpoints and keep finished ones (runs of other "
+                        "settings are moved to <experiment>/.replaced/ and trained afresh)")
     p.add_argument("--dry-run", action="store_true", help="print the runs it would make, train nothing")
     p.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
     p.add_argument("--no-ablation", dest="ablation", action="store_false",
@@ -81,5 +82,7 @@ def script_main(dataset, prefix, variants, doc, argv=None):
     from snn_tha.cli import guarded
     configs = [tables.ROOT / "configs" / f"{prefix}_{v}.yaml" for v in variants]
     ablation = tables.ROOT / "configs" / f"{prefix}_annealing.yaml"   # configs/ablations/ lists the changes
+    from snn_tha.cli import check_counts
     args = parser(doc.splitlines()[0]).parse_args(argv)
-    return guarded(lambda a: run(dataset, configs, a, ablation), args, " (add --resume to this script)")
+    return guarded(lambda a: run(dataset, configs, check_counts(a), ablation), args,
+                   " (add --resume to this script)")

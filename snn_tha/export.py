@@ -19,9 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
-from snn_tha import config, runio, schema
+from snn_tha import config, records, runio, schema
 from snn_tha.annealing import ThresholdAnnealing, leaky_layers
 from snn_tha.models import ARCHITECTURES, ConvBlock, build
 
@@ -40,19 +39,24 @@ def keep_model(run_dir, state, best_iteration, eval_thresholds):
         runio.atomic_write_bytes(Path(run_dir) / "model.pt", buffer.getvalue())
 
 
-def load_run(run_dir, best_model=None):
+def load_run(run_dir, best_model=None, final=None):
     """(cfg, model in eval mode at its evaluation thresholds, final.json) of a run folder;
-    `best_model` = (state, best iteration, thresholds) when the caller holds them already."""
+    `best_model` = (state, best iteration, thresholds) and `final` when the caller holds them
+    already (the trainer writes final.json last, after the model files)."""
     run_dir = Path(run_dir)
-    for name in ("config.yaml", "final.json"):
+    for name in ("config.yaml",) + (("final.json",) if final is None else ()):
         if not (run_dir / name).is_file():
             raise config.ConfigError(f"{run_dir}: no {name}; export needs a finished run folder")
-    cfg = config.build(schema.TrainConfig, yaml.safe_load((run_dir / "config.yaml").read_text()),
-                       str(run_dir / "config.yaml"))
-    final = json.loads((run_dir / "final.json").read_text())
+    cfg = config.load(schema.TrainConfig, run_dir / "config.yaml")
+    if final is None:
+        final = records.read_final(run_dir / "final.json")
     state, best_iteration, thresholds = best_model or chosen_model(run_dir)
     model = build(cfg.net_config)
-    model.load_state_dict(state)
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as err:
+        raise config.ConfigError(f"{run_dir}: the model file does not fit the network of its "
+                                 f"config.yaml ({str(err).splitlines()[0]}); retrain the run") from None
     model.eval()
     if thresholds is None:
         thresholds = evaluation_thresholds(cfg, model, final, best_iteration)
@@ -61,17 +65,31 @@ def load_run(run_dir, best_model=None):
     return cfg, model, final
 
 
+def _read_torch(path, keys):
+    """A torch file holding `keys`, or a one-line ConfigError naming it."""
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:   # truncated zip, pickle or storage errors of every kind
+        raise config.ConfigError(f"{path}: unreadable ({type(err).__name__}: truncated or "
+                                 f"damaged); delete it and retrain the run (snn-tha train ... "
+                                 f"--retrain), or restore the file") from None
+    if not isinstance(saved, dict) or any(k not in saved for k in keys):
+        raise config.ConfigError(f"{path}: not a model file of snn-tha (keys {list(keys)} "
+                                 f"expected); delete it and retrain the run")
+    return saved
+
+
 def chosen_model(run_dir):
     """The chosen model's state: model.pt (kept in committed run folders) or the checkpoint."""
     path = run_dir / "model.pt"
     if path.is_file():
-        saved = torch.load(path, map_location="cpu", weights_only=False)
+        saved = _read_torch(path, ("model", "best_iteration"))
         return saved["model"], saved["best_iteration"], saved.get("eval_thresholds")
     path = run_dir / "checkpoint.pt"
     if not path.is_file():
         raise config.ConfigError(f"{run_dir}: neither model.pt nor checkpoint.pt; retrain the run "
-                                 f"(snn-tha train ... --resume keeps finished epochs)")
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+                                 f"(snn-tha train ... --retrain)")
+    ckpt = _read_torch(path, ("best_model", "state"))
     return ckpt["best_model"], ckpt["state"]["best_iteration"], None
 
 
@@ -134,9 +152,12 @@ def memory_bits(layers):
             "thresholds_and_offsets_fp32": 2 * 32 * channels}
 
 
-def export(run_dir, out=None, best_model=None):
+def export(run_dir, out=None, best_model=None, final=None):
     """Write model.1bit.npz and model.1bit.json (into `out`, default the run folder)."""
-    cfg, model, final = load_run(run_dir, best_model)
+    cfg, model, final = load_run(run_dir, best_model, final)
+    if not cfg.net.binarize:   # its float weights are not signs: a "1-bit" file would be another net
+        raise config.ConfigError(f"{run_dir}: a float (flt32) run has no 1-bit model; export "
+                                 f"needs a binarized run (net.binarize: true)")
     if not (Path(run_dir) / "model.pt").is_file():   # e.g. a run finished before model.pt existed
         state, best_iteration, _ = best_model or chosen_model(Path(run_dir))
         keep_model(run_dir, state, best_iteration, [float(l.threshold) for l in leaky_layers(model)])

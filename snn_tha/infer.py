@@ -18,20 +18,74 @@ from pathlib import Path
 import numpy as np
 
 
+class ExportError(ValueError):
+    """A damaged export, or a manifest that disagrees with its arrays (one line, the file named)."""
+
+
+def _read_manifest(path):
+    try:
+        manifest = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ExportError(f"{path}: not a valid manifest ({type(err).__name__}); export the run "
+                          f"again (snn-tha export <run folder>)") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != "snn-tha 1-bit export":
+        raise ExportError(f"{path}: not an snn-tha 1-bit export manifest; export the run again")
+    for key in ("layers", "num_steps", "input", "classes"):
+        if key not in manifest:
+            raise ExportError(f"{path}: key '{key}' is missing; export the run again")
+    return manifest
+
+
+def _read_arrays(path):
+    try:
+        with np.load(path) as found:
+            return {k: found[k] for k in found.files}
+    except Exception as err:   # zip, pickle or truncation errors of every kind
+        if isinstance(err, FileNotFoundError):
+            raise
+        raise ExportError(f"{path}: unreadable ({type(err).__name__}: truncated or damaged); "
+                          f"export the run again (snn-tha export <run folder>)") from None
+
+
+def _layer(arrays, spec, i, where):
+    """One layer's arrays, checked against its manifest entry."""
+    names = [f"layer{i}_{k}" for k in ("signs", "threshold", "offset")]
+    for name in names:
+        if name not in arrays:
+            raise ExportError(f"{where}: array {name} is missing (the manifest lists "
+                              f"{i + 1}+ layers); export the run again")
+    shape = tuple(int(d) for d in spec["weight_shape"])
+    packed = arrays[names[0]]
+    if packed.dtype != np.uint8 or packed.size != -(-int(np.prod(shape)) // 8):
+        raise ExportError(f"{where}: {names[0]} holds {packed.size} bytes, but the manifest's "
+                          f"weight shape {list(shape)} needs {-(-int(np.prod(shape)) // 8)}; "
+                          f"the manifest and the arrays are from different exports")
+    for name in names[1:]:
+        if arrays[name].shape != (shape[0],) or not np.isfinite(arrays[name]).all():
+            raise ExportError(f"{where}: {name} must hold {shape[0]} finite values (one per "
+                              f"output of the layer), got shape {list(arrays[name].shape)}")
+    return shape
+
+
 def load(path):
-    """(manifest, per-layer dicts with integer weights, thresholds, offsets) of an export."""
+    """(manifest, per-layer dicts with integer weights, thresholds, offsets) of an export; an
+    ExportError (one line) for a damaged file or a manifest that disagrees with its arrays."""
     path = Path(path)
-    manifest = json.loads(path.with_suffix(".json").read_text())   # model.1bit.json beside it
-    arrays = np.load(path.with_suffix(".npz"))
+    manifest = _read_manifest(path.with_suffix(".json"))   # model.1bit.json beside it
+    arrays = _read_arrays(path.with_suffix(".npz"))
+    where = f"{path.with_suffix('.npz')} with {path.with_suffix('.json').name}"
     layers = []
     for i, spec in enumerate(manifest["layers"]):
-        shape = tuple(spec["weight_shape"])
+        shape = _layer(arrays, spec, i, where)
         bits = np.unpackbits(arrays[f"layer{i}_signs"], count=int(np.prod(shape)))
         signs = bits.reshape(shape).astype(np.float32) * 2 - 1          # 1 -> +1, 0 -> -1
         weight = fold_pool(signs) if spec["kind"] == "conv" else signs
         layers.append({**spec, "weight": weight,
                        "threshold": arrays[f"layer{i}_threshold"].astype(np.float32),
                        "offset": arrays[f"layer{i}_offset"].astype(np.float32)})
+    if f"layer{len(layers)}_signs" in arrays or not layers or layers[-1]["weight"].shape[0] != manifest["classes"]:
+        raise ExportError(f"{where}: the arrays hold other layers than the manifest lists "
+                          f"({len(layers)} layers, {manifest['classes']} classes); export the run again")
     return manifest, layers
 
 
@@ -139,7 +193,7 @@ def main(argv=None):
         manifest, layers = load(args.file)
         images, labels = test_images(manifest, args.data)
     except (OSError, ValueError, KeyError) as err:
-        print(f"snn-tha infer: error: {err}", file=sys.stderr)
+        print(f"snn-tha: error: {err}", file=sys.stderr)
         return 2
     images, labels = images[:args.limit], labels[:args.limit]
     start = time.perf_counter()

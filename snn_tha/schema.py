@@ -8,6 +8,7 @@ dataclasses (by `snn_tha.config`), per-layer values are lists, derived values ar
 - `SearchSpace` / `ParamSpec` (Optuna search spaces, configs/sweeps/).
 """
 import dataclasses
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional, get_args
@@ -15,6 +16,8 @@ from typing import Any, Literal, Optional, get_args
 from snn_tha import config
 from snn_tha.annealing import LayerSchedule
 from snn_tha.device import PATTERN as DEVICE_PATTERN
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")   # profile and experiment names: folder names
 
 Engine = Literal["reference", "exact", "fast"]
 ENGINES = get_args(Engine)
@@ -173,6 +176,12 @@ class TrainConfig:
             raise ValueError("net.thresholds is required unless annealing is given")
         if not DEVICE_PATTERN.match(self.device):
             raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        for key in ("profile", "experiment"):   # they name folders: never a path
+            if not NAME_PATTERN.match(getattr(self, key)):
+                raise ValueError(f"{key} must be a name of letters, digits, '_' and '-' (it "
+                                 f"names the run folder), got {getattr(self, key)!r}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
         if self.protocol == "validation" and self.data.validation_size < 1:
             raise ValueError("data.validation_size must be >= 1: the model is chosen on the "
                              "validation split (or set protocol: paper, which chooses on test accuracy)")
@@ -331,7 +340,7 @@ def load(path, profile=None, overrides=(), data_dir=None, device=None):
                                  f"(experiment:, data:, net: ...), got a {type(data).__name__}")
     if profile:
         profile_path = PROFILES_DIR / f"{profile}.yaml"
-        if not profile_path.is_file():
+        if not NAME_PATTERN.match(profile) or not profile_path.is_file():
             names = sorted(p.stem for p in PROFILES_DIR.glob("*.yaml"))
             raise config.ConfigError(f"unknown profile {profile!r}; valid: {', '.join(names)}")
         _merge(data, config.read_yaml(profile_path))

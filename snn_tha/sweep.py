@@ -12,14 +12,14 @@ Hyperband) on per-epoch validation accuracy. The published configuration is enqu
 """
 import hashlib
 import json
+import logging
 import os
-import signal
 import time
 from pathlib import Path
 
 import optuna
 
-from snn_tha import config, runio, schema, sweep_scale
+from snn_tha import config, runio, schema, signals, sweep_scale
 from snn_tha.schema import ParamSpec, SearchSpace  # noqa: F401 (re-exported)
 from snn_tha.sweep_storage import load_study, open_storage, safe_url
 from snn_tha.train import train
@@ -31,8 +31,7 @@ WARM_STARTS = ("release", "paper", "none")
 DEAD = "dead"   # prefix of the pruned_reason of a dead-network prune
 
 
-class TrialTerminated(Exception):
-    """SIGTERM during a trial: the trial is recorded as failed, then the worker exits."""
+log = logging.getLogger("snn_tha")
 
 
 class OverBudget(Exception):
@@ -145,6 +144,23 @@ def check_order(space):
                                      f"{late[0]} in params")
 
 
+def check_param_keys(space, base, where):
+    """Every parameter of the space names a key of the experiment's config (ConfigError)."""
+    data = config.to_dict(base)
+    for name in space.params:
+        key = name.replace("annealing.delta.", "annealing.theta_inf.")
+        node = data
+        for part in key.split("."):
+            if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            elif isinstance(node, dict) and part in node and (node[part] is not None or part == key.split(".")[-1]):
+                node = node[part]
+            else:
+                raise config.ConfigError(f"{where}: params.{name} is not a key of "
+                                         f"{space.config_path} ({part!r} not found); fix the "
+                                         f"name in the space or its base")
+
+
 def make_pruner(name):
     """Multi-fidelity pruning on per-epoch validation accuracy (dead networks are pruned apart)."""
     return {"none": optuna.pruners.NopPruner, "median": optuna.pruners.MedianPruner,
@@ -202,10 +218,30 @@ def make_objective(space, attrs, out_root, study_overrides=()):
             if trial.should_prune():
                 trial.set_user_attr("pruned_reason", f"fidelity: after epoch {row['epoch']}")
                 raise optuna.TrialPruned(f"pruned after epoch {row['epoch']}")
-        run = train(cfg, Path(out_root) / f"trial{trial.number:05d}", progress=False,
-                    on_epoch=on_epoch, on_batch=on_batch if attrs.get("dead_batches") else None)
+        try:
+            # a folder of this trial number can only be left from an earlier study of this
+            # name (a deleted journal): it is moved aside, never mixed with this trial
+            run = train(cfg, Path(out_root) / f"trial{trial.number:05d}", progress=False,
+                        on_epoch=on_epoch, on_batch=on_batch if attrs.get("dead_batches") else None,
+                        retrain=True)
+        except signals.Terminated:
+            return _terminated(trial, terminated)
         return run["runs"][0]["val_acc"]
+    terminated = []   # set when a trial was stopped by SIGTERM: the worker then exits
+    objective.terminated = terminated
     return objective
+
+
+def _terminated(trial, terminated):
+    """A trial stopped by SIGTERM is failed (a NaN value: Optuna records FAIL in one line, no
+    traceback); the warm-start trial is queued again so that the study keeps it."""
+    trial.set_user_attr("failed_reason", "terminated by SIGTERM")
+    if "warm_start" in trial.user_attrs:
+        trial.study.enqueue_trial(trial.params, user_attrs={"warm_start": trial.user_attrs["warm_start"]})
+    log.warning("trial %d: terminated by SIGTERM; recorded as failed%s", trial.number,
+                " (the warm-start trial is queued again)" if "warm_start" in trial.user_attrs else "")
+    terminated.append(trial.number)
+    return float("nan")
 
 
 def make_sampler(preset, seed):
@@ -219,8 +255,12 @@ def init(space_path, storage_url, study_name, budget, profile, sampler="paper", 
          prune="none", overrides=(), warm_start="release", dead_batches=3, dead_layers="output"):
     if prune not in PRUNERS or warm_start not in WARM_STARTS:
         raise config.ConfigError(f"--prune must be one of {PRUNERS}, --warm-start one of {WARM_STARTS}")
+    if budget < 1:
+        raise config.ConfigError(f"--budget {budget}: a study needs at least 1 trial")
     space = load_space(space_path)
-    trial_config(space, profile, [], overrides)  # fail now on a bad space, not in every worker
+    # fail now on a bad space, not in every worker, and before the study exists
+    check_param_keys(space, trial_config(space, profile, [], overrides), space_path)
+    warm = published_params(space, warm_start, profile) if warm_start != "none" else None
     storage = open_storage(storage_url)
     if study_name in [s.study_name for s in optuna.get_all_study_summaries(storage)]:
         raise config.ConfigError(f"study {study_name!r} already exists in {safe_url(storage_url)}; "
@@ -235,9 +275,8 @@ def init(space_path, storage_url, study_name, budget, profile, sampler="paper", 
              "git_commit": runio.git_commit()}
     for key, value in attrs.items():
         study.set_user_attr(key, value)
-    if warm_start != "none":
-        study.enqueue_trial(published_params(space, warm_start, profile),
-                            user_attrs={"warm_start": warm_start})
+    if warm is not None:
+        study.enqueue_trial(warm, user_attrs={"warm_start": warm_start})
     return study
 
 
@@ -269,12 +308,9 @@ def work(storage_url, study_name, worker_id=None, out_root=None, heartbeat=60, g
     out_root = Path(out_root) if out_root else runio.results_root() / "sweeps" / "trials"
     objective = make_objective(load_space(attrs["space"]), attrs, out_root / study_name, overrides)
 
-    def on_sigterm(signum, frame):
-        raise TrialTerminated("SIGTERM")
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
     heartbeats = isinstance(storage, optuna.storages.RDBStorage)
     ran = 0
-    try:
+    with signals.sigterm_as_interrupt():
         while True:
             if heartbeats:  # fail (and re-queue) trials of workers that died
                 optuna.storages.fail_stale_trials(study)
@@ -284,9 +320,9 @@ def work(storage_url, study_name, worker_id=None, out_root=None, heartbeat=60, g
             if len(trials) < attrs["budget"] or waiting:
                 study.optimize(objective, n_trials=1, gc_after_trial=True, catch=(OverBudget,))
                 ran += 1
+                if objective.terminated:
+                    raise signals.Terminated("SIGTERM")
             elif heartbeats and running:  # a running trial may yet turn out dead and come back
                 time.sleep(heartbeat)
             else:
                 return ran
-    finally:
-        signal.signal(signal.SIGTERM, previous)

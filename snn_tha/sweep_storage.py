@@ -3,6 +3,7 @@
 The URL comes from --storage, else $SNN_THA_STORAGE, else results/sweeps/<study>.journal. A
 database password is never printed: every message and every file shows `safe_url(url)`.
 """
+import json
 import os
 from pathlib import Path
 
@@ -32,6 +33,7 @@ def open_storage(url, heartbeat=60, grace=120):
     """A journal file path, or a database URL (with heartbeats and re-queueing of stale trials)."""
     if "://" not in url:
         Path(url).parent.mkdir(parents=True, exist_ok=True)
+        check_journal(Path(url))
         backend = optuna.storages.journal.JournalFileBackend(str(url))
         return optuna.storages.journal.JournalStorage(backend)
     try:
@@ -42,6 +44,24 @@ def open_storage(url, heartbeat=60, grace=120):
         reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
         raise config.ConfigError(f"cannot open the sweep storage {safe_url(url)}: {reason}; check "
                                  f"the host, port, user and that the database runs") from None
+
+
+def check_journal(path):
+    """Every complete line of a journal file is one JSON operation (a line a writer was killed
+    in the middle of, the last one, is Optuna's to skip); otherwise one line naming it."""
+    if not path.is_file():
+        return
+    with open(path, "rb") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.endswith(b"\n"):
+                break
+            try:
+                if not isinstance(json.loads(line), dict):
+                    raise ValueError("not an operation")
+            except ValueError:
+                raise config.ConfigError(
+                    f"{path}: line {number} is not a journal operation (the file was edited or "
+                    f"damaged); restore it from a copy, or start a new study") from None
 
 
 def load_study(storage_url, study_name, heartbeat=60, grace=120, **kwargs):

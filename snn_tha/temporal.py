@@ -152,6 +152,23 @@ def case_resume_key(cfg, case):
     return {"case": to_dict(case), "shared": shared}
 
 
+CASE_KEYS = ("key", "rows", "trace", "final", "seconds")
+
+
+def read_case(path):
+    """A finished case's saved result, or None (with one line) when the file is damaged: the
+    case then runs again rather than the command ending in a traceback."""
+    try:
+        saved = json.loads(path.read_text())
+        if isinstance(saved, dict) and all(k in saved for k in CASE_KEYS):
+            return saved
+        why = "not a case result"
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        why = f"invalid JSON ({type(err).__name__})"
+    log.warning("%s: %s, truncated or damaged; running the case again", path, why)
+    return None
+
+
 def run(cfg, out_dir, resume=False, command=""):
     """Run every case, write the run directory, return the summary dict."""
     out_dir = Path(out_dir)
@@ -163,7 +180,7 @@ def run(cfg, out_dir, resume=False, command=""):
     for case in tqdm(cfg.cases, desc="temporal coding cases", position=0):
         part = cases_dir / f"{case.name}.json"
         key = case_resume_key(cfg, case)
-        saved = json.loads(part.read_text()) if resume and part.is_file() else None
+        saved = read_case(part) if resume and part.is_file() else None
         if saved is not None and saved.get("key") != key:
             log.info("%s: finished under other settings; running it again", case.name)
             saved = None

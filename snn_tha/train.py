@@ -9,7 +9,6 @@ with provenance) and `checkpoint.pt` (atomic, every epoch; `resume=True` continu
 """
 import copy
 import csv
-import json
 import logging
 import math
 import time
@@ -20,14 +19,14 @@ import torch
 import torch.nn as nn
 from tqdm import tqdm
 
-from snn_tha import checkpoints, runio
+from snn_tha import activation_memory, checkpoints, runio
 from snn_tha.annealing import leaky_layers
 from snn_tha.config import dump
 from snn_tha.data import batches
 from snn_tha.data.common import DataError
 from snn_tha.data.static import data_root
 from snn_tha.device import on_device, resolve as resolve_device
-from snn_tha.evaluation import dead_fractions, evaluate, write_final
+from snn_tha.evaluation import MODEL_OUTPUTS, TRAINING_OUTPUTS, dead_fractions, evaluate, write_final
 from snn_tha.losses import mse_count_loss, predict
 from snn_tha.models import build
 from snn_tha.run_setup import make_annealing, make_optimizer, prepare_data
@@ -181,8 +180,9 @@ class Run:
         cfg = self.cfg
         self.model.train()
         rows, losses, correct, seen = [], [], 0, 0
+        # disable=None: no bar when stderr is not a terminal (logs, batch jobs, pipes)
         with tqdm(total=self.iters_per_epoch, desc=f"{cfg.experiment} s{self.seed} ep{epoch}",
-                  disable=not progress, leave=False, mininterval=2.0) as bar:
+                  disable=None if progress else True, leave=False, mininterval=2.0) as bar:
             for i, (x, y) in enumerate(on_device(batches(
                     self.train_set, cfg.batch_size, self.shuffle, self.to_input), self.device)):
                 if i >= self.iters_per_epoch:
@@ -241,27 +241,95 @@ class Run:
         return write_final(self)
 
 def _try_load(run, resume):
-    """resume=True: continue or refuse (ResumeError); "auto": continue, or start afresh when
-    the folder holds a run of other settings (one line says so)."""
+    """resume=True: continue or refuse (ResumeError); "auto": continue, or move a checkpoint
+    of other settings aside (one line says so) and start afresh."""
     try:
         return run.load()
     except checkpoints.ResumeError as err:
         if resume != "auto":
             raise
-        log.warning("%s -> starting this run afresh", str(err).split(";")[0])
+        checkpoints.move_aside(run.dir, str(err).split(";")[0])
         return False
 
 
-def train_one(cfg, seed, run_dir, resume=False, progress=True, on_epoch=None, on_batch=None):
+def _keep_finished(cfg, run_dir, resume, retrain):
+    """What to do with a finished run already in `run_dir`: its final result when it is to be
+    left as it is, None when training goes on (resume completes or extends it, or the folder was
+    moved aside). A finished run is never deleted."""
+    if retrain:
+        if any(p.name != ".lock" for p in run_dir.iterdir()):
+            checkpoints.move_aside(run_dir, "--retrain")
+        return None
+    done = checkpoints.finished_run(run_dir, cfg)
+    if done is None:
+        return None
+    has_checkpoint = (run_dir / checkpoints.LATEST).is_file() or (run_dir / checkpoints.PREVIOUS).is_file()
+    if not resume:
+        raise checkpoints.ResumeError(
+            f"{run_dir}: holds a finished run (final.json); --resume keeps it (and writes any "
+            f"missing file), --retrain moves it to {checkpoints.REPLACED}/ and trains again, or "
+            f"use another --out")
+    budget_only = all(d.split(":")[0] in checkpoints.BUDGET_KEYS for d in done.differences)
+    if done.differences and not (budget_only and has_checkpoint):
+        why = (f"finished with other settings ({'; '.join(done.differences[:4])}"
+               f"{' ...' if len(done.differences) > 4 else ''})")
+        if resume != "auto":
+            raise checkpoints.ResumeError(
+                f"{run_dir}: {why}{'' if has_checkpoint else ' and has no checkpoint to continue from'}; "
+                f"--retrain moves it to {checkpoints.REPLACED}/ and trains again, or use another --out")
+        checkpoints.move_aside(run_dir, why)
+        return None
+    if done.differences:
+        log.info("%s: continuing the finished run from its checkpoint (%s)", run_dir,
+                 "; ".join(done.differences))
+        return None
+    if not done.missing:
+        log.info("%s: finished (%s); left as it is", run_dir, _summary(done.final))
+        return done.final
+    if has_checkpoint:
+        log.info("%s: finished, writing the missing %s from its checkpoint", run_dir,
+                 ", ".join(done.missing))
+        return None
+    log.warning("%s: finished, but %s are not here and there is no checkpoint to write them from "
+                "(the repository keeps a run's numbers, not its weights); --retrain makes them",
+                run_dir, ", ".join(done.missing))
+    return done.final
+
+
+def _summary(final):
+    if "test_acc" in final:
+        return f"test accuracy {100 * final['test_acc']:.2f}%"
+    return f"validation accuracy {100 * final['val_acc']:.2f}%"
+
+
+def train_one(cfg, seed, run_dir, resume=False, progress=True, on_epoch=None, on_batch=None,
+              retrain=False):
     run_dir = Path(run_dir)
+    created = [d for d in (run_dir, *run_dir.parents) if not d.exists()]
+    try:
+        return _train_one(cfg, seed, run_dir, resume, progress, on_epoch, on_batch, retrain)
+    except BaseException:
+        for folder in created:   # a run refused before its first file leaves no empty folders
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        raise
+
+
+def _train_one(cfg, seed, run_dir, resume, progress, on_epoch, on_batch, retrain):
     with checkpoints.RunLock(run_dir):
+        checkpoints.clean_temporaries(run_dir)
+        kept = _keep_finished(cfg, run_dir, resume, retrain)
+        if kept is not None:
+            return kept
         run = Run(cfg, seed, run_dir)
         if not (resume and _try_load(run, resume)):
-            for stale in ("iterations.csv", "metrics.csv", "final.json", "activity.json",
+            if (run.dir / checkpoints.LATEST).is_file():
+                log.info("%s: starting afresh over an unfinished run (--resume continues it)", run.dir)
+            for stale in ("final.json", *TRAINING_OUTPUTS, *MODEL_OUTPUTS,
                           checkpoints.LATEST, checkpoints.PREVIOUS):
                 (run.dir / stale).unlink(missing_ok=True)
-        elif (run.dir / "final.json").is_file() and run.finished():
-            return json.loads((run.dir / "final.json").read_text())  # nothing left to do
         runio.atomic_write_text(run.dir / "config.yaml", dump(cfg))
         run.fit(progress, on_epoch, on_batch)
         return run.finish()
@@ -276,12 +344,18 @@ def check_data_root(cfg):
                         f"--data-dir (or set SNN_THA_DATA)")
 
 
-def train(cfg, out_dir=None, resume=False, progress=True, on_epoch=None, on_batch=None):
-    """Train `cfg.repeats` runs (seeds cfg.seed + k); returns their final results."""
+def train(cfg, out_dir=None, resume=False, progress=True, on_epoch=None, on_batch=None,
+          retrain=False):
+    """Train `cfg.repeats` runs (seeds cfg.seed + k); returns their final results.
+    resume: False (a folder holding a finished run is refused), True (continue from
+    checkpoints; a finished run is left as it is, its missing files written) or "auto" (as
+    True, but a run of other settings is moved aside and trained afresh). retrain: move any
+    run already there to `.replaced/` and train again."""
     check_data_root(cfg)
+    activation_memory.check(cfg, resolve_device(cfg.device))   # before any data is read
     out_dir = Path(out_dir) if out_dir else default_out_dir(cfg)
     runs = [train_one(cfg, cfg.seed + k, out_dir / f"{cfg.profile}-seed{cfg.seed + k}", resume,
-                      progress, on_epoch, on_batch) for k in range(cfg.repeats)]
+                      progress, on_epoch, on_batch, retrain) for k in range(cfg.repeats)]
     result = {"experiment": cfg.experiment, "profile": cfg.profile, "runs": runs}
     if cfg.track_test:
         accs = torch.tensor([r["test_acc"] for r in runs])

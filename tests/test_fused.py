@@ -94,11 +94,13 @@ def test_kernel_library_is_cached_per_source_and_cpu(tmp_path, monkeypatch):
     cpu.library.cache_clear()
     try:
         cpu.library()
-        built = list((tmp_path / "kernels").glob("lif_cpu_*.so"))
-        assert len(built) == 1
+        built = sorted((tmp_path / "kernels").glob("*"))   # the library and its hash
+        assert [p.suffix for p in built] == [".so", ".sha256"]
+        stamp = built[0].stat().st_mtime_ns
         cpu.library.cache_clear()
         cpu.library()   # a second process loads the cached file, builds nothing
-        assert list((tmp_path / "kernels").glob("*")) == built
+        assert sorted((tmp_path / "kernels").glob("*")) == built
+        assert built[0].stat().st_mtime_ns == stamp
     finally:
         cpu.library.cache_clear()
 

@@ -70,8 +70,8 @@ def test_B_resume_with_another_config_is_refused_and_leaves_the_run(data_dir, tm
     line = assert_one_line(capsys, ["train", "configs/fmnist_flt32.yaml", "--profile", "smoke",
                                     "--data-dir", str(data_dir), "--out", str(out), "--set",
                                     "data.validation_size=20", "--resume"],
-                           "trained with other settings", "net.binarize: True -> False", "--resume")
-    assert str(run / "checkpoint.pt") in line
+                           "finished with other settings", "net.binarize: True -> False", "--retrain")
+    assert str(run) in line
     assert {p.name: digest(p) for p in run.iterdir() if p.is_file()} == before
 
 
@@ -164,6 +164,7 @@ def test_G_truncated_checkpoint_resumes_from_the_previous(data_dir, tmp_path, ca
 def test_G_no_usable_checkpoint_is_one_line(data_dir, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(smoke(data_dir, out)) == 0
+    (out / "smoke-seed0" / "final.json").unlink()   # killed before its end: not finished
     (out / "smoke-seed0" / checkpoints.LATEST).write_bytes(b"garbage")
     assert_one_line(capsys, smoke(data_dir, out, "--resume"), "no usable checkpoint",
                     "without --resume")

@@ -29,8 +29,13 @@ def data_root(data_dir=None):
     return Path(data_dir or os.environ.get("SNN_THA_DATA", "data"))
 
 
+IMAGE_SIZE = (28, 28)   # the input of every static architecture (models.ARCHITECTURES)
+CLASSES = 10
+
+
 def check_idx(path, kind):
-    """Raise a one-line DataError unless `path` is a complete idx file of the given kind."""
+    """The dimensions of `path`; a one-line DataError unless it is a complete idx file of the
+    given kind (images of IMAGE_SIZE)."""
     magic, ndim = IDX_MAGIC[kind]
     size = path.stat().st_size
     with open(path, "rb") as handle:
@@ -46,6 +51,24 @@ def check_idx(path, kind):
     if size != expected:
         raise DataError(f"{path}: truncated or corrupt idx file ({size} bytes, header says "
                         f"{expected}); delete it and prepare the data again (`make data`)")
+    if kind == "images" and tuple(dims[1:]) != IMAGE_SIZE:
+        raise DataError(f"{path}: images of {dims[1]}x{dims[2]} pixels, but the static "
+                        f"architectures take {IMAGE_SIZE[0]}x{IMAGE_SIZE[1]}: this is not an "
+                        f"MNIST-format file; put the right idx files there (`make data`)")
+    return dims
+
+
+def check_labels(split, where):
+    """Labels are class numbers 0..CLASSES-1 and one per image (DataError naming `where`)."""
+    if len(split.labels) != len(split.inputs):
+        raise DataError(f"{where}: {len(split.labels)} labels for {len(split.inputs)} images; "
+                        f"the label file belongs to another split or data set: put the "
+                        f"matching files there (`make data`)")
+    if len(split.labels) and (int(split.labels.min()) < 0 or int(split.labels.max()) >= CLASSES):
+        raise DataError(f"{where}: labels must be classes 0..{CLASSES - 1}, found "
+                        f"{int(split.labels.min())}..{int(split.labels.max())}; the label file is "
+                        f"damaged or from another data set: prepare the data again (`make data`)")
+    return split
 
 
 def _raw_dir(root, name):
@@ -99,12 +122,17 @@ def ensure_raw(name, root):
 def _load_torchvision(name, root):
     import torchvision
     raw = ensure_raw(name, root)
-    for pair in IDX_FILES.values():
-        check_idx(raw / pair[0], "images")
-        check_idx(raw / pair[1], "labels")
+    for images, labels in IDX_FILES.values():
+        n_images = check_idx(raw / images, "images")[0]
+        n_labels = check_idx(raw / labels, "labels")[0]
+        if n_images != n_labels:   # before torchvision pairs them up silently
+            raise DataError(f"{raw / labels}: {n_labels} labels for the {n_images} images of "
+                            f"{raw / images}; the label file belongs to another split or data "
+                            f"set: put the matching files there (`make data`)")
     cls = getattr(torchvision.datasets, TORCHVISION_NAMES[name])
     train, test = cls(str(root), train=True), cls(str(root), train=False)
-    return Split(train.data, train.targets.long()), Split(test.data, test.targets.long())
+    return tuple(check_labels(Split(d.data, d.targets.long()), raw / IDX_FILES[k][1])
+                 for k, d in (("train", train), ("test", test)))
 
 
 def mnist5k_file(root):
@@ -148,6 +176,7 @@ def _parse_mnist5k(path, mtime_ns, size, test_per_class):
     test_mask = torch.zeros(len(labels), dtype=torch.bool)
     for c in range(10):
         test_mask[torch.nonzero(labels == c).flatten()[-test_per_class:]] = True
+    check_labels(Split(images, labels), path)
     return Split(images[~test_mask], labels[~test_mask]), Split(images[test_mask], labels[test_mask])
 
 

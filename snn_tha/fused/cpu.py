@@ -8,6 +8,7 @@ per test session). `torch.compile` was measured against it (`snn-tha bench`'s LI
 import ctypes
 import functools
 import hashlib
+import logging
 import os
 import platform
 import shutil
@@ -16,6 +17,8 @@ import tempfile
 from pathlib import Path
 
 import torch
+
+log = logging.getLogger("snn_tha")
 
 SOURCE = Path(__file__).with_name("lif_cpu.cpp")
 # -ffp-contract=off: no fused multiply-add, so membranes round exactly as torch's mul then add
@@ -58,7 +61,27 @@ def _build(cxx, target):
                               capture_output=True, text=True)
         if done.returncode != 0:
             raise OSError(f"{cxx} failed: {done.stderr.strip().splitlines()[-1:]}")
+        digest = Path(tmp) / "digest"
+        digest.write_text(_sha256(partial))
         os.replace(partial, target)  # atomic: parallel workers never load half a file
+        os.replace(digest, _digest_path(target))   # written last: the library is complete
+
+
+def _sha256(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _digest_path(target):
+    return target.with_name(target.name + ".sha256")
+
+
+def _cache_is_whole(target):
+    """The cached library is the file its build wrote (a truncated or damaged one would crash
+    the process with a bus error when loaded, with no message)."""
+    try:
+        return _digest_path(target).read_text().strip() == _sha256(target)
+    except OSError:
+        return False
 
 
 @functools.cache
@@ -68,6 +91,10 @@ def library():
     if cxx is None:
         raise OSError("no C++ compiler found (set CXX)")
     target = _library_path(cxx)
+    if target.exists() and not _cache_is_whole(target):
+        log.warning("%s: the cached LIF kernel is damaged or incomplete (its hash differs from "
+                    "its build's); building it again", target)
+        target.unlink()
     if not target.exists():
         _build(cxx, target)
     lib = ctypes.CDLL(str(target))
