@@ -48,7 +48,7 @@ reproduce: data ## the main job, into $(REPRODUCED)/: temporal task, experiments
 	for ds in fashion_mnist mnist dvs128_gesture shd; do \
 	  SNN_THA_RESULTS=$(REPRODUCED) $(BIN)/python experiments/$$ds.py --profile $(PROFILE) --seeds $(SEEDS) --resume --skip-missing || exit 1; done
 	$(BIN)/snn-tha report --results $(REPRODUCED)
-	$(BIN)/python -m snn_tha.compare results $(REPRODUCED) $(PROFILE)
+	$(BIN)/python -m snn_tha.repro.compare results $(REPRODUCED) $(PROFILE)
 
 temporal: $(STAMP) ## temporal-coding task (Sec. 4.1, Figure 4) at full paper scale
 	$(BIN)/python experiments/temporal_coding.py --resume
@@ -106,7 +106,7 @@ sweep: $(STAMP) ## Optuna sweep on this machine: SPACE=... BUDGET=30 WORKERS=2 S
 	$(BIN)/snn-tha sweep export --study $(STUDY)
 
 sweep-silence: $(STAMP) ## silent-trial fraction per search space at the smoke profile (20 trials each; old ranges beside changed spaces)
-	$(BIN)/python -m snn_tha.sweep_silence --profile smoke --trials 20 --before c9ad8e0~1
+	$(BIN)/python -m snn_tha.repro.sweep_silence --profile smoke --trials 20 --before c9ad8e0~1
 
 clean: ## remove the venv and caches (keeps results/)
 	rm -rf $(VENV) .pytest_cache snn_tha.egg-info

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
-from snn_tha.experiment import script_main  # noqa: E402
+from snn_tha.repro.experiment import script_main  # noqa: E402
 
 VARIANTS = ["flt32", "bsnn_theta1", "bsnn", "bsnn_theta_inf", "annealing"]
 

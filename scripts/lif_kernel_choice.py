@@ -11,9 +11,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from snn_tha import engine, fused, host_memory, runio  # noqa: E402
-from snn_tha.equations import lif_membrane  # noqa: E402
-from snn_tha.surrogate import spike_fast_sigmoid  # noqa: E402
+from snn_tha.kernels import engine, fused, host_memory  # noqa: E402
+from snn_tha.repro import runio
+from snn_tha.functional.equations import lif_membrane  # noqa: E402
+from snn_tha.nn.surrogate import spike_fast_sigmoid  # noqa: E402
 
 T, SHAPE = 100, (128, 64, 4, 4)
 BETA, THETA = torch.tensor(0.9), torch.tensor(1.0)
@@ -57,7 +58,7 @@ def main():
              f"{torch.__version__}, {torch.get_num_threads()} threads.", "",
              "| kernel | ms forward + backward |", "|---|---|",
              f"| torch.compile (Inductor) of the per-step loop (first call with compilation: {first:.1f} s) | {1e3 * compiled:.1f} |",
-             f"| C++ fused kernel (`snn_tha/fused/lif_cpu.cpp`) | {1e3 * cpp:.1f} |",
+             f"| C++ fused kernel (`snn_tha/kernels/fused/lif_cpu.cpp`) | {1e3 * cpp:.1f} |",
              f"| torch operations per step (`SNN_THA_LIF_KERNEL=torch`) | {1e3 * ops:.1f} |", "",
              f"Fastest here: {min(('torch.compile', compiled), ('C++', cpp), ('torch operations', ops), key=lambda kv: kv[1])[0]}; "
              f"`SNN_THA_LIF_KERNEL=auto` runs the C++ kernel on the CPU."]

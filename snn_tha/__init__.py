@@ -4,19 +4,24 @@ The public building blocks, for use in your own snnTorch models:
 
     from snn_tha import Leaky, Linear, Conv2d, ThresholdAnnealing, FastSigmoid
 
-Names are imported on first use, so `snn_tha.infer` (the torch-free deployment engine) can be
+Names are imported on first use, so `snn_tha.deploy.infer` (the torch-free deployment engine) can be
 imported without PyTorch.
 """
 import importlib
 
 _EXPORTS = {
-    "ThresholdAnnealing": "snn_tha.annealing", "annealed_threshold": "snn_tha.annealing",
-    "Conv2d": "snn_tha.binary", "Linear": "snn_tha.binary", "sign_ste": "snn_tha.binary",
-    "Leaky": "snn_tha.neurons", "lif_step": "snn_tha.neurons",
-    "FastSigmoid": "snn_tha.surrogate", "spike_fast_sigmoid": "snn_tha.surrogate",
+    "ThresholdAnnealing": "snn_tha.nn.annealing", "annealed_threshold": "snn_tha.nn.annealing",
+    "Conv2d": "snn_tha.nn.binary", "Linear": "snn_tha.nn.binary", "sign_ste": "snn_tha.nn.binary",
+    "Leaky": "snn_tha.nn.neurons", "lif_step": "snn_tha.nn.neurons",
+    "FastSigmoid": "snn_tha.nn.surrogate", "spike_fast_sigmoid": "snn_tha.nn.surrogate",
 }
 __all__ = list(_EXPORTS)
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version as _version
+
+try:
+    __version__ = _version("snn-tha")
+except PackageNotFoundError:  # a checkout on sys.path, not installed
+    __version__ = "0.1.0"
 
 
 def __getattr__(name):

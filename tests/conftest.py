@@ -1,8 +1,8 @@
 """Shared fixtures: offline data in torchvision's layout (never a download, never Debian's)."""
 import pytest
 
-from snn_tha.data import static
-from snn_tha.data.fixtures import write_torchvision_layout
+from snn_tha.repro.data import static
+from snn_tha.repro.data.fixtures import write_torchvision_layout
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ MARGIN_FLOAT64 = 1e-9   # float64 computations differ by ~1e-13
 
 
 def leaky_layers(net):
-    from snn_tha.neurons import Leaky
+    from snn_tha.nn.neurons import Leaky
     return [m for m in net.modules() if isinstance(m, Leaky)]
 
 

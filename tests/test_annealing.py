@@ -2,8 +2,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from snn_tha.annealing import ThresholdAnnealing, anneal_step, annealed_threshold
-from snn_tha.neurons import Leaky
+from snn_tha.nn.annealing import ThresholdAnnealing, anneal_step, annealed_threshold
+from snn_tha.nn.neurons import Leaky
 
 
 def two_layer_model():

@@ -1,7 +1,7 @@
 import csv
 import json
 
-from snn_tha import bench
+from snn_tha.repro import bench
 from snn_tha.models import build
 
 
@@ -58,7 +58,7 @@ def test_variants_include_the_engine_before_the_fused_kernels():
 
 def test_torch_lif_variant_runs_the_torch_loop(monkeypatch):
     """The `before` row really runs without the fused kernel, and restores the choice after."""
-    from snn_tha import engine, fused
+    from snn_tha.kernels import engine, fused
     seen = []
     original = fused.kernel_for
     monkeypatch.setattr(fused, "kernel_for", lambda t: seen.append(original(t)) or seen[-1])
@@ -85,7 +85,7 @@ def test_executed_flops_count_what_runs():
 
 
 def test_lif_traffic_and_a_small_measurement():
-    from snn_tha import bench_lif
+    from snn_tha.repro import bench_lif
     # time-varying [T=4, 10 neurons]: forward 4*10 read + 2*40 write, backward 2*40 + 40
     assert bench_lif.traffic_bytes((4, 10), None) == 4 * (40 + 80 + 80 + 40)
     # static [10] over 4 steps: the current is read once and its gradient written once
@@ -95,7 +95,7 @@ def test_lif_traffic_and_a_small_measurement():
 
 
 def test_spikingjelly_peer_trains_when_installed():
-    from snn_tha import bench_peers
+    from snn_tha.repro import bench_peers
     if not bench_peers.available():
         import pytest
         pytest.skip("SpikingJelly not installed (make bench-deps)")
@@ -108,8 +108,8 @@ def test_spikingjelly_peer_trains_when_installed():
 
 
 def test_cli_passes_bench_options_through(tmp_path):
-    """`snn-tha bench --out DIR --markdown-only` (make bench's form) reaches snn_tha.bench."""
-    from snn_tha.cli import main
+    """`snn-tha bench --out DIR --markdown-only` (make bench's form) reaches snn_tha.repro.bench."""
+    from snn_tha.repro.cli import main
     _recorded(tmp_path)
     assert main(["bench", "--out", str(tmp_path), "--markdown-only"]) == 0
     assert (tmp_path / "bench.md").read_text().startswith("# Training-step benchmark")

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from snn_tha.binary import Conv2d, Linear, init_weight_, sign_ste
+from snn_tha.nn.binary import Conv2d, Linear, init_weight_, sign_ste
 
 
 def test_sign_forward_and_straight_through_gradient():

@@ -3,8 +3,8 @@ from typing import Literal, Optional
 
 import pytest
 
-from snn_tha import config
-from snn_tha.config import ConfigError
+from snn_tha.repro import config
+from snn_tha.repro.config import ConfigError
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-from snn_tha.data import DataError
-from snn_tha.data.events import Binning, SparseFrames, bin_events, load_events
-from snn_tha.data.fixtures import write_dvs_gesture, write_shd
-from snn_tha.schema import DataConfig
+from snn_tha.repro.data import DataError
+from snn_tha.repro.data.events import Binning, SparseFrames, bin_events, load_events
+from snn_tha.repro.data.fixtures import write_dvs_gesture, write_shd
+from snn_tha.repro.schema import DataConfig
 
 
 def test_bin_events_hand_computed():

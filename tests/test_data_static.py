@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from snn_tha.data import DataError, load_static
-from snn_tha.data import static
-from snn_tha.data.fixtures import (write_debian_fashion_mnist, write_mnist5k_csv,
+from snn_tha.repro.data import DataError, load_static
+from snn_tha.repro.data import static
+from snn_tha.repro.data.fixtures import (write_debian_fashion_mnist, write_mnist5k_csv,
                                    write_torchvision_layout)
 
 

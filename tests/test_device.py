@@ -4,9 +4,9 @@ import json
 import pytest
 import torch
 
-from snn_tha import device
-from snn_tha.cli import main
-from snn_tha.config import ConfigError
+from snn_tha.repro import device
+from snn_tha.repro.cli import main
+from snn_tha.repro.config import ConfigError
 
 
 CUDA = torch.cuda.is_available()

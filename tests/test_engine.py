@@ -2,10 +2,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from snn_tha import engine
+from snn_tha.kernels import engine
 from snn_tha.models import ARCHITECTURES, NetConfig, build
-from snn_tha.schema import LAYERS
-from snn_tha.neurons import Leaky
+from snn_tha.repro.schema import LAYERS
+from snn_tha.nn.neurons import Leaky
 from margins import assert_same_spikes, clear_inputs
 
 # Small inputs: every spike comparison below runs on inputs whose reference membranes stay

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from snn_tha.data import static
-from snn_tha.data.fixtures import write_torchvision_layout
+from snn_tha.repro.data import static
+from snn_tha.repro.data.fixtures import write_torchvision_layout
 
 EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
 
@@ -55,7 +55,7 @@ def test_a_missing_data_set_is_one_line(tmp_path, monkeypatch, capsys):
 
 
 def test_dry_run_equals_snn_tha_runs(capsys):
-    from snn_tha.cli import main
+    from snn_tha.repro.cli import main
     module = load("fashion_mnist")
     assert module.main(["--dry-run", "--seeds", "2", "--profile", "paper"]) == 0
     dry = capsys.readouterr().out
@@ -65,7 +65,7 @@ def test_dry_run_equals_snn_tha_runs(capsys):
 
 
 def test_mnist_and_event_protocols_run_on_fixtures(tmp_path, monkeypatch):
-    from snn_tha.data.fixtures import write_dvs_gesture, write_shd
+    from snn_tha.repro.data.fixtures import write_dvs_gesture, write_shd
     monkeypatch.setattr(static, "_try_download", lambda root, name: False)
     write_torchvision_layout(tmp_path / "data", "mnist", n_train=100, n_test=40)
     write_dvs_gesture(tmp_path / "data")

@@ -1,4 +1,4 @@
-"""Issue 15: the folded 1-bit network (snn_tha.export) run by the numpy engine (snn_tha.infer)
+"""Issue 15: the folded 1-bit network (snn_tha.deploy.export) run by the numpy engine (snn_tha.deploy.infer)
 gives the trained model's spikes; the export file, the torch-free engine and NIR."""
 import json
 import subprocess
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from snn_tha import export, infer
+from snn_tha.deploy import export, infer
 from snn_tha.models import ARCHITECTURES, NetConfig, build
-from snn_tha.schema import LAYERS
+from snn_tha.repro.schema import LAYERS
 from margins import MARGIN_FLOAT64, assert_margin
 
 T, BATCH = 8, 3
@@ -94,8 +94,8 @@ def test_sign_bits_round_trip_through_packbits():
 
 @pytest.fixture
 def trained_run(data_dir, tmp_path):
-    from snn_tha import schema
-    from snn_tha.train import train
+    from snn_tha.repro import schema
+    from snn_tha.repro.train import train
     cfg = schema.load("configs/fmnist_annealing.yaml", "smoke", [
         f"data.data_dir={data_dir}", "data.validation_size=20", "epochs=2", "patience=2"])
     train(cfg, tmp_path / "run", progress=False)
@@ -128,7 +128,7 @@ def test_exported_engine_agrees_with_the_trained_model(trained_run):
 
 def test_the_numpy_engine_imports_no_torch(trained_run):
     run, data_dir = trained_run
-    code = ("import sys, json; import snn_tha.infer as i; "
+    code = ("import sys, json; import snn_tha.deploy.infer as i; "
             f"i.main([{str(run / export.NPZ)!r}, '--data', {str(data_dir)!r}]); "
             "assert 'torch' not in sys.modules, 'torch was imported'")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -2,8 +2,8 @@
 scaled alphas and the fixed-theta_inf variant."""
 import pytest
 
-from snn_tha import claims, fidelity, schema
-from snn_tha.run_setup import budget_scaled_alpha
+from snn_tha.repro import claims, fidelity, schema
+from snn_tha.repro.run_setup import budget_scaled_alpha
 
 
 def test_verdict_needs_the_difference_beyond_twice_its_standard_error():

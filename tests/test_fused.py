@@ -1,4 +1,4 @@
-"""The fused LIF kernels (snn_tha.fused) against the torch LIF path (`equations` per step).
+"""The fused LIF kernels (snn_tha.kernels.fused) against the torch LIF path (`equations` per step).
 
 Tolerances: spikes must be equal. Membranes are the same IEEE operations in the same order
 (mul, add, conditional subtract; no fused multiply-add), so they come out bit-equal on the
@@ -17,8 +17,8 @@ import sys
 import pytest
 import torch
 
-from snn_tha import engine, fused
-from snn_tha.fused import cpu
+from snn_tha.kernels import engine, fused
+from snn_tha.kernels.fused import cpu
 
 KERNEL = os.environ.get("SNN_THA_TEST_KERNEL", "cpp")
 DEVICE = os.environ.get("SNN_THA_TEST_DEVICE", "cpu")
@@ -106,7 +106,7 @@ def test_kernel_library_is_cached_per_source_and_cpu(tmp_path, monkeypatch):
 
 
 def test_bad_kernel_choice_is_one_line(monkeypatch, capsys):
-    from snn_tha.cli import main
+    from snn_tha.repro.cli import main
     monkeypatch.setenv(fused.KERNEL_ENV, "gpu-please")
     assert main(["runs"]) == 2
     err = capsys.readouterr().err

@@ -1,7 +1,7 @@
 import subprocess
 import sys
 
-CHECK = ("from snn_tha import host_memory; import torch, time\n"
+CHECK = ("from snn_tha.kernels import host_memory; import torch, time\n"
          "print(host_memory.keep_freed_memory())\n")
 
 

@@ -2,7 +2,7 @@ import pytest
 import torch
 from snntorch import functional as SF
 
-from snn_tha.losses import mse_count_loss, predict
+from snn_tha.functional.losses import mse_count_loss, predict
 
 
 def test_mse_count_loss_equals_snntorch():

@@ -2,7 +2,7 @@ import snntorch as snn
 import torch
 from snntorch import surrogate
 
-from snn_tha.neurons import Leaky
+from snn_tha.nn.neurons import Leaky
 
 
 def snntorch_loop(lif, current):

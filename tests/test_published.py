@@ -4,7 +4,7 @@ import shutil
 
 import pytest
 
-from snn_tha import claims, report, runio, tables
+from snn_tha.repro import claims, report, runio, tables
 
 RESULTS = runio.ROOT / "results"
 COMMITTED_TABLES = sorted(p for p in (RESULTS / "tables").glob("table[12]_*.md"))

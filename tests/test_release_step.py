@@ -8,10 +8,10 @@ import pytest
 import torch
 from snntorch import functional as SF
 
-from snn_tha import schema
-from snn_tha.annealing import leaky_layers
-from snn_tha.data import batches
-from snn_tha.train import Run
+from snn_tha.repro import schema
+from snn_tha.nn.annealing import leaky_layers
+from snn_tha.repro.data import batches
+from snn_tha.repro.train import Run
 
 ITERATIONS = 5
 

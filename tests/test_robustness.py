@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from snn_tha import checkpoints, runio, tables
-from snn_tha import train as train_module
-from snn_tha.cli import main
-from snn_tha.data import events, static
-from snn_tha.data.common import DataError
-from snn_tha.data.fixtures import write_dvs_gesture, write_shd, write_torchvision_layout
+from snn_tha.repro import checkpoints, runio, tables
+from snn_tha.repro import train as train_module
+from snn_tha.repro.cli import main
+from snn_tha.repro.data import events, static
+from snn_tha.repro.data.common import DataError
+from snn_tha.repro.data.fixtures import write_dvs_gesture, write_shd, write_torchvision_layout
 
 FMNIST = "configs/fmnist_bsnn.yaml"
 
@@ -50,7 +50,7 @@ def digest(path):
 
 # ---- A: event caches follow the source files ---------------------------------------------
 def test_A_replacing_an_shd_file_invalidates_the_binned_cache(tmp_path):
-    from snn_tha import schema
+    from snn_tha.repro import schema
     write_shd(tmp_path, samples_per_split=(6, 4), seed=0)
     cfg = schema.load("configs/shd_annealing.yaml", "smoke").data
     first, _ = events.load_events(cfg, tmp_path)
@@ -180,7 +180,7 @@ def test_H_mistyped_data_dir_is_refused_and_not_created(tmp_path, capsys):
 
 @pytest.mark.parametrize("split", ["Train", "Test"])
 def test_H_empty_dvs_sample_names_the_file(split, tmp_path):
-    from snn_tha import schema
+    from snn_tha.repro import schema
     write_dvs_gesture(tmp_path)
     victim = sorted((tmp_path / "DVSGesture" / f"ibmGesture{split}").rglob("*.npy"))[0]
     np.save(victim, np.zeros((0, 4)))
@@ -191,7 +191,7 @@ def test_H_empty_dvs_sample_names_the_file(split, tmp_path):
 
 def test_H_shd_file_without_units_names_the_file(tmp_path):
     import h5py
-    from snn_tha import schema
+    from snn_tha.repro import schema
     write_shd(tmp_path)
     h5 = tmp_path / "SHD" / "shd_train.h5"
     with h5py.File(h5, "a") as f:

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from snn_tha.surrogate import spike_fast_sigmoid
+from snn_tha.nn.surrogate import spike_fast_sigmoid
 
 
 @pytest.mark.parametrize("centre", [1.0, 5.0])

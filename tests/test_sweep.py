@@ -13,9 +13,9 @@ import pytest
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 
-from snn_tha import sweep, sweep_report
-from snn_tha.config import ConfigError
-from snn_tha.data.fixtures import write_torchvision_layout
+from snn_tha.repro import sweep, sweep_report
+from snn_tha.repro.config import ConfigError
+from snn_tha.repro.data.fixtures import write_torchvision_layout
 
 SPACE = "configs/sweeps/fmnist_annealing.yaml"
 WORKER_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
@@ -29,7 +29,7 @@ def data_dir(tmp_path):
 
 def worker(storage, study, i, out, *extra):
     trials = Path(out.name).parent / "trials"   # never the repository's results/
-    return subprocess.Popen([sys.executable, "-m", "snn_tha.cli", "sweep", "work", "--study", study,
+    return subprocess.Popen([sys.executable, "-m", "snn_tha.repro.cli", "sweep", "work", "--study", study,
                              "--storage", storage, "--worker-id", str(i), "--trials-dir",
                              str(trials), *extra],
                             env=WORKER_ENV, cwd=Path.cwd(), stdout=out, stderr=subprocess.STDOUT)
@@ -114,7 +114,7 @@ def test_export_of_a_finished_sweep(tmp_path, data_dir):
                                   out_dir=tmp_path / "sw", tables_path=tmp_path / "hyperparameters.md")
     assert {p.name for p in written} >= {"fmnist_annealing.yaml", "trials.csv", "history.png",
                                          "importance.png", "summary.json", "hyperparameters.md"}
-    from snn_tha import schema
+    from snn_tha.repro import schema
     tuned = schema.load(tmp_path / "tuned" / "fmnist_annealing.yaml")
     assert tuned.optim.lr == study.best_params["optim.lr"]
     assert "0 of 3 trials pruned as dead networks" in (tmp_path / "tuned" / "fmnist_annealing.yaml").read_text()
@@ -170,7 +170,7 @@ def test_warm_start_values_are_the_published_ones():
 
 
 def test_a_worker_of_another_space_or_commit_is_refused(tmp_path, data_dir, capsys):
-    from snn_tha.cli import main
+    from snn_tha.repro.cli import main
     storage = str(tmp_path / "s.journal")
     study = sweep.init(SPACE, storage, "m", 1, "smoke",
                        overrides=[f"data.data_dir={data_dir}", "data.validation_size=20"])
@@ -278,7 +278,7 @@ def test_postgres_killed_worker_trial_fails_and_is_retried(tmp_path, data_dir, p
 
 def test_postgres_password_is_never_printed_nor_written(tmp_path, data_dir, postgres, capsys,
                                                        monkeypatch):
-    from snn_tha.cli import main
+    from snn_tha.repro.cli import main
     monkeypatch.setenv("SNN_THA_RESULTS", str(tmp_path / "results"))
     url = postgres.replace("postgres@", "postgres:s3cr3t-pw@")   # trust auth: any password works
     overrides = ["--set", f"data.data_dir={data_dir}", "--set", "data.validation_size=20"]

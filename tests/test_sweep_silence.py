@@ -1,7 +1,7 @@
 import pytest
 
-from snn_tha import sweep_silence
-from snn_tha.data.fixtures import write_torchvision_layout
+from snn_tha.repro import sweep_silence
+from snn_tha.repro.data.fixtures import write_torchvision_layout
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 SPACE = "configs/sweeps/fmnist_annealing.yaml"

@@ -4,12 +4,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from snn_tha import train as train_module
-from snn_tha import schema
-from snn_tha.cli import main
-from snn_tha.config import ConfigError
-from snn_tha.data import static
-from snn_tha.train import train
+from snn_tha.repro import train as train_module
+from snn_tha.repro import schema
+from snn_tha.repro.cli import main
+from snn_tha.repro.config import ConfigError
+from snn_tha.repro.data import static
+from snn_tha.repro.train import train
 
 STATIC_CONFIGS = sorted(str(p) for p in Path("configs").glob("*mnist_*.yaml"))
 
@@ -118,7 +118,7 @@ EVENT_CONFIGS = sorted(str(p) for p in Path("configs").glob("[ds][vh][sd]_*.yaml
 
 @pytest.fixture(scope="module")
 def event_data(tmp_path_factory):
-    from snn_tha.data.fixtures import write_dvs_gesture, write_shd
+    from snn_tha.repro.data.fixtures import write_dvs_gesture, write_shd
     root = tmp_path_factory.mktemp("events")
     write_dvs_gesture(root)
     write_shd(root)

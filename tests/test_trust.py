@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from snn_tha import checkpoints, schema
-from snn_tha.cli import main
-from snn_tha.train import train
+from snn_tha.repro import checkpoints, schema
+from snn_tha.repro.cli import main
+from snn_tha.repro.train import train
 
 from test_robustness import FMNIST, assert_one_line, digest, smoke
 
@@ -168,7 +168,7 @@ def test_sigterm_is_one_line_releases_the_lock_and_resumes(data_dir, tmp_path):
     out = tmp_path / "out"
     argv = smoke(data_dir, out, "--set", "epochs=200", "--set", "patience=200")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "snn_tha.cli", *argv], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "snn_tha.repro.cli", *argv], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     run = out / "smoke-seed0"
     deadline = time.time() + 120
@@ -190,12 +190,12 @@ def test_sigterm_is_one_line_releases_the_lock_and_resumes(data_dir, tmp_path):
 
 # ---- 4: every input validated where it enters, one line naming it --------------------------
 def _raw(data_dir):
-    from snn_tha.data.fixtures import TORCHVISION_NAMES
+    from snn_tha.repro.data.fixtures import TORCHVISION_NAMES
     return data_dir / TORCHVISION_NAMES["fashion_mnist"] / "raw"
 
 
 def test_labels_out_of_range_are_one_line(data_dir, tmp_path, capsys):
-    from snn_tha.data.fixtures import fake_images, write_idx
+    from snn_tha.repro.data.fixtures import fake_images, write_idx
     images, labels = fake_images(120, 0)
     labels[3] = 12
     write_idx(_raw(data_dir) / "train-labels-idx1-ubyte", labels)
@@ -213,7 +213,7 @@ def test_a_label_file_of_another_split_is_one_line(data_dir, tmp_path, capsys):
 
 def test_images_of_another_size_are_one_line(data_dir, tmp_path, capsys):
     import numpy as np
-    from snn_tha.data.fixtures import write_idx
+    from snn_tha.repro.data.fixtures import write_idx
     write_idx(_raw(data_dir) / "train-images-idx3-ubyte", np.zeros((120, 32, 32), np.uint8))
     assert_one_line(capsys, smoke(data_dir, tmp_path / "out"), "32x32", "28x28",
                     "train-images-idx3-ubyte")
@@ -267,7 +267,7 @@ def test_counts_in_range(tmp_path, capsys, argv, needle):
 
 
 def test_an_experiment_script_refuses_zero_seeds(capsys):
-    from snn_tha.experiment import script_main
+    from snn_tha.repro.experiment import script_main
     assert script_main("fashion_mnist", "fmnist", ["flt32"], "doc", ["--seeds", "0", "--dry-run"]) == 2
     assert "--seeds 0" in capsys.readouterr().err
 
@@ -345,7 +345,7 @@ def test_a_float_run_has_no_1bit_export(data_dir, tmp_path, capsys):
 
 def test_a_damaged_journal_line_is_one_line(tmp_path, capsys):
     import optuna
-    from snn_tha import sweep
+    from snn_tha.repro import sweep
     journal = tmp_path / "s.journal"
     optuna.logging.set_verbosity(optuna.logging.WARNING)   # its handler may hold a closed stderr
     try:
@@ -360,7 +360,7 @@ def test_a_damaged_journal_line_is_one_line(tmp_path, capsys):
 
 
 def test_a_damaged_temporal_case_runs_again(tmp_path, caplog):
-    from snn_tha import temporal
+    from snn_tha.repro import temporal
     part = tmp_path / "flt32.json"
     part.write_text('{"key": {"case": ')
     assert temporal.read_case(part) is None
@@ -370,11 +370,11 @@ def test_a_damaged_temporal_case_runs_again(tmp_path, caplog):
 
 
 def test_a_truncated_cached_kernel_is_built_again(tmp_path):
-    from snn_tha.fused import cpu
+    from snn_tha.kernels.fused import cpu
     if cpu.compiler() is None:
         pytest.skip("no C++ compiler")
     env = {**os.environ, "SNN_THA_CACHE": str(tmp_path / "cache")}
-    load = [sys.executable, "-c", "from snn_tha.fused import cpu; cpu.library(); print('loaded')"]
+    load = [sys.executable, "-c", "from snn_tha.kernels.fused import cpu; cpu.library(); print('loaded')"]
     assert subprocess.run(load, env=env, capture_output=True, text=True).returncode == 0
     (lib,) = (tmp_path / "cache" / "kernels").glob("*.so")
     lib.write_bytes(lib.read_bytes()[:4096])   # a kill or a full disk mid-copy

@@ -1,5 +1,0 @@
-"""Data sets as in-memory tensors plus a deterministic, resumable batch iterator."""
-from snn_tha.data.common import DataError, Split, batches
-from snn_tha.data.static import load_static
-
-__all__ = ["DataError", "Split", "batches", "load_static"]

@@ -1,0 +1,2 @@
+"""The 1-bit deployment model: folding and files (`export`), the numpy engine (`infer`,
+torch-free)."""

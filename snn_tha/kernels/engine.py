@@ -1,0 +1,340 @@
+"""Fast, exact kernels for time-first spiking layers.
+
+Every rewrite here is algebraically exact. Bit-exact against the per-step reference loop
+(`engine: reference`) only where the algebra guarantees it: the LIF recurrence itself (the same
+elementwise operations, `snn_tha.functional.equations`), and currents of +-1 weights times spike
+(integer-valued) inputs with no float bias. A dense layer's float bias is added inside the BLAS
+kernel once over [T*B, N] here and per step by the loop, and where a kernel adds it depends on
+the CPU: membranes then agree to ~1e-5 (tests: within 1e-4), and sums of float inputs (images,
+gradients) to rounding.
+
+- `lif_sequence`: the LIF recurrence of `equations.lif_membrane` as one autograd function whose
+  forward saves only the membrane record and whose backward is the hand-written recursion
+      delta[t] = dL/du[t] = gu[t] + gz[t] * sigma'(u[t] - c) + beta * delta[t+1]
+  (the reset is detached, so no gradient flows through it, as in snnTorch). Both directions run
+  in a fused kernel (`snn_tha.kernels.fused`: C++ on the CPU, Triton on CUDA) when one is available,
+  else as torch operations per step; tests hold the kernels to the torch path.
+- static inputs: a current that is the same at every step is passed once (`[B, ...]`);
+  its gradient is the sum over steps of the per-step gradients.
+- `fold_pool_into_conv`: a kxk convolution followed by 2x2 average pooling equals one
+  (k+1)x(k+1) stride-2 convolution with the box-summed kernel / 4 (~2.8x fewer MACs for k=5).
+- `over_time`: runs a per-image function over [T, B, ...] in chunks of time steps (chunk=1
+  is the per-step loop, chunk=T one whole-sequence call); the best chunk is a measurement.
+"""
+import time
+
+import torch
+import torch.nn.functional as F
+
+from snn_tha.kernels import fused
+from snn_tha.functional.equations import fast_sigmoid_grad, heaviside, lif_membrane
+
+
+class _LIFSequence(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, current, beta, threshold, centre, slope, num_steps):
+        static = num_steps is not None
+        shape = current.shape if static else current.shape[1:]
+        steps = num_steps if static else current.shape[0]
+        mem_rec = current.new_empty((steps, *shape))
+        theta = float(threshold)  # float32 value, exact as a Python float
+        kernel = fused.kernel_for(current)
+        if kernel is not None:  # one pass over the membrane per step, spikes in the same pass
+            spk_rec = torch.empty_like(mem_rec)
+            kernel.forward(current.contiguous(), mem_rec, spk_rec, steps, float(beta), theta,
+                           static)
+        else:
+            prev = current.new_zeros(shape)
+            for t in range(steps):  # Eq. 1-2 in place, one pass over the membrane per step
+                prev = lif_membrane(prev, current if static else current[t], beta, theta,
+                                    out=mem_rec[t])
+            spk_rec = heaviside(mem_rec, theta)  # all steps at once
+        ctx.save_for_backward(mem_rec, beta, centre)
+        ctx.set_materialize_grads(False)  # an unused output's gradient arrives as None
+        ctx.slope, ctx.static, ctx.kernel = slope, static, kernel
+        return spk_rec, mem_rec
+
+    @staticmethod
+    def backward(ctx, grad_spk, grad_mem):
+        mem_rec, beta, centre = ctx.saved_tensors
+        if grad_spk is None and grad_mem is None:
+            return None, None, None, None, None, None
+        if ctx.kernel is not None:
+            grad = mem_rec.new_empty(mem_rec.shape[1:] if ctx.static else mem_rec.shape)
+            ctx.kernel.backward(mem_rec, _contiguous(grad_spk), _contiguous(grad_mem), grad,
+                                float(beta), float(centre), ctx.slope, ctx.static)
+            return grad, None, None, None, None, None
+        # Same expression as the surrogate's backward (grad / (k|u - c| + 1)^2), all steps at once.
+        from_spikes = None
+        if grad_spk is not None:  # Eq. 8 for all steps at once, in place to save passes
+            from_spikes = fast_sigmoid_grad(grad_spk, mem_rec, centre, ctx.slope, inplace=True)
+        grad = torch.empty_like(mem_rec)
+        beta = float(beta)
+        delta = None
+        # Terms summed in the order autograd accumulates them (membrane output, then the next
+        # step, then the spike), so gradients are bit-identical to the per-step loop.
+        for t in range(mem_rec.shape[0] - 1, -1, -1):
+            out = grad[t]   # never write into the incoming gradients: they may be views
+            if delta is not None:
+                torch.mul(delta, beta, out=out)
+                if grad_mem is not None:
+                    out.add_(grad_mem[t])
+            elif grad_mem is not None:
+                out.copy_(grad_mem[t])
+            else:
+                out.zero_()
+            if from_spikes is not None:
+                out.add_(from_spikes[t])
+            delta = out
+        grad_current = grad.sum(0) if ctx.static else grad
+        return grad_current, None, None, None, None, None
+
+
+def _contiguous(t):
+    return None if t is None else t.contiguous()
+
+
+def lif_sequence(current, beta, threshold, centre, slope, num_steps=None):
+    """Fused LIF over time: current `[T, B, ...]`, or `[B, ...]` with `num_steps` for a current
+    that is the same at every step. Returns (spikes, membranes), each `[T, B, ...]`.
+    `beta` must be clamped to [0, 1]; `threshold`, `centre` are 0-dim tensors."""
+    return _LIFSequence.apply(current, beta, threshold, centre, float(slope), num_steps)
+
+
+def fold_pool_into_conv(weight, pool=2):
+    """Kernel of conv(k) -> avg_pool(2) as one conv(k+1, stride 2): box-sum of the 4 shifts / 4."""
+    if pool != 2:
+        raise ValueError(f"fold_pool_into_conv supports 2x2 pooling only, got {pool}")
+    shifts = [F.pad(weight, (j, 1 - j, i, 1 - i)) for i in (0, 1) for j in (0, 1)]
+    return (shifts[0] + shifts[1] + shifts[2] + shifts[3]) * 0.25
+
+
+def over_time(fn, x, chunk):
+    """Apply a per-image function to x `[T, B, ...]`, `chunk` time steps per call."""
+    steps, batch = x.shape[:2]
+    chunk = max(1, min(int(chunk), steps))
+    outs = [fn(part.reshape(-1, *x.shape[2:])) for part in torch.split(x, chunk)]
+    out = torch.cat(outs) if len(outs) > 1 else outs[0]
+    return out.reshape(steps, batch, *out.shape[1:])
+
+
+def _sum_per_step_channel(v, spatial):
+    """[T, B, C*spatial] -> [T, C]: sums over the batch, then over each channel's positions."""
+    return v.sum(1).view(v.shape[0], -1, spatial).sum(-1)
+
+
+def _spread(v, spatial):
+    """[T, C] -> [T, 1, C*spatial]: a per-(step, channel) value at every position. Broadcasting
+    over a contiguous last dim is several times faster than over [T, 1, C, 1]."""
+    return v.repeat_interleave(spatial, dim=1).unsqueeze(1)
+
+
+class _BatchNormPerStep(torch.autograd.Function):
+    """Training-mode BatchNorm of x `[T, B, C, *spatial]` with statistics per (step, channel),
+    all steps in one computation:
+        y = (x - mean_tc) / sqrt(var_tc + eps) * w_c + b_c,   mean, var over (B, spatial)
+    Backward, per (t, c) with xhat = (x - mean) * rstd and n = B * spatial:
+        dx = w * rstd * (dy - sum(dy) / n - xhat * sum(dy * xhat) / n)
+        dw = sum over t of sum(dy * xhat),  db = sum of dy
+    Same statistics as T per-step calls, to rounding (another reduction order); the variance
+    is two-pass (centred), as torch's."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, eps):
+        steps, batch, channels = x.shape[:3]
+        spatial = x[0, 0, 0].numel()
+        xv = x.reshape(steps, batch, -1)
+        n = batch * spatial
+        mean = _sum_per_step_channel(xv, spatial) / n
+        var = _sum_per_step_channel((xv - _spread(mean, spatial)).square_(), spatial) / n
+        rstd = torch.rsqrt(var + eps)
+        scale = rstd * weight
+        shift = bias - mean * scale
+        y = torch.addcmul(_spread(shift, spatial), xv, _spread(scale, spatial))
+        ctx.save_for_backward(xv, mean, rstd, weight)
+        ctx.mark_non_differentiable(mean, var)
+        return y.view_as(x), mean, var
+
+    @staticmethod
+    def backward(ctx, grad_y, _grad_mean, _grad_var):
+        xv, mean, rstd, weight = ctx.saved_tensors
+        spatial = xv.shape[2] // mean.shape[1]
+        n = xv.shape[1] * spatial
+        dy = grad_y.reshape(xv.shape)
+        sum_dy = _sum_per_step_channel(dy, spatial)
+        sum_dy_xhat = (_sum_per_step_channel(dy * xv, spatial) - mean * sum_dy) * rstd
+        a = weight * rstd
+        b = -a * rstd * sum_dy_xhat / n
+        c = -a * sum_dy / n - mean * b
+        grad_x = torch.addcmul(torch.addcmul(_spread(c, spatial), dy, _spread(a, spatial)),
+                               xv, _spread(b, spatial))
+        return grad_x.view_as(grad_y), sum_dy_xhat.sum(0), sum_dy.sum(0), None
+
+
+def _update_running_stats(bn, mean, var, count):
+    """The T running-statistics updates that T per-step calls make, in their order."""
+    with torch.no_grad():
+        unbiased = var * (count / max(count - 1, 1))
+        for mean_t, var_t in zip(mean, unbiased):
+            bn.num_batches_tracked.add_(1)
+            m = bn.momentum if bn.momentum is not None else 1.0 / float(bn.num_batches_tracked)
+            bn.running_mean.mul_(1 - m).add_(mean_t, alpha=m)
+            bn.running_var.mul_(1 - m).add_(var_t, alpha=m)
+
+
+def dropout_per_step(drop, cur):
+    """Dropout of a current `[T, ...]` with a fresh mask per step, drawn in the per-step loop's
+    order (T draws of `bernoulli_(1 - p)` on one step's shape: the random stream of T calls of
+    `drop`) and applied in one multiply, as torch's CPU dropout does per call:
+        y[t] = cur[t] * (m[t] / (1 - p)),  m[t] ~ Bernoulli(1 - p)
+    No stacking: one pass over the current forward and backward."""
+    keep = 1.0 - drop.p
+    noise = torch.empty_like(cur)
+    for noise_t in noise:
+        noise_t.bernoulli_(keep)
+    return cur * noise.div_(keep)
+
+
+def batch_norm_static(bn, cur, num_steps):
+    """BatchNorm of a current shown at every one of `num_steps` steps: every step has the same
+    batch statistics, so one call normalises it; the running statistics then get the other
+    T-1 updates that T per-step calls make (first: the call saves the running statistics for
+    its backward, so they must not change after it; the updates are identical, so order is free)."""
+    if bn.training and bn.track_running_stats and num_steps > 1:
+        with torch.no_grad():
+            dims = [0, *range(2, cur.dim())]
+            var, mean = torch.var_mean(cur, dim=dims, unbiased=False)
+        count = cur.numel() // cur.shape[1]
+        _update_running_stats(bn, mean.expand(num_steps - 1, -1), var.expand(num_steps - 1, -1),
+                              count)
+    return bn(cur)
+
+
+def batch_norm_per_step(bn, x):
+    """BatchNorm with statistics per time step, as T per-step calls compute them, in one
+    batched computation (`_BatchNormPerStep`); running statistics updated T times too. In
+    evaluation every step uses the same running statistics, so it is one plain call."""
+    if not bn.training and bn.track_running_stats:
+        return bn(x.flatten(0, 1)).view_as(x)
+    if not bn.affine:
+        return torch.stack([bn(x_t) for x_t in x])
+    y, mean, var = _BatchNormPerStep.apply(x, bn.weight, bn.bias, bn.eps)
+    if bn.track_running_stats:
+        _update_running_stats(bn, mean, var, x.shape[1] * x[0, 0, 0].numel())
+    return y
+
+
+# ---- `fast` mode: exact forward on spikes, bf16 gradients (never the default) ----
+
+_measured = {}
+
+
+def faster(key, exact, low_precision, *args, guard=None, margin=0.05):
+    """Run `low_precision(*args)` where, on this machine and for this shape, its forward +
+    backward measured at least `margin` faster than `exact(*args)`, else `exact`: so `fast` is
+    never slower than `exact` beyond timing noise. Measured once per key per process (median of
+    three runs after a warm-up, on detached copies of part of `args`), like cudnn's benchmark
+    mode. `guard()` (e.g. "the input is spikes") must hold for low precision; it is evaluated
+    only when low precision would run."""
+    key = (key, *(tuple(a.shape) for a in args if torch.is_tensor(a)), torch.get_num_threads(),
+           str(args[0].device), torch.is_grad_enabled())
+    if _measured.get(key, True) and (guard is None or guard()):
+        if key not in _measured:
+            times = {fn: _time_forward_backward(fn, args) for fn in (exact, low_precision)}
+            _measured[key] = times[low_precision] < (1 - margin) * times[exact]
+        if _measured[key]:
+            return low_precision(*args)
+    return exact(*args)
+
+
+def _time_forward_backward(fn, args, repeats=3):
+    """Median time of fn's forward + backward on the first 1/8 of the first argument's leading
+    dimension (time steps or images): the same kernels at an eighth of the memory."""
+    first = args[0][:max(1, args[0].shape[0] // 8)]
+    copies = [a.detach().requires_grad_(a.requires_grad) if torch.is_tensor(a) else a
+              for a in (first, *args[1:])]
+    times = []
+    for i in range(repeats + 1):
+        start = time.perf_counter()
+        out = fn(*copies)
+        if out.requires_grad:
+            out.sum().backward()
+        if out.is_cuda:
+            torch.cuda.synchronize()
+        if i:  # the first run is the warm-up
+            times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
+
+
+def is_spike_tensor(x):
+    """True when x holds small non-negative integers (spikes or spike counts <= 127), which
+    int8 represents exactly."""
+    return bool(x.min() >= 0 and x.max() <= 127 and torch.equal(x, torch.floor(x)))
+
+
+class _SpikeConvBF16Grad(torch.autograd.Function):
+    """conv2d with an fp32 (exact) forward and bf16 backward matmuls."""
+
+    @staticmethod
+    def forward(ctx, x, weight, stride):
+        ctx.save_for_backward(x, weight)
+        ctx.stride = stride
+        return F.conv2d(x, weight, stride=stride)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, weight = ctx.saved_tensors
+        g = grad_out.bfloat16()
+        grad_x = grad_w = None
+        if ctx.needs_input_grad[0]:
+            grad_x = torch.nn.grad.conv2d_input(x.shape, weight.bfloat16(), g,
+                                                stride=ctx.stride).float()
+        if ctx.needs_input_grad[1]:
+            grad_w = torch.nn.grad.conv2d_weight(x.bfloat16(), weight.shape, g,
+                                                 stride=ctx.stride).float()
+        return grad_x, grad_w, None
+
+
+def spike_conv_bf16_grad(x, weight, stride=2):
+    return _SpikeConvBF16Grad.apply(x, weight, stride)
+
+
+def _pad_to(t, dim, multiple):
+    extra = (-t.shape[dim]) % multiple
+    if extra == 0:
+        return t
+    pad = [0, 0] * (t.dim() - 1 - dim) + [0, extra]
+    return F.pad(t, pad)
+
+
+class _SpikeLinearInt8(torch.autograd.Function):
+    """x @ sign(W)^T for spike (small non-negative integer) inputs and +-1 weights, with an
+    int8 x int8 -> int32 forward (exact) and bf16 backward matmuls."""
+
+    @staticmethod
+    def forward(ctx, x, weight_b):
+        rows = x.reshape(-1, x.shape[-1])
+        a = _pad_to(rows.to(torch.int8), 1, 8)
+        if a.shape[0] <= 16:  # _int_mm needs more than 16 rows
+            a = _pad_to(a, 0, 32)
+        b = _pad_to(_pad_to(weight_b.to(torch.int8).t(), 0, 8), 1, 8)
+        out = torch._int_mm(a, b)[:rows.shape[0], :weight_b.shape[0]].float()
+        ctx.save_for_backward(x, weight_b)
+        return out.reshape(*x.shape[:-1], weight_b.shape[0])
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, weight_b = ctx.saved_tensors
+        g = grad_out.reshape(-1, grad_out.shape[-1]).bfloat16()
+        grad_x = grad_w = None
+        if ctx.needs_input_grad[0]:
+            grad_x = (g @ weight_b.bfloat16()).float().reshape(x.shape)
+        if ctx.needs_input_grad[1]:
+            grad_w = (g.t() @ x.reshape(-1, x.shape[-1]).bfloat16()).float()
+        return grad_x, grad_w
+
+
+def spike_linear_int8(x, weight_b, bias=None):
+    """Binarized linear layer on spikes: exact int8 forward, bf16 gradients (`fast` mode)."""
+    out = _SpikeLinearInt8.apply(x, weight_b)
+    return out + bias if bias is not None else out

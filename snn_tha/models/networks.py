@@ -1,0 +1,195 @@
+"""Spiking networks from blocks (synapse -> Leaky), looked up by name.
+
+Every network has one set of parameters and two ways to run it over time:
+- `engine="reference"`: the authors' release structure, one snnTorch per-step call per layer
+  per time step (conv -> avg-pool -> BN each step);
+- `engine="exact"` (default) / `"fast"`: layer by layer over the whole sequence with the
+  kernels of `snn_tha.kernels.engine` (identical spikes on binary inputs; see that module).
+Float and binarized variants differ only in `binarize` (see `snn_tha.nn.binary`).
+"""
+from typing import NamedTuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from snn_tha.kernels import engine as kernels
+from snn_tha.nn.binary import Conv2d, Linear
+from snn_tha.nn.neurons import Leaky
+from snn_tha.repro.schema import ENGINES, NetConfig  # noqa: F401 (NetConfig: re-exported)
+
+
+
+class SNNOutput(NamedTuple):
+    spikes: torch.Tensor          # output layer spikes   [T, B, C]
+    membrane: torch.Tensor        # output layer membrane [T, B, C]
+    layer_spikes: list            # spikes of every Leaky layer, in order (activity analysis)
+
+
+def _spike_guard(x, check):
+    """The first layer's input may be real-valued (images): low precision only for spikes,
+    checked only when the low-precision op would run (`engine.faster`)."""
+    return (lambda: kernels.is_spike_tensor(x)) if check else None
+
+
+def _conv_stride2(imgs, weight):
+    return F.conv2d(imgs, weight, stride=2)
+
+
+class ConvBlock(nn.Module):
+    """conv(k) -> avg_pool(2) -> [BatchNorm] -> Leaky."""
+
+    def __init__(self, in_ch, out_ch, lif, binarize, init, batch_norm, kernel=5):
+        super().__init__()
+        self.conv = Conv2d(in_ch, out_ch, kernel, bias=False, binarize=binarize, init=init)
+        self.bn = nn.BatchNorm2d(out_ch) if batch_norm else None
+        self.lif = lif
+
+    def step_current(self, x):
+        cur = F.avg_pool2d(self.conv(x), 2)
+        return self.bn(cur) if self.bn is not None else cur
+
+    def sequence_current(self, x, static, num_steps, chunk, fast=False, check_spikes=False):
+        if static:
+            # computed once, so folding would save nothing; the per-step loop's own operations
+            # keep real-valued inputs (images) bit-identical to it
+            cur = F.avg_pool2d(self.conv(x), 2)
+            return kernels.batch_norm_static(self.bn, cur, num_steps) if self.bn is not None else cur
+        folded = kernels.fold_pool_into_conv(self.conv.effective_weight())
+        if fast:  # spikes in: exact forward, bf16 gradients where measured faster
+            conv = lambda imgs: kernels.faster(  # noqa: E731
+                "conv", _conv_stride2, kernels.spike_conv_bf16_grad, imgs, folded,
+                guard=_spike_guard(imgs, check_spikes))
+        else:
+            conv = lambda imgs: F.conv2d(imgs, folded, stride=2)  # noqa: E731
+        cur = kernels.over_time(conv, x, chunk)
+        return kernels.batch_norm_per_step(self.bn, cur) if self.bn is not None else cur
+
+
+class DenseBlock(nn.Module):
+    """flatten -> Linear -> Dropout (on the current, as in the release) -> Leaky."""
+
+    def __init__(self, n_in, n_out, lif, binarize, init, dropout, bias=True):
+        super().__init__()
+        self.fc = Linear(n_in, n_out, bias=bias, binarize=binarize, init=init)
+        self.drop = nn.Dropout(dropout)
+        self.lif = lif
+
+    def step_current(self, x):
+        return self.drop(self.fc(x.flatten(1)))
+
+    def sequence_current(self, x, static, num_steps, chunk, fast=False, check_spikes=False):
+        x = x.flatten(1 if static else 2)
+        if fast and not static and self.fc.binarize:  # spikes x (+-1): exact in int8
+            cur = kernels.faster("linear", F.linear, kernels.spike_linear_int8, x,
+                                 self.fc.effective_weight(), self.fc.bias,
+                                 guard=_spike_guard(x, check_spikes))
+        else:
+            cur = self.fc(x)
+        if static or not (self.training and self.drop.p > 0):
+            return self.drop(cur)
+        # one mask per step, drawn in the per-step loop's order: same random stream, same masks
+        if cur.device.type != "cpu":  # CUDA's dropout is a fused kernel with its own stream
+            return torch.stack([self.drop(cur_t) for cur_t in cur])
+        return kernels.dropout_per_step(self.drop, cur)
+
+
+class SpikingNet(nn.Module):
+    """A feed-forward stack of blocks. `forward(x)` takes time-first `[T, B, ...]` input, or a
+    static `[B, ...]` input shown at every one of `num_steps` steps."""
+
+    def __init__(self, blocks, engine="exact", conv_chunk=10):
+        super().__init__()
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+        self.blocks = nn.ModuleList(blocks)
+        self.engine = engine
+        self.conv_chunk = conv_chunk
+
+    def forward(self, x, num_steps=None):
+        if self.engine == "reference":
+            return self._forward_reference(x, num_steps)
+        static = num_steps is not None
+        layer_spikes = []
+        fast = self.engine == "fast"
+        # the first layer's input may be real-valued (images): low precision only for spikes
+        for block in self.blocks:
+            # a static current stays static only if no fresh dropout mask is drawn per step
+            keep_static = static and not (isinstance(block, DenseBlock) and block.drop.p > 0
+                                          and self.training)
+            if static and not keep_static:
+                x, static = x.unsqueeze(0).expand(num_steps, *x.shape), False
+            first = block is self.blocks[0]
+            cur = block.sequence_current(x, static, num_steps, self.conv_chunk,
+                                         fast=fast and not static, check_spikes=first)
+            spk, mem = block.lif.sequence(cur, num_steps if static else None)
+            layer_spikes.append(spk)
+            x, static = spk, False
+        return SNNOutput(spk, mem, layer_spikes)
+
+    def _forward_reference(self, x, num_steps):
+        steps = num_steps if num_steps is not None else x.shape[0]
+        mems = [block.lif.init_leaky() for block in self.blocks]
+        records = [[] for _ in self.blocks]
+        mem_out = []
+        for t in range(steps):
+            inp = x if num_steps is not None else x[t]
+            for i, block in enumerate(self.blocks):
+                inp, mems[i] = block.lif(block.step_current(inp), mems[i])
+                records[i].append(inp)
+            mem_out.append(mems[-1])
+        layer_spikes = [torch.stack(r) for r in records]
+        return SNNOutput(layer_spikes[-1], torch.stack(mem_out), layer_spikes)
+
+
+def _lifs(cfg, n):
+    thresholds = cfg.thresholds if len(cfg.thresholds) != 1 else cfg.thresholds * n
+    if len(thresholds) != n:
+        raise ValueError(f"arch '{cfg.arch}' has {n} Leaky layers; thresholds has "
+                         f"{len(cfg.thresholds)} values")
+    return [Leaky(cfg.beta, th, cfg.slope, cfg.surrogate_centre) for th in thresholds]
+
+
+def _dropouts(cfg, n):
+    if len(cfg.dropout) != n:
+        raise ValueError(f"arch '{cfg.arch}' has {n} dropout sites; dropout has "
+                         f"{len(cfg.dropout)} values")
+    return cfg.dropout
+
+
+def conv_net(cfg, in_ch, channels, n_out):
+    """in_ch -> C5-AP2 -> C5-AP2 -> Dense(n_out); the paper's static and DVS networks."""
+    lif = _lifs(cfg, 3)
+    c1, c2, flat = channels
+    common = dict(binarize=cfg.binarize, init=cfg.init)
+    return SpikingNet([ConvBlock(in_ch, c1, lif[0], batch_norm=cfg.batch_norm, **common),
+                       ConvBlock(c1, c2, lif[1], batch_norm=cfg.batch_norm, **common),
+                       DenseBlock(flat, n_out, lif[2], dropout=_dropouts(cfg, 1)[0], **common)],
+                      cfg.engine, cfg.conv_chunk)
+
+
+def dense_net(cfg, sizes, dropout=None):
+    """sizes[0]-...-sizes[-1] fully connected; SHD (700-3000-20) and temporal coding."""
+    n = len(sizes) - 1
+    lif = _lifs(cfg, n)
+    drops = _dropouts(cfg, n) if dropout is None else dropout
+    return SpikingNet([DenseBlock(a, b, lif[i], cfg.binarize, cfg.init, drops[i])
+                       for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]))],
+                      cfg.engine, cfg.conv_chunk)
+
+
+ARCHITECTURES = {
+    # name: (factory, input shape without T and B, static input?)
+    "static_conv": (lambda cfg: conv_net(cfg, 1, (16, 64, 64 * 4 * 4), 10), (1, 28, 28), True),
+    "dvs_conv": (lambda cfg: conv_net(cfg, 2, (16, 32, 32 * 5 * 5), 11), (2, 32, 32), False),
+    "shd_dense": (lambda cfg: dense_net(cfg, (700, 3000, 20)), (700,), False),
+    # the temporal-coding net (Sec. 4.1); snn_tha.repro.temporal builds it with its config's sizes
+    "temporal_dense": (lambda cfg: dense_net(cfg, (100, 1000, 1)), (100,), False),
+}
+
+
+def build(cfg):
+    """Build the network named by `cfg.arch`."""
+    if cfg.arch not in ARCHITECTURES:
+        raise ValueError(f"unknown arch {cfg.arch!r}; valid: {', '.join(ARCHITECTURES)}")
+    return ARCHITECTURES[cfg.arch][0](cfg)

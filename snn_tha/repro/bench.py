@@ -1,0 +1,362 @@
+"""`make bench`: time one full training step (forward, backward, optimizer) of each network at
+paper settings, every variant interleaved in one process, median after warm-up.
+
+Variants: `reference` (the release-style snnTorch per-step loop, the bar), `exact, torch LIF`
+(our engine with the LIF as torch operations: the engine before the fused kernels), `exact`,
+`fast`, and SpikingJelly 2.0 multi-step when installed (`snn_tha.repro.bench_peers`).
+Peak memory is measured in a fresh subprocess per (network, variant) as the growth of the peak
+resident set (VmHWM, reset after setup) over two steps, freed memory returned to the system
+(on a GPU: peak allocated).
+Executed FLOPs are counted by torch's FlopCounterMode over one step of each variant (the
+convolutions and matmuls it actually runs, forward and backward; int8 matmuls count as
+2*m*k*n operations), and divided by the step time and this machine's measured fp32 matmul peak.
+"""
+import argparse
+import functools
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from snn_tha.kernels import fused, host_memory
+from snn_tha.repro import bench_lif, bench_peers, runio
+from snn_tha.functional.losses import mse_count_loss
+from snn_tha.models import ARCHITECTURES, NetConfig, build
+from snn_tha.repro.schema import ENGINES
+
+
+@dataclass(frozen=True)
+class BenchCase:
+    name: str
+    net: NetConfig
+    num_steps: int
+    batch: int
+    input_density: float   # spike inputs: fraction of ones
+
+
+def _case(name, experiment, input_density):
+    """A benchmark case from an experiment config (the YAML holds the hyperparameters)."""
+    from snn_tha.repro import schema
+    cfg = schema.load(runio.ROOT / "configs" / f"{experiment}.yaml")
+    steps = cfg.num_steps if cfg.data.is_static else (cfg.data.train_bins or cfg.num_steps)
+    return BenchCase(name, cfg.net_config, steps, cfg.batch_size, input_density)
+
+
+CASES = (  # the annealing variants at their configs' settings; spike inputs are synthetic
+    _case("static (FMNIST)", "fmnist_annealing", 0.0),
+    _case("DVS128 Gesture", "dvs_annealing", 0.1),
+    _case("SHD", "shd_annealing", 0.03),
+)
+TORCH_LIF = "exact, torch LIF"
+
+
+def default_device():
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def make_inputs(case, n_out, device="cpu"):
+    """(x, num_steps, labels): a static image batch with num_steps, or synthetic spikes
+    [T, B, ...] of the case's density with None; labels of `n_out` classes for the count loss."""
+    shape, static = ARCHITECTURES[case.net.arch][1], ARCHITECTURES[case.net.arch][2]
+    if static:
+        x, steps = torch.rand(case.batch, *shape), case.num_steps
+    else:
+        x = (torch.rand(case.num_steps, case.batch, *shape) < case.input_density).float()
+        steps = None
+    return x.to(device), steps, torch.randint(0, n_out, (case.batch,)).to(device)
+
+
+def make_step(case, engine, seed=0, device="cpu"):
+    """Model, optimizer, data and a closure that runs one training step."""
+    torch.manual_seed(seed)
+    net = build(case.net).to(device)
+    net.engine = engine
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    x, steps, labels = make_inputs(case, net.blocks[-1].fc.out_features, device)
+
+    def step():
+        out = net(x, steps)
+        loss = mse_count_loss(out.spikes, labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if device == "cuda":
+            torch.cuda.synchronize()
+    return net, step
+
+
+def _with_lif_kernel(kernel, step):
+    def run():
+        with fused.using(kernel):
+            step()
+    return run
+
+
+def _engine_step(engine, case, device):
+    return make_step(case, engine, device=device)[1]
+
+
+def variants(include_peers=True):
+    """Variant name -> factory(case, device) -> step closure, in table order."""
+    table = {"reference": functools.partial(_engine_step, "reference"),
+             TORCH_LIF: lambda c, d: _with_lif_kernel("torch", _engine_step("exact", c, d))}
+    table.update({e: functools.partial(_engine_step, e) for e in ENGINES if e != "reference"})
+    if include_peers and bench_peers.available():
+        table[bench_peers.NAME] = lambda c, d: bench_peers.make_step(c, device=d)[1]
+    return table
+
+
+def nominal_flops(net, case):
+    """2 * multiply-adds of forward + backward (3x forward) of the per-step algorithm."""
+    macs, shape = 0, ARCHITECTURES[case.net.arch][1]
+    for block in net.blocks:
+        if hasattr(block, "conv"):
+            c = block.conv
+            h, w = shape[1] - c.kernel_size[0] + 1, shape[2] - c.kernel_size[1] + 1
+            macs += c.out_channels * h * w * c.in_channels * c.kernel_size[0] * c.kernel_size[1]
+            shape = (c.out_channels, h // 2, w // 2)
+        else:
+            macs += block.fc.in_features * block.fc.out_features
+    return 2 * 3 * macs * case.num_steps * case.batch
+
+
+def _int_mm_flops(a_shape, b_shape, *args, out_shape=None, **kwargs):
+    return 2 * a_shape[0] * a_shape[1] * b_shape[1]
+
+
+def executed_flops(step):
+    """FLOPs of the matmuls and convolutions one call of `step` runs (torch's FlopCounterMode)."""
+    from torch.utils import flop_counter
+    if torch.ops.aten._int_mm not in flop_counter.flop_registry:
+        flop_counter.register_flop_formula(torch.ops.aten._int_mm)(_int_mm_flops)
+    with flop_counter.FlopCounterMode(display=False) as counter:
+        step()
+    return counter.get_total_flops()
+
+
+def matmul_peak_gflops(n=2048, repeats=5, device="cpu"):
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    a @ b
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ b
+        if device == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    return 2 * n ** 3 / min(times) / 1e9
+
+
+def _status_kb(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def memory_probe(case_index, variant, device="cpu"):
+    """Run in a fresh process: MB by which two training steps (the first with its one-time
+    work, such as `fast`'s measurements) raise the peak resident set above its size after
+    setup, freed memory returned to the system (`_probe_memory`; on a GPU: peak allocated).
+    ru_maxrss is no use here: Linux carries it over from the parent process across exec."""
+    step = variants()[variant](CASES[case_index], device)
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+        step(), step()
+        return (torch.cuda.max_memory_allocated() - before) / 2 ** 20
+    with open("/proc/self/clear_refs", "w") as handle:
+        handle.write("5")  # reset the peak (VmHWM) to the current resident set
+    before = _status_kb("VmRSS")
+    step(), step()
+    return (_status_kb("VmHWM") - before) / 1024
+
+
+def time_case(case, repeats, names, device="cpu"):
+    """(median seconds, executed FLOPs) per variant, all interleaved in this process."""
+    table = variants()
+    steps = {n: table[n](case, device) for n in names}
+    for n in names:  # warm-up (and the `fast` engine's one-time measurements)
+        steps[n]()
+    flops = {n: executed_flops(steps[n]) for n in names}
+    times = {n: [] for n in names}
+    for _ in range(repeats):  # interleaved, so drifts hit every variant alike
+        for n in names:
+            t0 = time.perf_counter()
+            steps[n]()
+            times[n].append(time.perf_counter() - t0)
+    return {n: statistics.median(v) for n, v in times.items()}, flops
+
+
+def _probe_memory(case, name, device):
+    # glibc's default (freed large blocks go back to the system), so VmHWM is the live peak,
+    # not the heap a process keeps for reuse (host_memory), whose size depends on allocation order
+    env = {**os.environ, "SNN_THA_KEEP_FREED_MEMORY": "0"}
+    probe = subprocess.run([sys.executable, "-m", "snn_tha.repro.bench", "--memory-probe",
+                            str(CASES.index(case)), name, "--device", device],
+                           capture_output=True, text=True, check=True, env=env)
+    return float(probe.stdout.strip().splitlines()[-1])
+
+
+def run(out_dir, repeats=5, names=None, cases=CASES, device="cpu", stem="bench"):
+    peak = matmul_peak_gflops(device=device)
+    names = list(names or variants())
+    rows = []
+    for case in cases:
+        medians, flops = time_case(case, repeats, names, device)
+        for name in names:
+            seconds = medians[name]
+            rows.append({"network": case.name, "device": device, "engine": name,
+                         "time_steps": case.num_steps, "batch": case.batch,
+                         "step_seconds": round(seconds, 4),
+                         "samples_per_second": round(case.batch / seconds, 2),
+                         "speedup_vs_reference": round(medians["reference"] / seconds, 2),
+                         "peak_memory_mb": round(_probe_memory(case, name, device), 1),
+                         "executed_gflop": round(flops[name] / 1e9, 2),
+                         "fraction_of_matmul_peak": round(flops[name] / seconds / 1e9 / peak, 4)})
+    lif_rows = bench_lif.run(cases, device)
+    machine = {"device": device if device == "cpu" else torch.cuda.get_device_name(),
+               "cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+               "matmul_peak_gflops": round(peak, 1), "repeats": repeats,
+               "copy_bandwidth_gbs": bench_lif.copy_bandwidth_gbs(device),
+               "keep_freed_memory": host_memory.keep_freed_memory()}
+    write(out_dir, rows, lif_rows, machine, stem)
+    return rows
+
+
+def write(out_dir, rows, lif_rows, machine, stem="bench"):
+    out_dir = Path(out_dir)
+    runio.atomic_write_csv(out_dir / f"{stem}.csv", rows)
+    runio.atomic_write_csv(out_dir / f"{stem}_lif.csv", lif_rows)
+    write_markdown(out_dir, rows, lif_rows, machine, stem)
+    runio.atomic_write_json(out_dir / f"{stem}_machine.json", {**machine, **runio.provenance()})
+
+
+def write_markdown(out_dir, rows, lif_rows, machine, stem="bench"):
+    lines = ["# Training-step benchmark (`make bench`)", "",
+             f"One training step (forward, backward, Adam) at paper settings, annealing variants, "
+             f"median of {machine['repeats']} interleaved repeats after one warm-up, every variant "
+             f"in one process; device {machine['device']}, {machine['threads']} CPU threads; "
+             f"measured fp32 matmul peak {machine['matmul_peak_gflops']} GFLOP/s. "
+             f"`{TORCH_LIF}` is the engine with the LIF as torch operations (before the fused "
+             f"kernels); SpikingJelly's rows use its LIF with soft reset: the same cost, not the "
+             f"same numbers. Executed GFLOP: the convolutions and matmuls each variant really "
+             f"runs (torch's FlopCounterMode, forward + backward); the last column divides them "
+             f"by the step time and the matmul peak. Peak MB: growth of the peak resident set over "
+             f"two steps in a fresh process (the first with its one-time work), freed memory "
+             f"returned to the system: the live peak.", "",
+             "| network | T | batch | engine | s/step | samples/s | speed-up | peak MB | "
+             "executed GFLOP | of matmul peak |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['network']} | {r['time_steps']} | {r['batch']} | {r['engine']} | "
+                     f"{r['step_seconds']:.3f} | {r['samples_per_second']:.1f} | "
+                     f"{r['speedup_vs_reference']:.2f}x | {r['peak_memory_mb']:.0f} | "
+                     f"{r['executed_gflop']:.1f} | {100 * r['fraction_of_matmul_peak']:.1f}% |")
+    lines += ["", *bench_lif.markdown(lif_rows, machine["copy_bandwidth_gbs"])]
+    runio.atomic_write_text(Path(out_dir) / f"{stem}.md", "\n".join(lines) + "\n")
+
+
+PARITY_OVERRIDES = ("epochs=1", "patience=1", "data.train_subset=5000", "data.validation_size=1000",
+                    "data.test_subset=2000")
+
+
+def parity(out_dir, config="configs/fmnist_annealing.yaml", profile="quick",
+           overrides=PARITY_OVERRIDES, seeds=(0, 1, 2)):
+    """Train the same experiment with the reference loop and with the engine, same seeds.
+
+    Trajectories cannot stay bit-identical: the engine sums the static first layer's per-step
+    gradients before one convolution backward (the loop runs T of them), a ~1e-7 difference that
+    one flipped spike amplifies. So parity is judged on the mean over seeds, beside the
+    reference's own seed-to-seed spread."""
+    import statistics
+    from snn_tha.repro import schema, train
+    results = {}
+    for engine in ("reference", "exact"):
+        results[engine] = []
+        for seed in seeds:
+            cfg = schema.load(config, profile, [*overrides, f"net.engine={engine}", f"seed={seed}"])
+            run = train.train(cfg, Path(out_dir) / "parity" / engine)["runs"][0]
+            results[engine].append({"seed": seed, "test_acc": run["test_acc"],
+                                    "val_acc": run["val_acc"], "train_seconds": run["train_seconds"]})
+    mean = {e: 100 * statistics.mean(r["test_acc"] for r in rs) for e, rs in results.items()}
+    spread = {e: 100 * statistics.stdev(r["test_acc"] for r in rs) for e, rs in results.items()}
+    diff = abs(mean["exact"] - mean["reference"])
+    summary = {"config": config, "profile": profile, "overrides": list(overrides),
+               "seeds": list(seeds), "results": results, "mean_test_acc_pct": mean,
+               "seed_std_pct": spread, "mean_difference_pp": round(diff, 3),
+               "within_0.5pp": diff <= 0.5, "provenance": runio.provenance(None)}
+    runio.atomic_write_json(Path(out_dir) / "parity.json", summary)
+    lines = ["# Training parity: engine vs reference loop", "",
+             f"`make parity` (= `python -m snn_tha.repro.bench --parity`): `{config}`, profile {profile} "
+             f"with {', '.join(overrides)}; seeds {list(seeds)} for both engines.", "",
+             "| engine | " + " | ".join(f"seed {s} test %" for s in seeds) + " | mean | seed std | train s (mean) |",
+             "|---|" + "---|" * (len(seeds) + 3)]
+    for engine, rs in results.items():
+        lines.append(f"| {engine} | " + " | ".join(f"{100 * r['test_acc']:.2f}" for r in rs)
+                     + f" | {mean[engine]:.2f} | {spread[engine]:.2f} | "
+                     f"{statistics.mean(r['train_seconds'] for r in rs):.0f} |")
+    lines += ["", f"Difference of the means: {diff:.2f} percentage points (target <= 0.5); "
+              f"the reference's own seed-to-seed std is {spread['reference']:.2f}."]
+    runio.atomic_write_text(Path(out_dir) / "parity.md", "\n".join(lines) + "\n")
+    return summary
+
+
+def rewrite_markdown(out_dir, stem="bench"):
+    """Rebuild <stem>.md from its CSVs and machine JSON (no re-timing)."""
+    import csv
+    out_dir = Path(out_dir)
+    text = ("network", "engine", "device", "kernel", "layer", "current_shape", "static")
+    read = lambda name: [{k: (v if k in text else float(v)) for k, v in r.items()}  # noqa: E731
+                         for r in csv.DictReader(open(out_dir / name))]
+    rows = read(f"{stem}.csv")
+    for r in rows:
+        r["time_steps"], r["batch"] = int(r["time_steps"]), int(r["batch"])
+    machine = json.loads((out_dir / f"{stem}_machine.json").read_text())
+    write_markdown(out_dir, rows, read(f"{stem}_lif.csv"), machine, stem)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="results/bench")
+    parser.add_argument("--stem", default=None,
+                        help="file names <stem>.{csv,md} (default: bench, or bench_cuda on CUDA)")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--device", default=default_device(),
+                        help="cpu or cuda (default: cuda when available)")
+    parser.add_argument("--memory-probe", nargs=2, metavar=("CASE", "VARIANT"),
+                        help=argparse.SUPPRESS)
+    parser.add_argument("--markdown-only", action="store_true",
+                        help="rebuild the markdown from the CSVs and machine JSON, no timing")
+    parser.add_argument("--parity", action="store_true",
+                        help="instead: FMNIST annealing trained with reference and exact engines")
+    args = parser.parse_args(argv)
+    host_memory.keep_freed_memory()
+    stem = args.stem or ("bench_cuda" if args.device.startswith("cuda") else "bench")
+    if args.parity:
+        print(json.dumps(parity(args.out), indent=2))
+        return 0
+    if args.markdown_only:
+        rewrite_markdown(args.out, stem)
+        return 0
+    if args.memory_probe:
+        print(memory_probe(int(args.memory_probe[0]), args.memory_probe[1], args.device))
+        return 0
+    if args.device == "cpu":
+        print("bench: no CUDA device here, so the GPU benchmark is skipped; timing the CPU")
+    if not bench_peers.available():
+        print("bench: SpikingJelly not installed (make bench-deps), so its rows are left out")
+    for row in run(args.out, args.repeats, device=args.device, stem=stem):
+        print(json.dumps(row))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""The protocol runner behind `experiments/<dataset>.py`: plan the runs of a data set's
+variants, print them (--dry-run), train them (resumable), then build its table and claims."""
+import argparse
+import logging
+import shlex
+from pathlib import Path
+
+from snn_tha.repro import claims, fidelity, schema, tables
+from snn_tha.repro.data.common import DataError
+from snn_tha.repro.train import check_data_root, train
+
+log = logging.getLogger("snn_tha")
+
+
+def parser(description):
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--profile", default="claims", help="budget profile (smoke, tiny, claims, quick, paper)")
+    p.add_argument("--seeds", type=int, default=3, help="seeds per variant (seed 0, 1, ...)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue runs from their checkpoints and keep finished ones (runs of other "
+                        "settings are moved to <experiment>/.replaced/ and trained afresh)")
+    p.add_argument("--dry-run", action="store_true", help="print the runs it would make, train nothing")
+    p.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
+    p.add_argument("--no-ablation", dest="ablation", action="store_false",
+                   help="skip the paper-vs-release ablation of the annealing variant")
+    p.add_argument("--skip-missing", action="store_true",
+                   help="a data set that is not here is one line and exit 0 (make reproduce)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key of every run, e.g. --set data.validation_size=100")
+    return p
+
+
+def plan(configs, args):
+    """[(config path, cfg)] for every variant at the requested profile, seeds and device."""
+    extra = [*getattr(args, "overrides", []), f"repeats={args.seeds}"]
+    extra += [f"device={args.device}"] if args.device else []
+    return [(path, schema.load(path, args.profile, extra)) for path in configs]
+
+
+def commands(planned, overrides=()):
+    """One self-contained command per (experiment, seed) run (`--set` overrides included)."""
+    extra = "".join(f" --set {shlex.quote(o)}" for o in overrides)
+    lines = []
+    for path, cfg in planned:
+        for k in range(cfg.repeats):
+            shown = Path(path).resolve().relative_to(tables.ROOT) if Path(path).is_absolute() else path
+            lines.append(f"snn-tha train {shlex.quote(str(shown))} --profile {cfg.profile} "
+                         f"--set seed={cfg.seed + k} --set repeats=1{extra} --resume")
+    return lines
+
+
+def run(dataset, configs, args, ablation_config=None):
+    """Train the protocol's runs, then its table, claims and (optionally) ablation; with
+    --skip-missing an absent data set is one line, not an error."""
+    try:
+        return _run(dataset, configs, args, ablation_config)
+    except DataError as err:
+        if not args.skip_missing:
+            raise
+        log.warning("skipping %s: %s", dataset, err)
+
+
+def _run(dataset, configs, args, ablation_config):
+    planned = plan(configs, args)
+    if args.dry_run:
+        print("\n".join(commands(planned, args.overrides)))
+        return
+    check_data_root(planned[0][1])
+    for path, cfg in planned:
+        train(cfg, resume="auto" if args.resume else False)
+    if ablation_config and args.ablation:
+        fidelity.ablate(ablation_config, args.profile, args.seeds,
+                        overrides=[f"device={args.device}"] if args.device else [])
+    name = "table1" if dataset in ("mnist", "fashion_mnist") else "table2"
+    for path in tables.build(name, args.profile):
+        log.info("wrote %s", path)
+    log.info("wrote %s", claims.write(args.profile, list(claims.PREFIXES)))  # every data set with runs
+
+
+def script_main(dataset, prefix, variants, doc, argv=None):
+    """An experiments/<dataset>.py entry point: its variants' configs, its annealing ablation."""
+    from snn_tha.repro.cli import guarded
+    configs = [tables.ROOT / "configs" / f"{prefix}_{v}.yaml" for v in variants]
+    ablation = tables.ROOT / "configs" / f"{prefix}_annealing.yaml"   # configs/ablations/ lists the changes
+    from snn_tha.repro.cli import check_counts
+    args = parser(doc.splitlines()[0]).parse_args(argv)
+    return guarded(lambda a: run(dataset, configs, check_counts(a), ablation), args,
+                   " (add --resume to this script)")

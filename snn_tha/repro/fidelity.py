@@ -1,0 +1,181 @@
+"""Does the paper's claim hold here? `snn-tha ablate` and `snn-tha claims` (issue 10).
+
+- ablate: the release-faithful config and one variant per paper-vs-release difference (one
+  change at a time, from `configs/ablations/<experiment>.yaml`), N seeds each, into
+  `results/tables/ablation_<experiment>_<profile>.{md,csv}`.
+- claims: flt32, BSNN theta=1, BSNN tuned theta, BSNN fixed at theta_inf, annealing (and, where
+  configured, annealing with budget-scaled alphas), N seeds each; the paper's claims decided by
+  `verdict` into `results/claims_<profile>.md`, with a dead-fraction-per-epoch figure and Table 1.
+
+Everything is built from run folders (final.json, metrics.csv), never from memory.
+"""
+import logging
+import math
+import statistics
+from pathlib import Path
+
+import yaml
+
+from snn_tha.repro import config, records, runio, schema
+from snn_tha.repro.train import train
+
+log = logging.getLogger("snn_tha")
+
+ROOT = runio.ROOT
+CLAIM_VARIANTS = ("flt32", "bsnn_theta1", "bsnn", "bsnn_theta_inf", "annealing", "annealing_budget")
+PREFIXES = {"fashion_mnist": "fmnist", "mnist": "mnist", "dvs_gesture": "dvs", "shd": "shd"}
+RULE = ("Rule: d = difference of the means in the claimed direction, se = sqrt(s_a^2/n_a + "
+        "s_b^2/n_b) over seeds; **holds** if d > 2 se, **does not hold** if d < -2 se, "
+        "otherwise **not measurable at this budget** (the seed-to-seed spread covers the effect).")
+
+
+# ---- statistics ----------------------------------------------------------------------------
+def describe(values):
+    values = [float(v) for v in values]
+    std = statistics.stdev(values) if len(values) > 1 else float("nan")
+    return {"n": len(values), "mean": statistics.mean(values) if values else float("nan"),
+            "std": std, "values": values}
+
+
+def verdict(a, b):
+    """Is mean(a) > mean(b)? ('holds' | 'does not hold' | 'not measurable at this budget', d, se)."""
+    if min(len(a), len(b)) < 2:
+        return "not measurable at this budget", float("nan"), float("nan")
+    da, db = describe(a), describe(b)
+    d = da["mean"] - db["mean"]
+    se = math.sqrt(da["std"] ** 2 / da["n"] + db["std"] ** 2 / db["n"])
+    if d > 2 * se and d > 0:
+        return "holds", d, se
+    if d < -2 * se and d < 0:
+        return "does not hold", d, se
+    return "not measurable at this budget", d, se
+
+
+# ---- training the variants -----------------------------------------------------------------
+def train_config_file(path, profile, seeds, overrides=(), out=None):
+    """Train one experiment at `profile` with `seeds` repeats; resume what matches."""
+    cfg = schema.load(path, profile, list(overrides) + [f"repeats={seeds}"])
+    return train(cfg, out, resume="auto")["runs"]
+
+
+def _set_args(changes):
+    return [f"{key}={yaml.safe_dump(value, default_flow_style=True).strip().removesuffix('...').strip()}"
+            for key, value in changes.items()]
+
+
+def behaviour(cfg):
+    """The config with the keys that cannot change this run's results removed (e.g. the clamp
+    order without a weight clamp), to spot ablation variants identical to their baseline."""
+    data = config.to_dict(cfg)
+    data.pop("experiment")
+    data.pop("device")
+    if not cfg.optim.weight_clip:
+        data["optim"].pop("clamp")
+    if not cfg.annealed:  # a fixed threshold: centre == threshold, evaluation thresholds fixed
+        data.pop("test_threshold")
+        data["net"].pop("surrogate_centre")
+    if cfg.optim.schedule == "none":
+        data["optim"].pop("period_iterations")
+        data["optim"].pop("period_epochs")
+    elif cfg.optim.period_iterations:
+        data["optim"].pop("period_epochs")
+    return data
+
+
+def load_ablations(experiment):
+    path = ROOT / "configs" / "ablations" / f"{experiment}.yaml"
+    if not path.is_file():
+        raise config.ConfigError(f"{path}: no ablation list for experiment {experiment!r}; "
+                                 f"write one (see configs/ablations/fmnist_annealing.yaml)")
+    data = config.read_yaml(path)
+    variants = data.get("variants") if isinstance(data, dict) else None
+    if not isinstance(variants, dict) or not variants:
+        raise config.ConfigError(f"{path}: key 'variants' must map names to {{why, set}}")
+    for name, spec in variants.items():
+        if not (isinstance(spec, dict) and set(spec) == {"why", "set"} and isinstance(spec["set"], dict)):
+            raise config.ConfigError(f"{path}: variant '{name}' needs exactly the keys 'why' and 'set'")
+    return variants
+
+
+def finished_runs(cfg, out):
+    """final.json of the seeds of `cfg` that finished in `out` (no training)."""
+    paths = [Path(out) / f"{cfg.profile}-seed{cfg.seed + k}" / "final.json" for k in range(cfg.repeats)]
+    return [records.read_final(p) for p in paths if p.is_file()]
+
+
+def ablate(config_path, profile, seeds, out_tables=None, runs_root=None, overrides=(),
+           train_missing=True):
+    """Baseline + one run set per ablation variant; returns the table rows. With
+    `train_missing=False` the table is built from the runs that finished (no training)."""
+    runs = ((lambda cfg, out: train(cfg, out, resume="auto")["runs"]) if train_missing
+            else finished_runs)
+    out_tables = Path(out_tables) if out_tables else runio.results_root() / "tables"
+    runs_root = Path(runs_root) if runs_root else runio.results_root() / "runs"
+    common = [f"repeats={seeds}", *overrides]
+    base = schema.load(config_path, profile, common)
+    variants = load_ablations(base.experiment)
+    # validate every variant before anything trains
+    planned = []
+    for name, spec in variants.items():
+        cfg = schema.load(config_path, profile, common + _set_args(spec["set"]))
+        planned.append((name, spec, cfg, behaviour(cfg) == behaviour(base)))
+    rows = [_ablation_row("baseline (release)", "the release's settings", base,
+                          runs(base, runs_root / base.experiment), None)]
+    for name, spec, cfg, same in planned:
+        if same:
+            rows.append(_ablation_row(name, spec["why"], cfg, [], rows[0], same=True))
+            continue
+        finals = runs(cfg, runs_root / f"ablation_{base.experiment}" / name)
+        rows.append(_ablation_row(name, spec["why"], cfg, finals, rows[0]))
+    stem = f"ablation_{base.experiment}_{profile}"
+    runio.atomic_write_csv(Path(out_tables) / f"{stem}.csv",
+                           [{k: v for k, v in r.items() if k != "acc_values"} for r in rows])
+    runio.atomic_write_text(Path(out_tables) / f"{stem}.md", ablation_markdown(rows, base, profile))
+    return rows
+
+
+def _ablation_row(name, why, cfg, finals, baseline, same=False):
+    accs = [100 * f["test_acc"] for f in finals]
+    dead = [100 * statistics.mean(f["dead_fraction"]) for f in finals]
+    layers = len(finals[0]["dead_fraction"]) if finals else 0
+    acc, dd = describe(accs), describe(dead)
+    row = {"variant": name, "change": why, "seeds": acc["n"],
+           "acc_mean": round(acc["mean"], 2) if finals else None,
+           "acc_std": round(acc["std"], 2) if acc["n"] > 1 else None,
+           "acc_per_seed": " / ".join(f"{a:.2f}" for a in accs),
+           "dead_pct_per_layer": "/".join(
+               f"{100 * statistics.mean(f['dead_fraction'][i] for f in finals):.1f}" for i in range(layers)),
+           "dead_mean_pct": round(dd["mean"], 2) if finals else None,
+           "acc_values": accs, "dead_values": dead,
+           "acc_vs_baseline": "", "dead_vs_baseline": ""}
+    if same:
+        row["acc_vs_baseline"] = row["dead_vs_baseline"] = "identical config in effect: not trained"
+    elif baseline is not None and finals:
+        for key, values in (("acc", accs), ("dead", dead)):
+            _, d, se = verdict(values, baseline[f"{key}_values"])
+            moved = "moves" if abs(d) > 2 * se else "within spread"
+            row[f"{key}_vs_baseline"] = f"{d:+.2f} (2se {2 * se:.2f}): {moved}"
+    return row
+
+
+def ablation_markdown(rows, base, profile):
+    budget = (f"profile `{profile}`: {base.epochs} epochs, {base.data.train_subset or 'all'} training "
+              f"images, validation {base.data.validation_size}, test subset "
+              f"{base.data.test_subset or 'all'}, T={base.num_steps}, seeds {base.seed}..{base.seed + base.repeats - 1} "
+              f"asked (the seeds column counts those that finished)")
+    lines = [f"# Fidelity ablation: {base.experiment} ({profile} profile)", "",
+             f"Budget: {budget}. Baseline = the release's settings (configs/{base.experiment}.yaml); "
+             "each other row changes one thing (configs/ablations/). Test accuracy %, dead % = "
+             "neurons that never fired on the test set (chosen model). 'moves' = the difference "
+             "to the baseline exceeds twice its standard error over seeds.", "",
+             "| variant | change | seeds | test acc mean | std | per seed | Δ acc vs baseline | "
+             "dead % per layer | Δ dead % (mean over layers) |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['variant']} | {r['change']} | {r['seeds']} | {_fmt(r['acc_mean'])} | "
+                     f"{_fmt(r['acc_std'])} | {r['acc_per_seed'] or '—'} | {r['acc_vs_baseline'] or '—'} | "
+                     f"{r['dead_pct_per_layer'] or '—'} | {r['dead_vs_baseline'] or '—'} |")
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(value):
+    return "—" if value is None else f"{value:.2f}"

@@ -1,0 +1,122 @@
+"""Numbers read back from a run folder, validated before any table, claim or resume uses them.
+
+`read_final(path)` parses `final.json` and checks its schema, types and ranges (accuracies and
+dead fractions in [0, 1], counts >= 0, thresholds finite and > 0); anything else is a DataError
+whose one line names the file and the key. A run folder's final.json is the only source of the
+numbers in Tables 1-2 and the claims, so nothing reaches them unchecked.
+"""
+import json
+import math
+from pathlib import Path
+
+from snn_tha.repro import config
+from snn_tha.repro.data.common import DataError
+
+
+def _fraction(v):
+    return _number(v) and 0.0 <= v <= 1.0
+
+
+def _number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _count(v):
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _positive_list(v):
+    return isinstance(v, list) and all(_number(x) and x > 0 for x in v)
+
+
+def _text(v):
+    return isinstance(v, str) and v != ""
+
+
+# key: (rule, what the rule says, required in a run with test results: what tables and claims read)
+FIELDS = {
+    "experiment": (_text, "a name", False),
+    "variant": (_text, "a variant name", True),
+    "dataset": (_text, "a data set name", True),
+    "profile": (_text, "a profile name", True),
+    "seed": (_count, "an integer >= 0", False),
+    "test_acc": (_fraction, "a fraction in [0, 1]", True),
+    "val_acc": (lambda v: _fraction(v) or (isinstance(v, float) and math.isnan(v)),
+                "a fraction in [0, 1]", False),
+    "dead_fraction": (lambda v: isinstance(v, list) and v != [] and all(_fraction(x) for x in v),
+                      "a list of fractions in [0, 1], one per layer", True),
+    "epochs_run": (_count, "an integer >= 0", True),
+    "best_epoch": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= -1,
+                   "an integer >= -1", False),
+    "train_images": (lambda v: _count(v) and v >= 1, "an integer >= 1", True),
+    "test_images": (lambda v: _count(v) and v >= 1, "an integer >= 1", False),
+    "num_steps": (lambda v: _count(v) and v >= 1, "an integer >= 1", True),
+    "train_seconds": (lambda v: _number(v) and v >= 0, "a number >= 0", True),
+    "selected_on": (_text, "a text", True),
+    "iterations": (_count, "an integer >= 0", False),
+    "final_thresholds": (_positive_list, "a list of finite thresholds > 0", False),
+    "eval_thresholds": (_positive_list, "a list of finite thresholds > 0", False),
+    "theta_inf": (lambda v: v is None or _positive_list(v), "null or a list of thresholds > 0", False),
+    "alpha": (lambda v: v is None or (isinstance(v, list) and all(_number(a) and 0 < a <= 1 for a in v)),
+              "null or a list of alphas in (0, 1]", False),
+    "outputs": (lambda v: isinstance(v, list) and all(_text(x) and "/" not in x for x in v),
+                "a list of file names in the run folder", False),
+}
+# a sweep trial's final.json holds validation numbers only
+TRIAL_FIELDS = ("experiment", "seed", "val_acc", "best_epoch", "epochs_run", "train_seconds")
+
+
+def check_final(final, where):
+    """Raise DataError (one line naming `where` and the key) unless `final` is a valid result."""
+    if not isinstance(final, dict):
+        raise DataError(f"{where}: not a run result (a JSON object is expected); retrain the run")
+    required = [k for k, (_, _, req) in FIELDS.items() if req] if "test_acc" in final else TRIAL_FIELDS
+    for key in required:
+        if key not in final:
+            raise DataError(f"{where}: key '{key}' is missing; the run folder is not a finished "
+                            f"run of this version: retrain it (snn-tha train ... --retrain)")
+    for key, (rule, what, _) in FIELDS.items():
+        if key in final and not rule(final[key]):
+            raise DataError(f"{where}: key '{key}' must be {what}, got {final[key]!r}; the file is "
+                            f"damaged or edited: retrain the run or restore the file")
+    return final
+
+
+def read_final(path):
+    """final.json at `path`, parsed and validated (DataError with one line otherwise)."""
+    path = Path(path)
+    try:
+        final = json.loads(path.read_text())
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not a text file; retrain the run or restore the file") from None
+    except json.JSONDecodeError as err:
+        raise DataError(f"{path}: invalid JSON at line {err.lineno} ({err.msg}): truncated or "
+                        f"damaged; retrain the run or restore the file") from None
+    return check_final(final, str(path))
+
+
+# keys that say where or how often a run ran, not what it computed: runs differing only in
+# these are repeats of one setting (the seed is in the run folder's name)
+NOT_SETTINGS = ("seed", "repeats", "device", "data.data_dir")
+
+
+def run_settings(run_dir):
+    """The resolved settings of a run folder (its config.yaml, flattened, less NOT_SETTINGS),
+    or None for a folder without config.yaml."""
+    import yaml
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        return None
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError:
+        raise DataError(f"{path}: invalid YAML; restore the file or retrain the run") from None
+    if not isinstance(data, dict):
+        raise DataError(f"{path}: not a run config (a mapping is expected); retrain the run")
+    return {k: v for k, v in config.flatten(data).items() if k not in NOT_SETTINGS}
+
+
+def setting_differences(saved, wanted):
+    """'key: saved -> wanted' for every key both settings have and that differs."""
+    return [f"{k}: {saved[k]!r} -> {wanted[k]!r}" for k in sorted(wanted)
+            if k in saved and saved[k] != wanted[k]]

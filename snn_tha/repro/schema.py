@@ -1,0 +1,357 @@
+"""Every config of the project in one schema: YAML files are validated into these frozen
+dataclasses (by `snn_tha.repro.config`), per-layer values are lists, derived values are properties.
+
+- `TrainConfig` (classification experiments, configs/<experiment>.yaml) with its `DataConfig`,
+  `NetConfig`, `OptimConfig` and `AnnealingConfig`; `load()` reads one with its `base:` file,
+  a budget profile and `--set` overrides;
+- `TemporalCodingConfig` / `TemporalCase` (configs/temporal_coding.yaml);
+- `SearchSpace` / `ParamSpec` (Optuna search spaces, configs/sweeps/).
+"""
+import dataclasses
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Optional, get_args
+
+from snn_tha.repro import config, runio
+from snn_tha.nn.annealing import LayerSchedule
+from snn_tha.repro.device import PATTERN as DEVICE_PATTERN
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")   # profile and experiment names: folder names
+
+Engine = Literal["reference", "exact", "fast"]
+ENGINES = get_args(Engine)
+# arch -> (Leaky layers, dropout sites); the factories are `snn_tha.models.ARCHITECTURES`
+LAYERS = {"static_conv": (3, 1), "dvs_conv": (3, 1), "shd_dense": (2, 2), "temporal_dense": (2, 2)}
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    arch: str                                  # a name in ARCHITECTURES
+    binarize: bool
+    beta: float
+    slope: float                               # fast-sigmoid k
+    thresholds: tuple[float, ...] = ()         # per Leaky layer (from annealing.theta0 if annealed)
+    surrogate_centre: Literal["initial", "current"] = "initial"
+    init: Literal["fan_in", "glorot"] = "fan_in"
+    batch_norm: bool = False                   # conv nets only
+    dropout: tuple[float, ...] = (0.0,)        # per dropout site (conv nets 1, SHD 2)
+    engine: Engine = "exact"
+    conv_chunk: int = 10                       # time steps per conv call (measured best on CPU)
+
+    def __post_init__(self):
+        """Checks that need no data, so a bad config fails before minutes of data loading."""
+        if self.arch not in LAYERS:
+            raise ValueError(f"unknown arch {self.arch!r}; valid: {', '.join(LAYERS)}")
+        if not 0 <= self.beta <= 1:  # snnTorch would clamp it silently
+            raise ValueError(f"beta must lie in [0, 1], got {self.beta:g}")
+        if not self.slope > 0:
+            raise ValueError(f"slope must be > 0, got {self.slope:g}")
+        n_lif, n_drop = LAYERS[self.arch]
+        if self.thresholds and len(self.thresholds) not in (1, n_lif):
+            raise ValueError(f"arch '{self.arch}' has {n_lif} Leaky layers; thresholds has "
+                             f"{len(self.thresholds)} values (give 1 or {n_lif})")
+        if any(not t > 0 for t in self.thresholds):
+            raise ValueError(f"thresholds must be > 0, got {list(self.thresholds)}")
+        if len(self.dropout) != n_drop or not all(0 <= p < 1 for p in self.dropout):
+            raise ValueError(f"arch '{self.arch}' has {n_drop} dropout site(s): dropout must be "
+                             f"{n_drop} value(s) in [0, 1), got {list(self.dropout)}")
+        if self.conv_chunk < 1:
+            raise ValueError(f"conv_chunk must be >= 1, got {self.conv_chunk}")
+
+    def leaky_layers(self):
+        return LAYERS[self.arch][0]
+
+
+PROFILES_DIR = runio.CONFIGS / "profiles"
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    name: str                                  # mnist | fashion_mnist | mnist5k | dvs_gesture | shd
+    data_dir: Optional[str] = None             # default $SNN_THA_DATA or data/
+    validation_size: int = 5000                # held out from the training set
+    train_subset: Optional[int] = None         # budget profiles may train on fewer samples
+    test_subset: Optional[int] = None
+    # event data only (see snn_tha.repro.data.events)
+    loader: Literal["corrected", "paper-loader"] = "corrected"
+    encoding: Literal["binary", "counts"] = "binary"
+    bin_ms: float = 5.0
+    window_ms: float = 1000.0                  # SHD: the whole 1 s recording
+    train_bins: Optional[int] = None           # DVS training length (100); SHD paper-loader T
+    test_bins: Optional[int] = None            # DVS test length: None = whole sample, 360 = release
+
+    def __post_init__(self):
+        for key in ("validation_size", "train_subset", "test_subset", "train_bins", "test_bins"):
+            value = getattr(self, key)
+            if value is not None and value < 0:
+                raise ValueError(f"{key} must be >= 0, got {value}")
+        for key in ("bin_ms", "window_ms"):
+            if not getattr(self, key) > 0:
+                raise ValueError(f"{key} must be > 0, got {getattr(self, key)}")
+
+    @property
+    def is_static(self):
+        return self.name in ("mnist", "fashion_mnist", "mnist5k")
+
+
+@dataclass(frozen=True)
+class AnnealingConfig:
+    theta0: tuple[float, ...]                  # per Leaky layer
+    theta_inf: tuple[float, ...]
+    alpha: tuple[float, ...]
+    # anneal: Eq. 4 with these alphas; fixed_theta_inf: thresholds held at theta_inf from the first
+    # step (variant bsnn_theta_inf: same final threshold, no annealing); budget_scaled: alphas
+    # replaced by 1 - 0.01**(1/N) for the run's N iterations (theta_inf within 1% at the end)
+    mode: Literal["anneal", "fixed_theta_inf", "budget_scaled"] = "anneal"
+    # release: the authors' in-place float32 update theta += alpha*(theta_inf - theta) each step;
+    # closed_form: theta(g) from Eq. 4's closed form in float64 (differs in the last bits)
+    update: Literal["release", "closed_form"] = "release"
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    name: Literal["adam", "sgd"] = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.9                      # SGD only
+    betas: tuple[float, ...] = (0.9, 0.999)    # Adam only
+    schedule: Literal["cosine", "none"] = "cosine"
+    # cosine period: a fixed iteration count (the release's T_max: 4688 static, 735 DVS, 2604
+    # SHD) or, when period_iterations is null, period_epochs epochs of this run's iterations
+    # (paper App. D: "period 10 epochs")
+    period_iterations: Optional[int] = None
+    period_epochs: float = 10.0
+    grad_clip: Optional[float] = None          # max grad norm (paper GC: 1.0)
+    weight_clip: Optional[float] = None        # clamp latent weights to [-c, c] (paper WC: 1.0)
+    # the release clamps BEFORE optimizer.step() (so stepped weights may leave [-c, c] until
+    # the next iteration); after_step keeps them inside at all times
+    clamp: Literal["before_step", "after_step"] = "before_step"
+
+    def __post_init__(self):
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr:g}")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum must lie in [0, 1), got {self.momentum:g}")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ValueError(f"betas must be two values in [0, 1), got {list(self.betas)}")
+        for key in ("grad_clip", "weight_clip", "period_iterations"):
+            value = getattr(self, key)
+            if value is not None and not value > 0:
+                raise ValueError(f"{key} must be > 0 or null, got {value}")
+        if not self.period_epochs > 0:
+            raise ValueError(f"period_epochs must be > 0, got {self.period_epochs:g}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    experiment: str
+    data: DataConfig
+    net: NetConfig
+    optim: OptimConfig
+    annealing: Optional[AnnealingConfig] = None
+    profile: str = "custom"
+    num_steps: int = 100
+    batch_size: int = 128
+    epochs: int = 500
+    patience: int = 100                        # epochs without improvement before stopping
+    protocol: Literal["validation", "paper"] = "validation"   # paper: choose on test accuracy
+    repeats: int = 1                           # seeds seed, seed+1, ...
+    seed: int = 0
+    correct_rate: float = 0.8
+    incorrect_rate: float = 0.2
+    max_batches_per_epoch: Optional[int] = None   # smoke tests: stop an epoch early
+    track_test: bool = True                    # sweeps set false: they must never see the test set
+    # annealed layers at evaluation: the thresholds reached so far (the release; it never swaps
+    # them) or theta_inf (paper 5.2, which assumes theta has converged)
+    test_threshold: Literal["theta_inf", "current"] = "current"
+    device: str = "auto"                       # auto | cpu | cuda | cuda:N (see snn_tha.repro.device)
+
+    def __post_init__(self):
+        if self.protocol == "paper" and not self.track_test:
+            raise ValueError("protocol 'paper' chooses on test accuracy, so track_test must be true")
+        if self.annealing is not None and self.net.thresholds:
+            raise ValueError("give net.thresholds or annealing (whose theta0 are the initial "
+                             "thresholds), not both")
+        if self.annealing is None and not self.net.thresholds:
+            raise ValueError("net.thresholds is required unless annealing is given")
+        if not DEVICE_PATTERN.match(self.device):
+            raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        for key in ("profile", "experiment"):   # they name folders: never a path
+            if not NAME_PATTERN.match(getattr(self, key)):
+                raise ValueError(f"{key} must be a name of letters, digits, '_' and '-' (it "
+                                 f"names the run folder), got {getattr(self, key)!r}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
+        if self.protocol == "validation" and self.data.validation_size < 1:
+            raise ValueError("data.validation_size must be >= 1: the model is chosen on the "
+                             "validation split (or set protocol: paper, which chooses on test accuracy)")
+        for key in ("num_steps", "batch_size", "epochs", "patience", "repeats"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
+        if not 0 <= self.incorrect_rate <= self.correct_rate <= 1:
+            raise ValueError("need 0 <= incorrect_rate <= correct_rate <= 1")
+        if self.annealing is not None:
+            n = self.net.leaky_layers()
+            lengths = {k: len(getattr(self.annealing, k)) for k in ("theta0", "theta_inf", "alpha")}
+            if set(lengths.values()) != {n}:
+                raise ValueError(f"arch '{self.net.arch}' has {n} Leaky layers; annealing lists "
+                                 f"have lengths {lengths}: give one value per layer")
+            for i, values in enumerate(zip(self.annealing.theta0, self.annealing.theta_inf,
+                                           self.annealing.alpha)):
+                LayerSchedule(*values).validate(i)
+
+    @property
+    def annealed(self):
+        """True when thresholds change during training (an annealing schedule is applied)."""
+        return self.annealing is not None and self.annealing.mode != "fixed_theta_inf"
+
+    @property
+    def net_config(self):
+        """The network config with the initial thresholds filled in (derived, never stored)."""
+        if self.annealing is None:
+            return self.net
+        start = self.annealing.theta0 if self.annealed else self.annealing.theta_inf
+        return dataclasses.replace(self.net, thresholds=start)
+
+    @property
+    def variant(self):
+        if self.annealing is not None:
+            return {"anneal": "annealing", "fixed_theta_inf": "bsnn_theta_inf",
+                    "budget_scaled": "annealing_budget"}[self.annealing.mode]
+        if not self.net.binarize:
+            return "flt32"
+        return "bsnn_theta1" if set(self.net.thresholds) == {1.0} else "bsnn"
+
+
+@dataclass(frozen=True)
+class TemporalCase:
+    name: str
+    label: str
+    binarize: bool
+    beta: float
+    target_peak: float
+    init: Literal["fan_in", "glorot"] = "fan_in"
+    surrogate_centre: Optional[Literal["initial", "current"]] = None   # None: the top-level value
+    threshold: Optional[tuple[float, ...]] = None     # fixed per-layer thresholds, or
+    annealing: Optional[AnnealingConfig] = None      # an annealing schedule
+
+    def __post_init__(self):
+        if (self.threshold is None) == (self.annealing is None):
+            raise ValueError(f"case '{self.name}' needs exactly one of 'threshold' or 'annealing'")
+
+    @property
+    def initial_thresholds(self):
+        return self.threshold if self.annealing is None else self.annealing.theta0
+
+
+@dataclass(frozen=True)
+class TemporalCodingConfig:
+    experiment: str
+    seed: int
+    cases: tuple[TemporalCase, ...]
+    num_inputs: int = 100
+    num_hidden: int = 1000
+    num_steps: int = 100
+    iterations: int = 1000
+    lr: float = 1e-3
+    momentum: float = 0.9
+    slope: float = 5.0
+    target_step: int = 75
+    surrogate_centre: Literal["initial", "current"] = "initial"
+    loss_reduction: Literal["mean", "sum"] = "mean"
+    engine: Engine = "exact"
+    device: str = "auto"                # auto | cpu | cuda | cuda:N (snn_tha.repro.device)
+    snapshot_iterations: tuple[int, ...] = (0, 400, 999)
+    spike_window: int = 3               # "at the target" = within this many steps of target_step
+    raster_neurons: int = 100           # hidden neurons kept for the figure's raster
+
+    def __post_init__(self):
+        bad = [g for g in self.snapshot_iterations if not 0 <= g < self.iterations]
+        if bad:
+            raise ValueError(f"snapshot_iterations {bad} outside [0, {self.iterations})")
+        if not 0 < self.target_step < self.num_steps:
+            raise ValueError(f"target_step must lie in (0, {self.num_steps}), got {self.target_step}")
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    type: Literal["float", "int", "categorical"]
+    low: Optional[float] = None
+    high: Optional[float] = None
+    log: bool = False
+    choices: Optional[tuple[Any, ...]] = None
+    layers: Optional[int] = None     # one value written to every layer of a per-layer list
+    # "membrane": low/high are multiples of the layer's membrane scale (snn_tha.repro.sweep_scale)
+    scale: Optional[Literal["membrane"]] = None
+
+    def __post_init__(self):
+        if self.type == "categorical" and not self.choices:
+            raise ValueError("a categorical parameter needs 'choices'")
+        if self.scale and (self.type != "float" or self.layers):
+            raise ValueError("'scale: membrane' needs a per-layer float parameter "
+                             "(annealing.theta0.<i>, annealing.delta.<i>), not 'layers:'")
+        if self.type != "categorical" and (self.low is None or self.high is None or self.low > self.high):
+            raise ValueError(f"a {self.type} parameter needs low <= high")
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    experiment: str                  # trains configs/<experiment>.yaml
+    params: dict[str, ParamSpec]     # dotted config keys; annealing.delta.<i> sets theta_inf
+    fixed: tuple[str, ...] = ()      # key=value overrides applied to every trial
+    input_mean_square: float = 0.1   # mean squared input pixel (scaled thresholds, first layer)
+
+    @property
+    def config_path(self):
+        return runio.CONFIGS / f"{self.experiment}.yaml"
+
+
+def _merge(base, extra):
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def read_with_base(path, chain=()):
+    """An experiment YAML merged over the file its `base:` key names (relative to it), so a
+    variant states only what it changes."""
+    path = Path(path)
+    data = config.read_yaml(path)
+    if not isinstance(data, dict) or "base" not in data:
+        return data
+    base = data.pop("base")
+    if not isinstance(base, str):
+        raise config.ConfigError(f"{path}: key 'base' must be a file name, got {base!r}")
+    base_path = path.parent / base
+    if base_path.resolve() in chain:
+        raise config.ConfigError(f"{path}: 'base: {base}' makes a cycle of base files")
+    return _merge(read_with_base(base_path, chain + (path.resolve(),)), data)
+
+
+def load(path, profile=None, overrides=(), data_dir=None, device=None):
+    """Experiment YAML (over its base), then the budget profile's keys, then --set overrides,
+    then `data_dir` and `device` (the CLI's --data-dir, --device)."""
+    data = read_with_base(path)
+    if not isinstance(data, dict):
+        raise config.ConfigError(f"{path}: the top level must be a mapping of keys "
+                                 f"(experiment:, data:, net: ...), got a {type(data).__name__}")
+    if profile:
+        profile_path = PROFILES_DIR / f"{profile}.yaml"
+        if not NAME_PATTERN.match(profile) or not profile_path.is_file():
+            names = sorted(p.stem for p in PROFILES_DIR.glob("*.yaml"))
+            raise config.ConfigError(f"unknown profile {profile!r}; valid: {', '.join(names)}")
+        _merge(data, config.read_yaml(profile_path))
+        data["profile"] = profile
+    for assignment in overrides:
+        config.apply_override(data, assignment)
+    if device is not None:
+        data["device"] = device
+    if data_dir is not None:
+        if not isinstance(data.get("data"), dict):
+            raise config.ConfigError(f"{path}: key 'data' must be a mapping")
+        data["data"]["data_dir"] = str(data_dir)
+    where = str(path) + (f" (profile {profile})" if profile else "") + (" (with --set)" if overrides else "")
+    return config.build(TrainConfig, data, where)
