@@ -1,4 +1,4 @@
-"""Issue 15: the folded 1-bit network (snn_tha.deploy.export) run by the numpy engine (snn_tha.deploy.infer)
+"""Issue 15: the folded 1-bit network (snn_tha.deploy.fold) run by the numpy engine (snn_tha.deploy.infer)
 gives the trained model's spikes; the export file, the torch-free engine and NIR."""
 import json
 import subprocess
@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from snn_tha.deploy import export, infer
+from snn_tha.deploy import infer
+from snn_tha.repro import run_export as export
 from snn_tha.models import ARCHITECTURES, NetConfig, build
 from snn_tha.repro.schema import LAYERS
 from margins import MARGIN_FLOAT64, assert_margin

@@ -99,7 +99,7 @@ def test_thresholds_xor_annealing():
 
 
 def test_unknown_profile():
-    with pytest.raises(ConfigError, match="unknown profile .fast.; valid: claims, paper, quick, smoke, tiny"):
+    with pytest.raises(ConfigError, match="unknown profile .fast.; valid: claims, full, paper, quick, smoke, tiny"):
         schema.load("configs/fmnist_annealing.yaml", "fast")
 
 

@@ -1,2 +1,2 @@
-"""The 1-bit deployment model: folding and files (`export`), the numpy engine (`infer`,
+"""The 1-bit deployment model: folding and files (`fold`), the numpy engine (`infer`,
 torch-free)."""

@@ -3,7 +3,7 @@
 Per layer: binary spikes (or the image's uint8 pixels) times +-1 weights as integer sums (the
 2x2 average pooling is folded into a stride-2 convolution with integer taps), and the LIF
 state in float32 in units of that integer current, with batch norm and the threshold folded
-into a per-channel threshold and offset (see `snn_tha.deploy.export`):
+into a per-channel threshold and offset (see `snn_tha.deploy.fold`):
 
     v[t] = beta*v[t-1] + c[t] + offset - H(v[t-1] - threshold)*threshold,  z[t] = H(v[t] - threshold)
 
@@ -90,7 +90,7 @@ def load(path):
 
 
 def from_folded(folded):
-    """Engine layers straight from `snn_tha.deploy.export.fold` (float64, for round-trip tests)."""
+    """Engine layers straight from `snn_tha.deploy.fold.fold` (float64, for round-trip tests)."""
     return [{**l, "weight": fold_pool(l["signs"]) if l["kind"] == "conv" else l["signs"]}
             for l in folded]
 

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from snn_tha.kernels import engine as kernels
 from snn_tha.nn.binary import Conv2d, Linear
 from snn_tha.nn.neurons import Leaky
-from snn_tha.repro.schema import ENGINES, NetConfig  # noqa: F401 (NetConfig: re-exported)
+from snn_tha.models.config import ENGINES, NetConfig  # noqa: F401 (NetConfig: re-exported)
 
 
 

@@ -20,76 +20,16 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from snn_tha.kernels import fused, host_memory
+from snn_tha.models.config import ENGINES
 from snn_tha.repro import bench_lif, bench_peers, runio
-from snn_tha.functional.losses import mse_count_loss
-from snn_tha.models import ARCHITECTURES, NetConfig, build
-from snn_tha.repro.schema import ENGINES
-
-
-@dataclass(frozen=True)
-class BenchCase:
-    name: str
-    net: NetConfig
-    num_steps: int
-    batch: int
-    input_density: float   # spike inputs: fraction of ones
-
-
-def _case(name, experiment, input_density):
-    """A benchmark case from an experiment config (the YAML holds the hyperparameters)."""
-    from snn_tha.repro import schema
-    cfg = schema.load(runio.ROOT / "configs" / f"{experiment}.yaml")
-    steps = cfg.num_steps if cfg.data.is_static else (cfg.data.train_bins or cfg.num_steps)
-    return BenchCase(name, cfg.net_config, steps, cfg.batch_size, input_density)
-
-
-CASES = (  # the annealing variants at their configs' settings; spike inputs are synthetic
-    _case("static (FMNIST)", "fmnist_annealing", 0.0),
-    _case("DVS128 Gesture", "dvs_annealing", 0.1),
-    _case("SHD", "shd_annealing", 0.03),
-)
-TORCH_LIF = "exact, torch LIF"
-
-
-def default_device():
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def make_inputs(case, n_out, device="cpu"):
-    """(x, num_steps, labels): a static image batch with num_steps, or synthetic spikes
-    [T, B, ...] of the case's density with None; labels of `n_out` classes for the count loss."""
-    shape, static = ARCHITECTURES[case.net.arch][1], ARCHITECTURES[case.net.arch][2]
-    if static:
-        x, steps = torch.rand(case.batch, *shape), case.num_steps
-    else:
-        x = (torch.rand(case.num_steps, case.batch, *shape) < case.input_density).float()
-        steps = None
-    return x.to(device), steps, torch.randint(0, n_out, (case.batch,)).to(device)
-
-
-def make_step(case, engine, seed=0, device="cpu"):
-    """Model, optimizer, data and a closure that runs one training step."""
-    torch.manual_seed(seed)
-    net = build(case.net).to(device)
-    net.engine = engine
-    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
-    x, steps, labels = make_inputs(case, net.blocks[-1].fc.out_features, device)
-
-    def step():
-        out = net(x, steps)
-        loss = mse_count_loss(out.spikes, labels)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        if device == "cuda":
-            torch.cuda.synchronize()
-    return net, step
+from snn_tha.repro.bench_flops import executed_flops, matmul_peak_gflops, nominal_flops  # noqa: F401
+from snn_tha.repro.bench_cases import (CASES, TORCH_LIF, BenchCase, default_device,  # noqa: F401
+                                       make_inputs, make_step)
 
 
 def _with_lif_kernel(kernel, step):
@@ -111,47 +51,6 @@ def variants(include_peers=True):
     if include_peers and bench_peers.available():
         table[bench_peers.NAME] = lambda c, d: bench_peers.make_step(c, device=d)[1]
     return table
-
-
-def nominal_flops(net, case):
-    """2 * multiply-adds of forward + backward (3x forward) of the per-step algorithm."""
-    macs, shape = 0, ARCHITECTURES[case.net.arch][1]
-    for block in net.blocks:
-        if hasattr(block, "conv"):
-            c = block.conv
-            h, w = shape[1] - c.kernel_size[0] + 1, shape[2] - c.kernel_size[1] + 1
-            macs += c.out_channels * h * w * c.in_channels * c.kernel_size[0] * c.kernel_size[1]
-            shape = (c.out_channels, h // 2, w // 2)
-        else:
-            macs += block.fc.in_features * block.fc.out_features
-    return 2 * 3 * macs * case.num_steps * case.batch
-
-
-def _int_mm_flops(a_shape, b_shape, *args, out_shape=None, **kwargs):
-    return 2 * a_shape[0] * a_shape[1] * b_shape[1]
-
-
-def executed_flops(step):
-    """FLOPs of the matmuls and convolutions one call of `step` runs (torch's FlopCounterMode)."""
-    from torch.utils import flop_counter
-    if torch.ops.aten._int_mm not in flop_counter.flop_registry:
-        flop_counter.register_flop_formula(torch.ops.aten._int_mm)(_int_mm_flops)
-    with flop_counter.FlopCounterMode(display=False) as counter:
-        step()
-    return counter.get_total_flops()
-
-
-def matmul_peak_gflops(n=2048, repeats=5, device="cpu"):
-    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
-    a @ b
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        a @ b
-        if device == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-    return 2 * n ** 3 / min(times) / 1e9
 
 
 def _status_kb(field):

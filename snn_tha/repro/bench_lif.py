@@ -37,15 +37,15 @@ def copy_bandwidth_gbs(device="cpu", numel=64 * 2 ** 20, repeats=5):
 
 def lif_shapes(case):
     """[(current shape, num_steps or None)] of every LIF layer in one `exact` forward."""
-    from snn_tha.repro import bench
+    from snn_tha.repro import bench_cases
     calls, original = [], engine.lif_sequence
 
     def record(current, *args, **kwargs):
         steps = args[4] if len(args) > 4 else kwargs.get("num_steps")
         calls.append((tuple(current.shape), steps))
         return original(current, *args, **kwargs)
-    net, _ = bench.make_step(case, "exact")
-    x, steps, _ = bench.make_inputs(case, net.blocks[-1].fc.out_features)
+    net, _ = bench_cases.make_step(case, "exact")
+    x, steps, _ = bench_cases.make_inputs(case, net.blocks[-1].fc.out_features)
     engine.lif_sequence = record
     try:
         with torch.no_grad():

@@ -50,13 +50,13 @@ def build(cfg):
 def make_step(case, device="cpu", seed=0):
     """One training step (forward over T, count-MSE loss, backward, Adam) of the peer network."""
     from spikingjelly.activation_based import functional
-    from snn_tha.repro import bench
+    from snn_tha.repro import bench_cases
     from snn_tha.functional.losses import mse_count_loss
     torch.manual_seed(seed)
     net = build(case.net).to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
     n_out = [m for m in net.modules() if isinstance(m, nn.Linear)][-1].out_features
-    x, steps, labels = bench.make_inputs(case, n_out, device)
+    x, steps, labels = bench_cases.make_inputs(case, n_out, device)
     if steps is not None:  # the usual multi-step idiom: the image repeated at every step
         x = x.unsqueeze(0).repeat(steps, *([1] * x.dim()))
 

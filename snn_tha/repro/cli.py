@@ -1,47 +1,20 @@
 """Command line: `snn-tha temporal | report`. Bad input -> one line on stderr, exit 2."""
 import argparse
-import errno
 import json
 import logging
 import shlex
 import sys
 from pathlib import Path
 
-from snn_tha.kernels import fused, host_memory
-from snn_tha.repro import runio, signals
+from snn_tha.repro import runio, sweep_cli
+from snn_tha.repro.cli_args import (_add_budget, _add_profile, _add_set, _add_set_and_no_train,
+                                    _command)
 from snn_tha.repro.config import ConfigError
-from snn_tha.repro.device import resolve as resolve_device
 from snn_tha.repro.data import DataError
-from snn_tha.deploy.infer import ExportError
-from snn_tha.repro.train import NonFiniteError
+from snn_tha.repro.device import resolve as resolve_device
+from snn_tha.repro.guard import check_counts, guarded  # noqa: F401 (guarded: re-exported)
 
 log = logging.getLogger("snn_tha")
-
-
-def _add_set(parser, example="optim.lr=1e-3"):
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help=f"override a config key, e.g. --set {example} (repeatable; list "
-                             f"items by index: --set net.dropout.0=0.5)")
-
-
-def _add_set_and_no_train(parser, what):
-    _add_set(parser)
-    parser.add_argument("--no-train", dest="train", action="store_false",
-                        help=f"only rebuild {what} from existing runs")
-
-
-def _add_device(parser):
-    parser.add_argument("--device", help="auto (default: CUDA when present), cpu, cuda or cuda:N")
-
-
-def _add_budget(parser, profile, seeds, what):
-    """--profile and --seeds: the budget of one run and how many seeds of it."""
-    _add_profile(parser, profile)
-    parser.add_argument("--seeds", type=int, default=seeds, help=f"{what} (default {seeds})")
-
-
-def _add_profile(parser, default, what="budget profile from configs/profiles/"):
-    parser.add_argument("--profile", default=default, help=f"{what} (default: {default})")
 
 
 def cmd_temporal(args):
@@ -108,32 +81,6 @@ def cmd_ablate(args):
     log.info("ablation: %d rows -> results/tables/ablation_*_%s.md", len(rows), args.profile)
 
 
-def cmd_sweep(args):
-    from snn_tha.repro import sweep, sweep_report
-    from snn_tha.repro.sweep_storage import safe_url, storage_url
-    storage = storage_url(args.storage, args.study)
-    if args.action == "init":
-        if not args.space:
-            raise ConfigError("sweep init needs --space configs/sweeps/<experiment>.yaml")
-        sweep.init(args.space, storage, args.study, args.budget, args.profile, args.sampler,
-                   args.seed, args.prune, args.overrides, args.warm_start, args.dead_batches,
-                   args.dead_layers)
-        log.info("created study %r in %s (budget %d trials)", args.study, safe_url(storage),
-                 args.budget)
-    elif args.action == "work":
-        ran = sweep.work(storage, args.study, args.worker_id, out_root=args.trials_dir,
-                         heartbeat=args.heartbeat, grace=args.grace, device=args.device,
-                         allow_mismatch=args.allow_mismatch)
-        log.info("worker done: %d trial(s) run here", ran)
-    elif args.action == "status":
-        print(json.dumps(sweep_report.status(storage, args.study), indent=2, default=str))
-    else:
-        command = "snn-tha " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-        for path in sweep_report.export(storage, args.study, configs_dir=args.tuned_dir,
-                                        command=command):
-            log.info("wrote %s", path)
-
-
 def cmd_report(args):
     from snn_tha.repro import report
     path = report.write_report(Path(args.results))
@@ -149,7 +96,7 @@ def cmd_runs(args):
 
 
 def cmd_export(args):
-    from snn_tha.deploy import export
+    from snn_tha.repro import run_export as export
     if args.table:
         log.info("wrote %s", export.deployment_table(Path(args.table)))
     for run_dir in args.run_dirs:
@@ -168,15 +115,6 @@ def cmd_infer(args):
 def cmd_data(args):
     from snn_tha.repro.data import prepare
     return prepare.main()
-
-
-def _command(sub, func, name, help, device=True):
-    """A subcommand that runs `func(args)`, with --device unless `device=False`."""
-    p = sub.add_parser(name, help=help)
-    p.set_defaults(func=func)
-    if device:
-        _add_device(p)
-    return p
 
 
 def build_parser():
@@ -237,38 +175,7 @@ def build_parser():
     p.add_argument("--no-train", dest="train", action="store_false",
                    help="only rebuild the table from the runs that finished")
 
-    p = _command(sub, cmd_sweep, "sweep", help="Optuna TPE sweeps: init | work | status | export")
-    p.add_argument("action", choices=["init", "work", "status", "export"])
-    p.add_argument("--study", required=True, help="study name, e.g. fmnist_annealing-quick")
-    p.add_argument("--storage", help="journal file or database URL (postgresql+psycopg2://user:pw@"
-                                     "host/db); default $SNN_THA_STORAGE, else "
-                                     "results/sweeps/<study>.journal")
-    p.add_argument("--space", help="init: search space YAML (configs/sweeps/<experiment>.yaml)")
-    p.add_argument("--budget", type=int, default=500, help="init: total trials over all workers")
-    _add_profile(p, "quick", "init: budget profile of each trial")
-    p.add_argument("--sampler", choices=["paper", "default"], default="paper",
-                   help="init: 'paper' = TPE multivariate=False, constant_liar=False, 10 startup")
-    p.add_argument("--seed", type=int, default=0, help="init: study seed (workers derive theirs)")
-    p.add_argument("--prune", choices=["none", "median", "asha", "hyperband"], default="none",
-                   help="init: multi-fidelity pruning on per-epoch validation accuracy")
-    p.add_argument("--warm-start", choices=["release", "paper", "none"], default="release",
-                   help="init: enqueue the published configuration as the first trial")
-    p.add_argument("--dead-batches", type=int, default=3, help="init: prune a trial whose watched "
-                   "layer is silent over its first K batches (0: off; chance accuracy after "
-                   "epoch 1 is pruned too)")
-    p.add_argument("--dead-layers", choices=["output", "any"], default="output",
-                   help="init: the layer(s) watched for silence")
-    p.add_argument("--tuned-dir", help="export: where the tuned config goes (default configs/tuned)")
-    p.add_argument("--allow-mismatch", action="store_true",
-                   help="work: join although this checkout's space or commit differ from the study's")
-    _add_set(p, "data.name=mnist5k")
-    p.add_argument("--worker-id", type=int, help="work: distinct per worker (default: the pid)")
-    p.add_argument("--trials-dir", help="work: where each trial's run directory goes "
-                   "(default results/sweeps/trials)")
-    p.add_argument("--heartbeat", type=int, default=60, help="work, database storage: seconds")
-    p.add_argument("--grace", type=int, default=120,
-                   help="work, database storage: seconds without a heartbeat before a trial "
-                        "is failed and re-queued")
+    sweep_cli.add_parser(sub)
 
     p = _command(sub, cmd_report, "report", "rebuild results/REPORT.md from recorded runs",
                  device=False)
@@ -306,58 +213,6 @@ def main(argv=None):
         return bench.main(argv[1:])
     args = build_parser().parse_args(argv)
     return guarded(lambda a: args.func(check_counts(a)), args, _resume_hint(args))
-
-
-# numeric options and the least value that makes sense
-COUNTS = {"seeds": (1, "seeds to train"), "budget": (1, "trials in the study"),
-          "limit": (1, "test images"), "seed": (0, "the study's seed")}
-
-
-def check_counts(args):
-    """--seeds, --budget, --limit >= 1 and --seed >= 0 (ConfigError naming the option)."""
-    for key, (least, what) in COUNTS.items():
-        value = getattr(args, key, None)
-        if value is not None and value < least:
-            raise ConfigError(f"--{key} {value}: the number of {what} must be >= {least}"
-                              if least else f"--{key} {value}: {what} must be >= 0")
-    return args
-
-
-def guarded(func, args, resume_hint=""):
-    """Run a command: a user's error is one line and exit 2, Ctrl-C one line and 130, SIGTERM
-    the same line and 143 (locks released, finished epochs checkpointed)."""
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    runio.git_commit()  # provenance names the code this process started with
-    host_memory.keep_freed_memory()
-    try:
-        fused.choice()  # a bad SNN_THA_LIF_KERNEL is refused before any work
-        with signals.sigterm_as_interrupt():
-            code = func(args)
-    except (ConfigError, DataError, NonFiniteError, ExportError) as err:
-        return _fail(str(err))
-    except OSError as err:  # missing file, read-only folder, full disk: the path and the reason
-        if err.errno == errno.EPIPE:  # stdout closed early (`| head`): nothing left to say
-            return 0
-        if err.errno not in USER_OS_ERRORS:
-            raise
-        where = f"{err.filename}: " if err.filename else ""
-        return _fail(f"{where}{err.strerror or err}")
-    except KeyboardInterrupt as err:
-        what = "terminated (SIGTERM)" if isinstance(err, signals.Terminated) else "interrupted"
-        print(f"snn-tha: {what}; finished epochs are checkpointed: run the same command "
-              f"with --resume to continue{resume_hint}", file=sys.stderr)
-        return 143 if isinstance(err, signals.Terminated) else 130
-    return code if isinstance(code, int) else 0
-
-
-# errors a user causes (and can fix); anything else is a bug and keeps its traceback
-USER_OS_ERRORS = {errno.ENOENT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC,
-                  errno.EDQUOT, errno.EISDIR, errno.ENOTDIR}
-
-
-def _fail(message):
-    print(f"snn-tha: error: {message}", file=sys.stderr)
-    return 2
 
 
 def _resume_hint(args):

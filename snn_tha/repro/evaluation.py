@@ -126,12 +126,13 @@ MODEL_OUTPUTS = ("model.pt", "model.1bit.npz", "model.1bit.json")
 def keep_chosen_model(run, eval_thresholds, final):
     """model.pt (the chosen model's state, when under 1 MB) and, for a binarized network, its
     1-bit export."""
-    from snn_tha.deploy.export import export, keep_model
+    from snn_tha.deploy.infer import ExportError
+    from snn_tha.repro.run_export import export, keep_model
     keep_model(run.dir, run.best_model, run.state["best_iteration"], eval_thresholds)
     if not run.cfg.net.binarize:  # full-precision weights have no 1-bit form
         return
     try:
         export(run.dir, best_model=(run.best_model, run.state["best_iteration"], eval_thresholds),
                final=final)
-    except ConfigError as err:  # e.g. a BN channel with scale 0: the run stays valid
+    except (ConfigError, ExportError) as err:  # e.g. a BN channel with scale 0: the run stays valid
         log.warning("%s: no 1-bit export (%s)", run.dir, err)

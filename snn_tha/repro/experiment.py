@@ -79,10 +79,9 @@ def _run(dataset, configs, args, ablation_config):
 
 def script_main(dataset, prefix, variants, doc, argv=None):
     """An experiments/<dataset>.py entry point: its variants' configs, its annealing ablation."""
-    from snn_tha.repro.cli import guarded
+    from snn_tha.repro.guard import check_counts, guarded
     configs = [tables.ROOT / "configs" / f"{prefix}_{v}.yaml" for v in variants]
     ablation = tables.ROOT / "configs" / f"{prefix}_annealing.yaml"   # configs/ablations/ lists the changes
-    from snn_tha.repro.cli import check_counts
     args = parser(doc.splitlines()[0]).parse_args(argv)
     return guarded(lambda a: run(dataset, configs, check_counts(a), ablation), args,
                    " (add --resume to this script)")

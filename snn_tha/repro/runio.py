@@ -121,3 +121,21 @@ def provenance(seed=None):
         "platform": platform.platform(),
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def append_rows(path, rows):
+    if not rows:
+        return
+    new = not path.exists()
+    with open(path, "a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        if new:
+            writer.writeheader()
+        writer.writerows(rows)
+
+
+def truncate_rows(path, keep):
+    """Drop iteration rows written after the checkpoint a resumed run starts from."""
+    if path.exists():
+        lines = path.read_text().splitlines(keepends=True)
+        atomic_write_text(path, "".join(lines[:keep + 1]))

@@ -5,63 +5,20 @@ dataclasses (by `snn_tha.repro.config`), per-layer values are lists, derived val
   `NetConfig`, `OptimConfig` and `AnnealingConfig`; `load()` reads one with its `base:` file,
   a budget profile and `--set` overrides;
 - `TemporalCodingConfig` / `TemporalCase` (configs/temporal_coding.yaml);
-- `SearchSpace` / `ParamSpec` (Optuna search spaces, configs/sweeps/).
+- search spaces (configs/sweeps/): `snn_tha.repro.sweep_space`.
 """
 import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Optional, get_args
+from typing import Literal, Optional
 
+from snn_tha.models.config import ENGINES, LAYERS, Engine, NetConfig  # noqa: F401 (re-exported)
 from snn_tha.repro import config, runio
 from snn_tha.nn.annealing import LayerSchedule
 from snn_tha.repro.device import PATTERN as DEVICE_PATTERN
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")   # profile and experiment names: folder names
-
-Engine = Literal["reference", "exact", "fast"]
-ENGINES = get_args(Engine)
-# arch -> (Leaky layers, dropout sites); the factories are `snn_tha.models.ARCHITECTURES`
-LAYERS = {"static_conv": (3, 1), "dvs_conv": (3, 1), "shd_dense": (2, 2), "temporal_dense": (2, 2)}
-
-
-@dataclass(frozen=True)
-class NetConfig:
-    arch: str                                  # a name in ARCHITECTURES
-    binarize: bool
-    beta: float
-    slope: float                               # fast-sigmoid k
-    thresholds: tuple[float, ...] = ()         # per Leaky layer (from annealing.theta0 if annealed)
-    surrogate_centre: Literal["initial", "current"] = "initial"
-    init: Literal["fan_in", "glorot"] = "fan_in"
-    batch_norm: bool = False                   # conv nets only
-    dropout: tuple[float, ...] = (0.0,)        # per dropout site (conv nets 1, SHD 2)
-    engine: Engine = "exact"
-    conv_chunk: int = 10                       # time steps per conv call (measured best on CPU)
-
-    def __post_init__(self):
-        """Checks that need no data, so a bad config fails before minutes of data loading."""
-        if self.arch not in LAYERS:
-            raise ValueError(f"unknown arch {self.arch!r}; valid: {', '.join(LAYERS)}")
-        if not 0 <= self.beta <= 1:  # snnTorch would clamp it silently
-            raise ValueError(f"beta must lie in [0, 1], got {self.beta:g}")
-        if not self.slope > 0:
-            raise ValueError(f"slope must be > 0, got {self.slope:g}")
-        n_lif, n_drop = LAYERS[self.arch]
-        if self.thresholds and len(self.thresholds) not in (1, n_lif):
-            raise ValueError(f"arch '{self.arch}' has {n_lif} Leaky layers; thresholds has "
-                             f"{len(self.thresholds)} values (give 1 or {n_lif})")
-        if any(not t > 0 for t in self.thresholds):
-            raise ValueError(f"thresholds must be > 0, got {list(self.thresholds)}")
-        if len(self.dropout) != n_drop or not all(0 <= p < 1 for p in self.dropout):
-            raise ValueError(f"arch '{self.arch}' has {n_drop} dropout site(s): dropout must be "
-                             f"{n_drop} value(s) in [0, 1), got {list(self.dropout)}")
-        if self.conv_chunk < 1:
-            raise ValueError(f"conv_chunk must be >= 1, got {self.conv_chunk}")
-
-    def leaky_layers(self):
-        return LAYERS[self.arch][0]
-
 
 PROFILES_DIR = runio.CONFIGS / "profiles"
 
@@ -271,39 +228,6 @@ class TemporalCodingConfig:
             raise ValueError(f"snapshot_iterations {bad} outside [0, {self.iterations})")
         if not 0 < self.target_step < self.num_steps:
             raise ValueError(f"target_step must lie in (0, {self.num_steps}), got {self.target_step}")
-
-
-@dataclass(frozen=True)
-class ParamSpec:
-    type: Literal["float", "int", "categorical"]
-    low: Optional[float] = None
-    high: Optional[float] = None
-    log: bool = False
-    choices: Optional[tuple[Any, ...]] = None
-    layers: Optional[int] = None     # one value written to every layer of a per-layer list
-    # "membrane": low/high are multiples of the layer's membrane scale (snn_tha.repro.sweep_scale)
-    scale: Optional[Literal["membrane"]] = None
-
-    def __post_init__(self):
-        if self.type == "categorical" and not self.choices:
-            raise ValueError("a categorical parameter needs 'choices'")
-        if self.scale and (self.type != "float" or self.layers):
-            raise ValueError("'scale: membrane' needs a per-layer float parameter "
-                             "(annealing.theta0.<i>, annealing.delta.<i>), not 'layers:'")
-        if self.type != "categorical" and (self.low is None or self.high is None or self.low > self.high):
-            raise ValueError(f"a {self.type} parameter needs low <= high")
-
-
-@dataclass(frozen=True)
-class SearchSpace:
-    experiment: str                  # trains configs/<experiment>.yaml
-    params: dict[str, ParamSpec]     # dotted config keys; annealing.delta.<i> sets theta_inf
-    fixed: tuple[str, ...] = ()      # key=value overrides applied to every trial
-    input_mean_square: float = 0.1   # mean squared input pixel (scaled thresholds, first layer)
-
-    @property
-    def config_path(self):
-        return runio.CONFIGS / f"{self.experiment}.yaml"
 
 
 def _merge(base, extra):

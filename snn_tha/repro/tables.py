@@ -3,7 +3,7 @@ the repeats of each (data set, variant), for one budget profile, with the paper'
 import json
 from pathlib import Path
 
-from snn_tha.repro import config, paper, records, runio
+from snn_tha.repro import paper, records, runio
 from snn_tha.repro.data.common import DataError
 
 ROOT = runio.ROOT

@@ -8,7 +8,6 @@ epoch), `activity.json` (per-neuron spike counts over the test set), `final.json
 with provenance) and `checkpoint.pt` (atomic, every epoch; `resume=True` continues from it).
 """
 import copy
-import csv
 import logging
 import math
 import time
@@ -29,6 +28,7 @@ from snn_tha.repro.device import on_device, resolve as resolve_device
 from snn_tha.repro.evaluation import MODEL_OUTPUTS, TRAINING_OUTPUTS, dead_fractions, evaluate, write_final
 from snn_tha.functional.losses import mse_count_loss, predict
 from snn_tha.models import build
+from snn_tha.repro.resume import keep_finished, try_load
 from snn_tha.repro.run_setup import make_annealing, make_optimizer, prepare_data
 
 log = logging.getLogger("snn_tha")
@@ -68,24 +68,6 @@ def _check_finite_weights(model, run_dir, iteration):
             raise NonFiniteError(f"{run_dir}: parameter {name} became non-finite by iteration "
                                  f"{iteration}; lower optim.lr or enable optim.grad_clip "
                                  f"(no final result was written for this run)")
-
-
-def _append_rows(path, rows):
-    if not rows:
-        return
-    new = not path.exists()
-    with open(path, "a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        if new:
-            writer.writeheader()
-        writer.writerows(rows)
-
-
-def _truncate_rows(path, keep):
-    """Drop iteration rows written after the checkpoint a resumed run starts from."""
-    if path.exists():
-        lines = path.read_text().splitlines(keepends=True)
-        runio.atomic_write_text(path, "".join(lines[:keep + 1]))
 
 
 class Run:
@@ -145,7 +127,7 @@ class Run:
         if self.device.type == "cuda" and ckpt.get("cuda_rng") is not None:
             torch.cuda.set_rng_state(ckpt["cuda_rng"], self.device)
         self.state, self.best_model = ckpt["state"], ckpt["best_model"]
-        _truncate_rows(self.dir / "iterations.csv", self.state["iteration"])
+        runio.truncate_rows(self.dir / "iterations.csv", self.state["iteration"])
         return True
 
     # --- training ----------------------------------------------------------------------
@@ -198,7 +180,7 @@ class Run:
                 bar.update()
                 bar.set_postfix(loss=f"{loss:.3f}", acc=f"{correct / seen:.3f}",
                                 theta="/".join(f"{t:.2f}" for t in thresholds), refresh=False)
-        _append_rows(self.dir / "iterations.csv", rows)
+        runio.append_rows(self.dir / "iterations.csv", rows)
         return sum(losses) / len(losses), correct / max(seen, 1)
 
     def finished(self):
@@ -240,68 +222,6 @@ class Run:
         """The chosen model's final result (see `evaluation.write_final`)."""
         return write_final(self)
 
-def _try_load(run, resume):
-    """resume=True: continue or refuse (ResumeError); "auto": continue, or move a checkpoint
-    of other settings aside (one line says so) and start afresh."""
-    try:
-        return run.load()
-    except checkpoints.ResumeError as err:
-        if resume != "auto":
-            raise
-        checkpoints.move_aside(run.dir, str(err).split(";")[0])
-        return False
-
-
-def _keep_finished(cfg, run_dir, resume, retrain):
-    """What to do with a finished run already in `run_dir`: its final result when it is to be
-    left as it is, None when training goes on (resume completes or extends it, or the folder was
-    moved aside). A finished run is never deleted."""
-    if retrain:
-        if any(p.name != ".lock" for p in run_dir.iterdir()):
-            checkpoints.move_aside(run_dir, "--retrain")
-        return None
-    done = checkpoints.finished_run(run_dir, cfg)
-    if done is None:
-        return None
-    has_checkpoint = (run_dir / checkpoints.LATEST).is_file() or (run_dir / checkpoints.PREVIOUS).is_file()
-    if not resume:
-        raise checkpoints.ResumeError(
-            f"{run_dir}: holds a finished run (final.json); --resume keeps it (and writes any "
-            f"missing file), --retrain moves it to {checkpoints.REPLACED}/ and trains again, or "
-            f"use another --out")
-    budget_only = all(d.split(":")[0] in checkpoints.BUDGET_KEYS for d in done.differences)
-    if done.differences and not (budget_only and has_checkpoint):
-        why = (f"finished with other settings ({'; '.join(done.differences[:4])}"
-               f"{' ...' if len(done.differences) > 4 else ''})")
-        if resume != "auto":
-            raise checkpoints.ResumeError(
-                f"{run_dir}: {why}{'' if has_checkpoint else ' and has no checkpoint to continue from'}; "
-                f"--retrain moves it to {checkpoints.REPLACED}/ and trains again, or use another --out")
-        checkpoints.move_aside(run_dir, why)
-        return None
-    if done.differences:
-        log.info("%s: continuing the finished run from its checkpoint (%s)", run_dir,
-                 "; ".join(done.differences))
-        return None
-    if not done.missing:
-        log.info("%s: finished (%s); left as it is", run_dir, _summary(done.final))
-        return done.final
-    if has_checkpoint:
-        log.info("%s: finished, writing the missing %s from its checkpoint", run_dir,
-                 ", ".join(done.missing))
-        return None
-    log.warning("%s: finished, but %s are not here and there is no checkpoint to write them from "
-                "(the repository keeps a run's numbers, not its weights); --retrain makes them",
-                run_dir, ", ".join(done.missing))
-    return done.final
-
-
-def _summary(final):
-    if "test_acc" in final:
-        return f"test accuracy {100 * final['test_acc']:.2f}%"
-    return f"validation accuracy {100 * final['val_acc']:.2f}%"
-
-
 def train_one(cfg, seed, run_dir, resume=False, progress=True, on_epoch=None, on_batch=None,
               retrain=False):
     run_dir = Path(run_dir)
@@ -320,11 +240,11 @@ def train_one(cfg, seed, run_dir, resume=False, progress=True, on_epoch=None, on
 def _train_one(cfg, seed, run_dir, resume, progress, on_epoch, on_batch, retrain):
     with checkpoints.RunLock(run_dir):
         checkpoints.clean_temporaries(run_dir)
-        kept = _keep_finished(cfg, run_dir, resume, retrain)
+        kept = keep_finished(cfg, run_dir, resume, retrain)
         if kept is not None:
             return kept
         run = Run(cfg, seed, run_dir)
-        if not (resume and _try_load(run, resume)):
+        if not (resume and try_load(run, resume)):
             if (run.dir / checkpoints.LATEST).is_file():
                 log.info("%s: starting afresh over an unfinished run (--resume continues it)", run.dir)
             for stale in ("final.json", *TRAINING_OUTPUTS, *MODEL_OUTPUTS,

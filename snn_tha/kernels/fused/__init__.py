@@ -13,7 +13,10 @@ import sys
 
 import torch
 
-from snn_tha.repro.config import ConfigError
+
+class KernelError(ValueError):
+    """A kernel choice that cannot be honoured (one line; the command line prints it)."""
+
 
 KERNEL_ENV = "SNN_THA_LIF_KERNEL"
 CHOICES = ("auto", "torch", "cpp", "triton")
@@ -23,7 +26,7 @@ _warned = set()
 def choice():
     value = os.environ.get(KERNEL_ENV, "auto")
     if value not in CHOICES:
-        raise ConfigError(f"environment {KERNEL_ENV}={value!r}: use one of {', '.join(CHOICES)}")
+        raise KernelError(f"environment {KERNEL_ENV}={value!r}: use one of {', '.join(CHOICES)}")
     return value
 
 

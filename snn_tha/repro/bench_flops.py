@@ -1,0 +1,49 @@
+"""What a bench step computes: nominal FLOPs of the per-step algorithm, the FLOPs a step really
+executes (torch's FlopCounterMode; int8 matmuls count as 2*m*k*n), and this machine's fp32
+matmul peak that they are divided by."""
+import time
+
+import torch
+
+from snn_tha.models import ARCHITECTURES
+
+
+def nominal_flops(net, case):
+    """2 * multiply-adds of forward + backward (3x forward) of the per-step algorithm."""
+    macs, shape = 0, ARCHITECTURES[case.net.arch][1]
+    for block in net.blocks:
+        if hasattr(block, "conv"):
+            c = block.conv
+            h, w = shape[1] - c.kernel_size[0] + 1, shape[2] - c.kernel_size[1] + 1
+            macs += c.out_channels * h * w * c.in_channels * c.kernel_size[0] * c.kernel_size[1]
+            shape = (c.out_channels, h // 2, w // 2)
+        else:
+            macs += block.fc.in_features * block.fc.out_features
+    return 2 * 3 * macs * case.num_steps * case.batch
+
+
+def _int_mm_flops(a_shape, b_shape, *args, out_shape=None, **kwargs):
+    return 2 * a_shape[0] * a_shape[1] * b_shape[1]
+
+
+def executed_flops(step):
+    """FLOPs of the matmuls and convolutions one call of `step` runs (torch's FlopCounterMode)."""
+    from torch.utils import flop_counter
+    if torch.ops.aten._int_mm not in flop_counter.flop_registry:
+        flop_counter.register_flop_formula(torch.ops.aten._int_mm)(_int_mm_flops)
+    with flop_counter.FlopCounterMode(display=False) as counter:
+        step()
+    return counter.get_total_flops()
+
+
+def matmul_peak_gflops(n=2048, repeats=5, device="cpu"):
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    a @ b
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ b
+        if device == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    return 2 * n ** 3 / min(times) / 1e9

@@ -1,0 +1,64 @@
+"""How every command runs (`snn-tha ...` and `experiments/*.py`): a user's error is one line
+and exit 2, Ctrl-C one line and 130, SIGTERM the same line and 143; counts checked first."""
+import errno
+import logging
+import sys
+
+from snn_tha.deploy.infer import ExportError
+from snn_tha.kernels import fused, host_memory
+from snn_tha.repro import runio, signals
+from snn_tha.repro.config import ConfigError
+from snn_tha.repro.data import DataError
+from snn_tha.repro.train import NonFiniteError
+
+
+# numeric options and the least value that makes sense
+COUNTS = {"seeds": (1, "seeds to train"), "budget": (1, "trials in the study"),
+          "limit": (1, "test images"), "seed": (0, "the study's seed")}
+
+
+def check_counts(args):
+    """--seeds, --budget, --limit >= 1 and --seed >= 0 (ConfigError naming the option)."""
+    for key, (least, what) in COUNTS.items():
+        value = getattr(args, key, None)
+        if value is not None and value < least:
+            raise ConfigError(f"--{key} {value}: the number of {what} must be >= {least}"
+                              if least else f"--{key} {value}: {what} must be >= 0")
+    return args
+
+
+def guarded(func, args, resume_hint=""):
+    """Run a command: a user's error is one line and exit 2, Ctrl-C one line and 130, SIGTERM
+    the same line and 143 (locks released, finished epochs checkpointed)."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    runio.git_commit()  # provenance names the code this process started with
+    host_memory.keep_freed_memory()
+    try:
+        fused.choice()  # a bad SNN_THA_LIF_KERNEL is refused before any work
+        with signals.sigterm_as_interrupt():
+            code = func(args)
+    except (ConfigError, DataError, NonFiniteError, ExportError, fused.KernelError) as err:
+        return _fail(str(err))
+    except OSError as err:  # missing file, read-only folder, full disk: the path and the reason
+        if err.errno == errno.EPIPE:  # stdout closed early (`| head`): nothing left to say
+            return 0
+        if err.errno not in USER_OS_ERRORS:
+            raise
+        where = f"{err.filename}: " if err.filename else ""
+        return _fail(f"{where}{err.strerror or err}")
+    except KeyboardInterrupt as err:
+        what = "terminated (SIGTERM)" if isinstance(err, signals.Terminated) else "interrupted"
+        print(f"snn-tha: {what}; finished epochs are checkpointed: run the same command "
+              f"with --resume to continue{resume_hint}", file=sys.stderr)
+        return 143 if isinstance(err, signals.Terminated) else 130
+    return code if isinstance(code, int) else 0
+
+
+# errors a user causes (and can fix); anything else is a bug and keeps its traceback
+USER_OS_ERRORS = {errno.ENOENT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC,
+                  errno.EDQUOT, errno.EISDIR, errno.ENOTDIR}
+
+
+def _fail(message):
+    print(f"snn-tha: error: {message}", file=sys.stderr)
+    return 2
