@@ -93,16 +93,6 @@ def test_sign_bits_round_trip_through_packbits():
         np.testing.assert_array_equal(back, layer["signs"])
 
 
-@pytest.fixture
-def trained_run(data_dir, tmp_path):
-    from snn_tha.repro import schema
-    from snn_tha.repro.train import train
-    cfg = schema.load("configs/fmnist_annealing.yaml", "smoke", [
-        f"data.data_dir={data_dir}", "data.validation_size=20", "epochs=2", "patience=2"])
-    train(cfg, tmp_path / "run", progress=False)
-    return tmp_path / "run" / "smoke-seed0", data_dir
-
-
 def test_every_finished_run_keeps_its_model_and_1bit_export(trained_run):
     run, _ = trained_run
     saved = torch.load(run / "model.pt", weights_only=False)

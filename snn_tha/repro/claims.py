@@ -12,7 +12,11 @@ from pathlib import Path
 
 from snn_tha.repro import paper, runio, tables
 from snn_tha.repro.data import DataError
-from snn_tha.repro.fidelity import CLAIM_VARIANTS, PREFIXES, RULE, ROOT, describe, train_config_file, verdict
+from snn_tha.repro.claim_stats import MIN_PAIRS, RULE, UNDECIDED, describe, paired, seeds_needed
+from snn_tha.repro.fidelity import CLAIM_VARIANTS, PREFIXES, ROOT, train_config_file
+
+ACC_EFFECT = 1.0    # pp: Table 1's gaps between the binarized variants are about 1 point
+DEAD_EFFECT = 10.0  # pp: Fig. 5 / Sec. 5.2 report 10-30 points fewer dead neurons
 
 log = logging.getLogger("snn_tha")
 
@@ -53,26 +57,32 @@ def runs_by_variant(profile, dataset, runs_root=None):
 
 
 def _acc(runs):
-    return [100 * f["test_acc"] for f in runs]
+    return {f["seed"]: 100 * f["test_acc"] for f in runs}
 
 
-def _dead(runs, layer=None):
-    if layer is None:
-        return [100 * statistics.mean(f["dead_fraction"]) for f in runs]
-    return [100 * f["dead_fraction"][layer] for f in runs]
+def _dead(runs, layer):
+    return {f["seed"]: 100 * f["dead_fraction"][layer] for f in runs}
 
 
 def _ms(values):
-    d = describe(values)
+    d = describe(list(values))
     return f"{d['mean']:.2f} ± {d['std']:.2f} (n={d['n']})" if d["n"] > 1 else (
         f"{d['mean']:.2f} (n=1)" if d["n"] else "—")
 
 
-def _claim(text, a_label, a, b_label, b, note=""):
-    result, d, se = verdict(a, b)
-    return {"claim": text, "a": f"{a_label}: {_ms(a)}", "b": f"{b_label}: {_ms(b)}",
-            "difference": f"{d:+.2f} (2se {2 * se:.2f})" if d == d else "—",
-            "verdict": result, "note": note}
+def _claim(text, a_label, a, b_label, b, effect, note=""):
+    """One claim row: A > B decided paired over the seeds both finished; `effect` is the size
+    the paper reports (pp), for the seeds a decision at 2 se would need."""
+    s = paired(a, b)
+    decided = s["n"] >= 2 and s["se"] == s["se"]
+    if s["n"] < MIN_PAIRS and s["verdict"] == UNDECIDED:
+        note = f"{s['n']} pairs: the exact test needs ≥ {MIN_PAIRS}. " + note
+    return {"claim": text, "a": f"{a_label}: {_ms(a.values())}", "b": f"{b_label}: {_ms(b.values())}",
+            "n": s["n"], "difference": f"{s['mean']:+.2f} ± {s['se']:.2f}" if decided else "—",
+            "p": f"{s['p']:.3f} / {s['p_opposite']:.3f}" if decided else "—",
+            "detectable": f"{s['detectable']:.2f}" if decided else "—",
+            "verdict": s["verdict"], "note": note.strip(), "sd": s["sd"], "effect": effect,
+            "needed": seeds_needed(s["sd"], effect)}
 
 
 def threshold_gap(runs):
@@ -85,26 +95,44 @@ def threshold_gap(runs):
     return max(gaps) if gaps else None
 
 
-def decide(v):
-    """The paper's claims for one data set, from {variant: finals}."""
+def hidden_layers(runs):
+    """Indices of the hidden layers (every layer but the output one)."""
+    return range(len(runs[0]["dead_fraction"]) - 1)
+
+
+def paper_gap(dataset, a, b):
+    """|mean A - mean B| of the paper's Table 1 (pp), ACC_EFFECT where it has no such pair."""
+    table = paper.TABLE1.get(dataset, {})
+    if a in table and b in table:
+        return round(abs(table[a][1] - table[b][1]), 2)
+    return ACC_EFFECT
+
+
+def decide(v, dataset=None):
+    """The paper's claims for one data set, from {variant: finals}: accuracy claims (effect:
+    the paper's Table 1 gap) and dead-neuron claims per hidden layer (10-30 pp in Fig. 5 /
+    Sec. 5.2, DEAD_EFFECT taken)."""
     rows = []
     acc = {k: _acc(r) for k, r in v.items()}
-    dead = {k: _dead(r) for k, r in v.items()}
     if "flt32" in v:
         for other in ("bsnn_theta1", "bsnn", "annealing"):
             if other in v:
                 rows.append(_claim(f"Table 1: flt32 is more accurate than {paper.VARIANT_LABELS[other]}",
-                                   "flt32", acc["flt32"], other, acc[other]))
+                                   "flt32", acc["flt32"], other, acc[other],
+                                   paper_gap(dataset, "flt32", other)))
     if "annealing" in v:
         for other in ("bsnn", "bsnn_theta1"):
             if other in v:
                 rows.append(_claim(f"Table 1: annealing is more accurate than {paper.VARIANT_LABELS[other]}",
-                                   "annealing", acc["annealing"], other, acc[other]))
+                                   "annealing", acc["annealing"], other, acc[other],
+                                   paper_gap(dataset, "annealing", other)))
     if "annealing" in v and "bsnn" in v:
-        rows.append(_claim("Fig. 5 / Sec. 5.2: annealing has fewer dead neurons than the tuned fixed "
-                           "threshold (dead %, mean over layers; claimed direction: fixed − annealing)",
-                           "fixed θ", dead["bsnn"], "annealing", dead["annealing"],
-                           "the two nets end at different thresholds, so this does not isolate annealing"))
+        for j in hidden_layers(v["annealing"]):
+            rows.append(_claim(f"Fig. 5 / Sec. 5.2: annealing has fewer dead neurons than the tuned "
+                               f"fixed threshold in hidden layer {j + 1} (dead %, fixed − annealing)",
+                               "fixed θ", _dead(v["bsnn"], j), "annealing", _dead(v["annealing"], j),
+                               DEAD_EFFECT, "the two nets end at different thresholds, so this "
+                               "does not isolate annealing"))
     gap = threshold_gap(v.get("annealing", []))
     for variant, label in (("annealing", "annealing (release alphas)"),
                            ("annealing_budget", "annealing (alphas scaled to the budget)")):
@@ -114,20 +142,22 @@ def decide(v):
                     "thresholds" if g is not None and g <= 1.0 else
                     f"final thresholds up to {g:.1f}% below theta_inf: NOT at equal thresholds, "
                     "a lower threshold alone gives fewer dead neurons")
-            rows.append(_claim(f"Sec. 3/5.2: a large fixed threshold kills neurons that {label} keeps "
-                               "alive (dead %, mean over layers; fixed θ∞ − annealing)",
-                               "fixed θ∞", dead["bsnn_theta_inf"], variant, dead[variant], note))
+            for j in hidden_layers(v[variant]):
+                rows.append(_claim(f"Sec. 3/5.2: a large fixed threshold kills neurons that {label} "
+                                   f"keeps alive, hidden layer {j + 1} (dead %, fixed θ∞ − annealing)",
+                                   "fixed θ∞", _dead(v["bsnn_theta_inf"], j), variant,
+                                   _dead(v[variant], j), DEAD_EFFECT, note))
             rows.append(_claim(f"Mechanism: reaching θ∞ by {label} is more accurate than imposing θ∞ "
                                "from the first step", variant, acc[variant], "fixed θ∞",
-                               acc["bsnn_theta_inf"]))
+                               acc["bsnn_theta_inf"], ACC_EFFECT))
     if gap is not None:
         iterations = max(f.get("iterations", 0) for f in v["annealing"])
         rows.append({"claim": "Sec. 5.2: the final threshold is within 0.1% of theta_inf",
                      "a": f"largest gap over layers and seeds: {gap:.3f}%", "b": "claimed: ≤ 0.1%",
-                     "difference": "—",
+                     "n": len(v["annealing"]), "difference": "—", "p": "—", "detectable": "—",
                      "verdict": "holds" if gap <= 0.1 else "not measurable at this budget",
                      "note": f"after {iterations} iterations; the gap shrinks as (1 - alpha)^g, and the "
-                             f"paper's runs were far longer" if gap > 0.1 else ""})
+                             f"paper's runs were far longer" if gap > 0.1 else "", "needed": None})
     return rows
 
 
@@ -147,6 +177,46 @@ def dead_per_epoch(v):
     return curves
 
 
+PAIRING = ("Pairing: one seed gives every variant the same batches in the same order and the "
+           "same initial latent weights (`tests/test_claim_stats.py::test_a_seed_pairs_the_variants`), "
+           "so each claim is decided on the per-seed differences.")
+
+
+def claims_table(rows):
+    lines = ["| claim | A | B | pairs | A − B (mean ± se) | p: A > B / B > A (sign-flip) | "
+             "detectable (2 se) | verdict | note |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['claim']} | {r['a']} | {r['b']} | {r['n']} | {r['difference']} | "
+                     f"{r['p']} | {r['detectable']} | **{r['verdict']}** | {r['note']} |")
+    return lines
+
+
+def planning_table(rows):
+    """Seeds each claim would need to decide the effect the paper reports, from its paired sd."""
+    lines = ["", f"Seeds for the paper's effects: n = (2 sd / effect)² pairs put the effect at 2 se "
+                 f"(at least {MIN_PAIRS} for the exact test); effect: the gap of the paper's Table 1 "
+                 f"means for accuracy claims ({ACC_EFFECT:g} pp for the mechanism), {DEAD_EFFECT:g} pp "
+                 f"for dead neurons (the paper reports 10-30).", "",
+             "| claim | paired sd | pairs now | effect (pp) | pairs needed |", "|---|---|---|---|---|"]
+    for r in rows:
+        if r.get("needed") is not None:
+            lines.append(f"| {r['claim']} | {r['sd']:.2f} | {r['n']} | {r['effect']:g} | {r['needed']} |")
+    return lines
+
+
+def variant_table(v):
+    lines = ["", "Per variant (test accuracy %, dead % per hidden layer on the test set, chosen model):",
+             "", "| variant | test acc | dead % per hidden layer | final thresholds (seed mean) |",
+             "|---|---|---|---|"]
+    for variant, runs in v.items():
+        dead = " / ".join(_ms(_dead(runs, j).values()) for j in hidden_layers(runs))
+        thetas = runs[0].get("final_thresholds") or []
+        mean_theta = [statistics.mean(f["final_thresholds"][j] for f in runs) for j in range(len(thetas))]
+        lines.append(f"| {paper.VARIANT_LABELS.get(variant, variant)} | {_ms(_acc(runs).values())} | "
+                     f"{dead} | {', '.join(f'{t:.3f}' for t in mean_theta) or '—'} |")
+    return lines
+
+
 def write(profile, datasets, out=None, runs_root=None):
     """results/claims_<profile>.md and the figures, from the run folders; returns its path."""
     out = Path(out) if out is not None else runio.results_root()
@@ -164,24 +234,15 @@ def write(profile, datasets, out=None, runs_root=None):
                   f"{any_run['train_images']} training images, {any_run['test_images']} test images, "
                   f"T={any_run['num_steps']}, seeds per variant: "
                   + ", ".join(f"{k} {len(r)}" for k, r in v.items()) + ".", "",
-                  "| claim | A | B | A − B | verdict | note |", "|---|---|---|---|---|---|"]
-        for r in decide(v):
-            lines.append(f"| {r['claim']} | {r['a']} | {r['b']} | {r['difference']} | "
-                         f"**{r['verdict']}** | {r['note']} |")
+                  PAIRING, ""]
+        rows = decide(v, dataset)
+        lines += claims_table(rows)
         missing = [k for k in CLAIM_VARIANTS if k not in v
                    and any(p.stem.endswith(k) for p in variant_configs(PREFIXES[dataset]))]
         if missing:
             lines += ["", f"Missing runs (no run folder at this profile, so no claim uses them): "
                           f"{', '.join(missing)}."]
-        lines += ["", "Per variant (test accuracy %, dead % per layer on the test set, chosen model):", "",
-                  "| variant | test acc | dead % per layer | final thresholds (seed mean) |", "|---|---|---|---|"]
-        for variant, runs in v.items():
-            layers = len(runs[0]["dead_fraction"])
-            dead = " / ".join(_ms(_dead(runs, j)) for j in range(layers))
-            thetas = runs[0].get("final_thresholds") or []
-            mean_theta = [statistics.mean(f["final_thresholds"][j] for f in runs) for j in range(len(thetas))]
-            lines.append(f"| {paper.VARIANT_LABELS.get(variant, variant)} | {_ms(_acc(runs))} | {dead} | "
-                         f"{', '.join(f'{t:.3f}' for t in mean_theta) or '—'} |")
+        lines += planning_table(rows) + variant_table(v)
         prefix = PREFIXES[dataset]
         figure = out / "figures" / f"dead_per_epoch_{prefix}_{profile}.png"
         plots.dead_per_epoch(dead_per_epoch(v), figure,

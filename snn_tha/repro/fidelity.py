@@ -10,13 +10,13 @@
 Everything is built from run folders (final.json, metrics.csv), never from memory.
 """
 import logging
-import math
 import statistics
 from pathlib import Path
 
 import yaml
 
 from snn_tha.repro import config, records, runio, schema
+from snn_tha.repro.claim_stats import describe, paired
 from snn_tha.repro.train import train
 
 log = logging.getLogger("snn_tha")
@@ -24,31 +24,8 @@ log = logging.getLogger("snn_tha")
 ROOT = runio.ROOT
 CLAIM_VARIANTS = ("flt32", "bsnn_theta1", "bsnn", "bsnn_theta_inf", "annealing", "annealing_budget")
 PREFIXES = {"fashion_mnist": "fmnist", "mnist": "mnist", "dvs_gesture": "dvs", "shd": "shd"}
-RULE = ("Rule: d = difference of the means in the claimed direction, se = sqrt(s_a^2/n_a + "
-        "s_b^2/n_b) over seeds; **holds** if d > 2 se, **does not hold** if d < -2 se, "
-        "otherwise **not measurable at this budget** (the seed-to-seed spread covers the effect).")
 
 
-# ---- statistics ----------------------------------------------------------------------------
-def describe(values):
-    values = [float(v) for v in values]
-    std = statistics.stdev(values) if len(values) > 1 else float("nan")
-    return {"n": len(values), "mean": statistics.mean(values) if values else float("nan"),
-            "std": std, "values": values}
-
-
-def verdict(a, b):
-    """Is mean(a) > mean(b)? ('holds' | 'does not hold' | 'not measurable at this budget', d, se)."""
-    if min(len(a), len(b)) < 2:
-        return "not measurable at this budget", float("nan"), float("nan")
-    da, db = describe(a), describe(b)
-    d = da["mean"] - db["mean"]
-    se = math.sqrt(da["std"] ** 2 / da["n"] + db["std"] ** 2 / db["n"])
-    if d > 2 * se and d > 0:
-        return "holds", d, se
-    if d < -2 * se and d < 0:
-        return "does not hold", d, se
-    return "not measurable at this budget", d, se
 
 
 # ---- training the variants -----------------------------------------------------------------
@@ -129,20 +106,21 @@ def ablate(config_path, profile, seeds, out_tables=None, runs_root=None, overrid
         rows.append(_ablation_row(name, spec["why"], cfg, finals, rows[0]))
     stem = f"ablation_{base.experiment}_{profile}"
     runio.atomic_write_csv(Path(out_tables) / f"{stem}.csv",
-                           [{k: v for k, v in r.items() if k != "acc_values"} for r in rows])
+                           [{k: v for k, v in r.items() if k not in ("acc_values", "dead_values")} for r in rows])
     runio.atomic_write_text(Path(out_tables) / f"{stem}.md", ablation_markdown(rows, base, profile))
     return rows
 
 
 def _ablation_row(name, why, cfg, finals, baseline, same=False):
-    accs = [100 * f["test_acc"] for f in finals]
-    dead = [100 * statistics.mean(f["dead_fraction"]) for f in finals]
+    accs = {f["seed"]: 100 * f["test_acc"] for f in finals}
+    # dead % over the hidden layers (the output layer is never dead in these runs)
+    dead = {f["seed"]: 100 * statistics.mean(f["dead_fraction"][:-1]) for f in finals}
     layers = len(finals[0]["dead_fraction"]) if finals else 0
-    acc, dd = describe(accs), describe(dead)
+    acc, dd = describe(accs.values()), describe(dead.values())
     row = {"variant": name, "change": why, "seeds": acc["n"],
            "acc_mean": round(acc["mean"], 2) if finals else None,
            "acc_std": round(acc["std"], 2) if acc["n"] > 1 else None,
-           "acc_per_seed": " / ".join(f"{a:.2f}" for a in accs),
+           "acc_per_seed": " / ".join(f"{a:.2f}" for a in accs.values()),
            "dead_pct_per_layer": "/".join(
                f"{100 * statistics.mean(f['dead_fraction'][i] for f in finals):.1f}" for i in range(layers)),
            "dead_mean_pct": round(dd["mean"], 2) if finals else None,
@@ -152,9 +130,12 @@ def _ablation_row(name, why, cfg, finals, baseline, same=False):
         row["acc_vs_baseline"] = row["dead_vs_baseline"] = "identical config in effect: not trained"
     elif baseline is not None and finals:
         for key, values in (("acc", accs), ("dead", dead)):
-            _, d, se = verdict(values, baseline[f"{key}_values"])
-            moved = "moves" if abs(d) > 2 * se else "within spread"
-            row[f"{key}_vs_baseline"] = f"{d:+.2f} (2se {2 * se:.2f}): {moved}"
+            s = paired(values, baseline[f"{key}_values"])
+            if s["n"] < 2:
+                row[f"{key}_vs_baseline"] = f"{s['n']} paired seed(s): no spread"
+                continue
+            moved = "moves" if abs(s["mean"]) > 2 * s["se"] > 0 else "within spread"
+            row[f"{key}_vs_baseline"] = f"{s['mean']:+.2f} (2se {2 * s['se']:.2f}, {s['n']} pairs): {moved}"
     return row
 
 
@@ -166,10 +147,11 @@ def ablation_markdown(rows, base, profile):
     lines = [f"# Fidelity ablation: {base.experiment} ({profile} profile)", "",
              f"Budget: {budget}. Baseline = the release's settings (configs/{base.experiment}.yaml); "
              "each other row changes one thing (configs/ablations/). Test accuracy %, dead % = "
-             "neurons that never fired on the test set (chosen model). 'moves' = the difference "
-             "to the baseline exceeds twice its standard error over seeds.", "",
+             "neurons that never fired on the test set (chosen model). 'moves' = the mean of the per-seed "
+             "differences to the baseline (same seed: same batches, same initial weights) exceeds "
+             "twice its standard error.", "",
              "| variant | change | seeds | test acc mean | std | per seed | Δ acc vs baseline | "
-             "dead % per layer | Δ dead % (mean over layers) |", "|---|---|---|---|---|---|---|---|---|"]
+             "dead % per layer | Δ dead % (mean over hidden layers) |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['variant']} | {r['change']} | {r['seeds']} | {_fmt(r['acc_mean'])} | "
                      f"{_fmt(r['acc_std'])} | {r['acc_per_seed'] or '—'} | {r['acc_vs_baseline'] or '—'} | "

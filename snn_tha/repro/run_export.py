@@ -119,7 +119,9 @@ def export(run_dir, out=None, best_model=None, final=None):
                 "classes": int(layers[-1]["signs"].shape[0]), "layers": specs,
                 "state": "float32 v = u/A, in units of the layer's integer current",
                 "memory_bits": memory_bits(layers),
-                "source": {"run_dir": str(run_dir), "experiment": final.get("experiment"),
+                # the run as <experiment>/<run-id>: a machine's absolute path means nothing elsewhere
+                "source": {"run_dir": f"{Path(run_dir).resolve().parent.name}/{Path(run_dir).name}",
+                           "experiment": final.get("experiment"),
                            "seed": final.get("seed"), "test_acc": final.get("test_acc"),
                            "git_commit": final.get("provenance", {}).get("git_commit")}}
     buffer = io.BytesIO()
