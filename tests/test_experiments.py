@@ -21,7 +21,7 @@ def load(name):
 @pytest.mark.parametrize("name", ["mnist", "fashion_mnist", "dvs128_gesture", "shd"])
 def test_dry_run_lists_one_command_per_variant_and_seed(name, capsys):
     module = load(name)
-    assert module.main(["--dry-run", "--seeds", "2", "--profile", "smoke"]) == 0
+    assert module.main(["--dry-run", "--seeds", "2", "--profile", "smoke", "--no-ablation"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2 * len(module.VARIANTS)
     assert all(l.startswith("snn-tha train configs/") and "--profile smoke" in l for l in lines)
@@ -44,6 +44,33 @@ def test_fashion_mnist_protocol_runs_end_to_end(tmp_path, monkeypatch):
     assert json.loads(finals[0].read_text())["device"] == "cpu"
 
 
+def _run_folders(lines):
+    """(run folder's parent, seed) of each `snn-tha train` line of a dry run: --out, else the
+    experiment named by the config file."""
+    found = set()
+    for line in lines:
+        seed = line.split("--set seed=")[1].split()[0]
+        folder = line.split("--out ")[1].split()[0] if "--out " in line else Path(line.split()[2]).stem
+        found.add((Path(folder).name, seed))
+    return found
+
+
+def test_dry_run_lists_exactly_the_runs_a_real_run_trains(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(static, "_try_download", lambda root, name: False)
+    monkeypatch.setattr(static, "DEBIAN_FASHION_MNIST", tmp_path / "no-debian")
+    write_torchvision_layout(tmp_path / "data", "fashion_mnist", n_train=100, n_test=40)
+    monkeypatch.setenv("SNN_THA_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("SNN_THA_RESULTS", str(tmp_path / "results"))
+    module = load("fashion_mnist")
+    args = ["--profile", "smoke", "--seeds", "1", "--device", "cpu"]
+    assert module.main(args + ["--dry-run"]) == 0
+    planned = _run_folders(capsys.readouterr().out.splitlines())
+    assert module.main(args) == 0
+    trained = {(f.parent.parent.name, f.parent.name.split("seed")[1])
+               for f in (tmp_path / "results").glob("runs/**/smoke-seed*/final.json")}
+    assert planned == trained and len(trained) > len(module.VARIANTS)   # the ablation included
+
+
 def test_a_missing_data_set_is_one_line(tmp_path, monkeypatch, capsys):
     (tmp_path / "data").mkdir()
     monkeypatch.setenv("SNN_THA_DATA", str(tmp_path / "data"))
@@ -57,7 +84,7 @@ def test_a_missing_data_set_is_one_line(tmp_path, monkeypatch, capsys):
 def test_dry_run_equals_snn_tha_runs(capsys):
     from snn_tha.repro.cli import main
     module = load("fashion_mnist")
-    assert module.main(["--dry-run", "--seeds", "2", "--profile", "paper"]) == 0
+    assert module.main(["--dry-run", "--seeds", "2", "--profile", "paper", "--no-ablation"]) == 0
     dry = capsys.readouterr().out
     experiments = [f"fmnist_{v}" for v in module.VARIANTS]
     assert main(["runs", "--profile", "paper", "--seeds", "2", "--experiments", *experiments]) == 0

@@ -120,6 +120,20 @@ def test_export_of_a_finished_sweep(tmp_path, data_dir):
     assert "0 of 3 trials pruned as dead networks" in (tmp_path / "tuned" / "fmnist_annealing.yaml").read_text()
     summary = json.loads((tmp_path / "sw" / "ex" / "summary.json").read_text())
     assert summary["counts"]["complete"] == 3 and summary["dead_fraction"] == 0
+    # the same study exports again; another study's tuned config is never replaced silently
+    tuned_path = tmp_path / "tuned" / "fmnist_annealing.yaml"
+    sweep_report.export(storage, "ex", configs_dir=tmp_path / "tuned", out_dir=tmp_path / "sw")
+    other = "# fmnist_annealing tuned by `snn-tha sweep` study 'big': 30 trials at profile tiny " \
+            "with []; best validation accuracy 0.9000 (trial 13); 0 of 30 trials pruned.\n"
+    tuned_path.write_text(other)
+    with pytest.raises(ConfigError, match="holds study 'big' .best validation accuracy 0.9000, 30 "
+                                          "trials.; study 'ex' .* --force"):
+        sweep_report.export(storage, "ex", configs_dir=tmp_path / "tuned", out_dir=tmp_path / "sw")
+    assert tuned_path.read_text() == other
+    sweep_report.export(storage, "ex", configs_dir=tmp_path / "tuned", out_dir=tmp_path / "sw",
+                        force=True)
+    assert "study 'ex'" in tuned_path.read_text()
+    assert (tmp_path / "tuned" / "hyperparameters.md").is_file()   # beside the tuned dir
 
     # multi-fidelity comparison table (here the same study twice: no saving)
     rows = sweep_report.fidelity_comparison([(storage, "ex"), (storage, "ex")],

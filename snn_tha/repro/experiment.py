@@ -62,8 +62,13 @@ def run(dataset, configs, args, ablation_config=None):
 
 def _run(dataset, configs, args, ablation_config):
     planned = plan(configs, args)
-    if args.dry_run:
-        print("\n".join(commands(planned, args.overrides)))
+    if args.dry_run:   # exactly what a real run trains: the variants, then the ablation
+        lines = commands(planned, args.overrides)
+        if ablation_config and args.ablation:
+            shown = Path(ablation_config).resolve().relative_to(tables.ROOT)
+            lines += fidelity.ablation_commands(shown, args.profile, args.seeds,
+                                                [f"device={args.device}"] if args.device else [])
+        print("\n".join(lines))
         return
     check_data_root(planned[0][1])
     for path, cfg in planned:

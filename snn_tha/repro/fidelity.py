@@ -10,6 +10,7 @@
 Everything is built from run folders (final.json, metrics.csv), never from memory.
 """
 import logging
+import shlex
 import statistics
 from pathlib import Path
 
@@ -80,6 +81,33 @@ def finished_runs(cfg, out):
     return [records.read_final(p) for p in paths if p.is_file()]
 
 
+def plan_ablation(config_path, profile, seeds, overrides=()):
+    """(baseline cfg, [(name, spec, cfg, same_as_baseline)]): every variant validated before
+    anything trains; a variant whose config cannot change the run is marked, not trained."""
+    common = [f"repeats={seeds}", *overrides]
+    base = schema.load(config_path, profile, common)
+    planned = []
+    for name, spec in load_ablations(base.experiment).items():
+        cfg = schema.load(config_path, profile, common + _set_args(spec["set"]))
+        planned.append((name, spec, cfg, behaviour(cfg) == behaviour(base)))
+    return base, planned
+
+
+def ablation_commands(config_path, profile, seeds, overrides=()):
+    """One `snn-tha train` command per ablation run that `ablate` would train (dry runs)."""
+    base, planned = plan_ablation(config_path, profile, seeds, overrides)
+    out = runio.results_root() / "runs" / f"ablation_{base.experiment}"
+    if out.resolve().is_relative_to(ROOT):
+        out = out.resolve().relative_to(ROOT)
+    lines = []
+    for name, spec, cfg, same in planned:
+        sets = "".join(f" --set {shlex.quote(a)}" for a in [*overrides, *_set_args(spec["set"])])
+        lines += [f"snn-tha train {shlex.quote(str(config_path))} --profile {profile} --set seed={cfg.seed + k} "
+                  f"--set repeats=1{sets} --out {shlex.quote(str(out / name))} --resume"
+                  for k in range(cfg.repeats) if not same]
+    return lines
+
+
 def ablate(config_path, profile, seeds, out_tables=None, runs_root=None, overrides=(),
            train_missing=True):
     """Baseline + one run set per ablation variant; returns the table rows. With
@@ -88,14 +116,7 @@ def ablate(config_path, profile, seeds, out_tables=None, runs_root=None, overrid
             else finished_runs)
     out_tables = Path(out_tables) if out_tables else runio.results_root() / "tables"
     runs_root = Path(runs_root) if runs_root else runio.results_root() / "runs"
-    common = [f"repeats={seeds}", *overrides]
-    base = schema.load(config_path, profile, common)
-    variants = load_ablations(base.experiment)
-    # validate every variant before anything trains
-    planned = []
-    for name, spec in variants.items():
-        cfg = schema.load(config_path, profile, common + _set_args(spec["set"]))
-        planned.append((name, spec, cfg, behaviour(cfg) == behaviour(base)))
+    base, planned = plan_ablation(config_path, profile, seeds, overrides)
     rows = [_ablation_row("baseline (release)", "the release's settings", base,
                           runs(base, runs_root / base.experiment), None)]
     for name, spec, cfg, same in planned:

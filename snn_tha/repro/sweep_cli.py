@@ -32,7 +32,7 @@ def cmd_sweep(args):
     else:
         command = "snn-tha " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         for path in sweep_report.export(storage, args.study, configs_dir=args.tuned_dir,
-                                        command=command):
+                                        command=command, force=args.force):
             log.info("wrote %s", path)
 
 
@@ -58,7 +58,10 @@ def add_parser(sub):
                    "epoch 1 is pruned too)")
     p.add_argument("--dead-layers", choices=["output", "any"], default="output",
                    help="init: the layer(s) watched for silence")
-    p.add_argument("--tuned-dir", help="export: where the tuned config goes (default configs/tuned)")
+    p.add_argument("--tuned-dir", help="export: where the tuned config goes (default configs/tuned; "
+                   "elsewhere, the hyperparameter table goes beside it)")
+    p.add_argument("--force", action="store_true",
+                   help="export: replace a tuned config that another study wrote")
     p.add_argument("--allow-mismatch", action="store_true",
                    help="work: join although this checkout's space or commit differ from the study's")
     _add_set(p, "data.name=mnist5k")

@@ -1,4 +1,5 @@
 """What a sweep found: status counts, the tuned config, trials CSV, plots, hyperparameter tables."""
+import re
 from pathlib import Path
 
 import optuna
@@ -48,14 +49,38 @@ def tuned_overrides(study):
     return space, sample_overrides(optuna.trial.FixedTrial(best.params), space, base)
 
 
-def export(storage_url, study_name, configs_dir=None, out_dir=None, command="", tables_path=None):
-    """configs/tuned/<experiment>.yaml, trials CSV, history/importance plots, hyperparameter tables."""
+TUNED_HEADER = re.compile(r"study '(?P<study>[^']*)': (?P<trials>\d+) trials.*best validation "
+                          r"accuracy (?P<best>[0-9.]+)")
+
+
+def check_replace(path, study_name, best, trials, force):
+    """Refuse to replace a tuned config written by another study unless `force` (issue 24)."""
+    if force or not path.is_file():
+        return
+    found = TUNED_HEADER.search(path.read_text().split("\n", 1)[0])
+    if found and found["study"] == study_name:
+        return   # the same study again, with its trials so far
+    held = (f"study {found['study']!r} (best validation accuracy {float(found['best']):.4f}, "
+            f"{found['trials']} trials)" if found else "a config not written by a sweep")
+    raise config.ConfigError(
+        f"{path} holds {held}; study {study_name!r} (best {best:.4f}, {trials} trials) would "
+        f"replace it: pass --force to replace it, or --tuned-dir DIR to write beside it")
+
+
+def export(storage_url, study_name, configs_dir=None, out_dir=None, command="", tables_path=None,
+           force=False):
+    """configs/tuned/<experiment>.yaml, trials CSV, history/importance plots, hyperparameter tables.
+    A tuned config of another study is never replaced without `force`; with another
+    `configs_dir` the hyperparameter table goes beside it, not over results/tables/."""
     import matplotlib
     matplotlib.use("Agg")
     from snn_tha.repro import plots
-    configs_dir = Path(configs_dir or runio.ROOT / "configs" / "tuned")
+    default_dir = runio.ROOT / "configs" / "tuned"
+    configs_dir = Path(configs_dir or default_dir)
     out_dir = Path(out_dir or runio.results_root() / "sweeps")
-    tables_path = Path(tables_path or runio.results_root() / "tables" / "hyperparameters.md")
+    tables_path = Path(tables_path or (runio.results_root() / "tables" / "hyperparameters.md"
+                                       if configs_dir.resolve() == default_dir.resolve()
+                                       else configs_dir / "hyperparameters.md"))
     study, _ = load_study(storage_url, study_name)
     if not any(t.state == optuna.trial.TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
         raise config.ConfigError(f"study {study_name!r} has no completed trial yet: nothing to "
@@ -74,6 +99,7 @@ def export(storage_url, study_name, configs_dir=None, out_dir=None, command="", 
               f"{counts['pruned_dead']} of {total} trials pruned as dead networks.\n"
               f"# Train it with a budget profile: snn-tha train THIS_FILE --profile paper\n")
     tuned_path = Path(configs_dir) / f"{space.experiment}.yaml"
+    check_replace(tuned_path, study_name, study.best_value, total, force)
     import yaml
     runio.atomic_write_text(tuned_path, header + yaml.safe_dump(raw, sort_keys=False))
     out = Path(out_dir) / study_name
