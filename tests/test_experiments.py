@@ -28,13 +28,19 @@ def test_dry_run_lists_one_command_per_variant_and_seed(name, capsys):
     assert {l.split("--set seed=")[1].split()[0] for l in lines} == {"0", "1"}
 
 
-def test_fashion_mnist_protocol_runs_end_to_end(tmp_path, monkeypatch):
+def _fashion_mnist_fixture(tmp_path, monkeypatch):
+    """experiments/fashion_mnist.py on generated data, results into tmp_path."""
     monkeypatch.setattr(static, "_try_download", lambda root, name: False)
     monkeypatch.setattr(static, "DEBIAN_FASHION_MNIST", tmp_path / "no-debian")
     write_torchvision_layout(tmp_path / "data", "fashion_mnist", n_train=100, n_test=40)
     monkeypatch.setenv("SNN_THA_DATA", str(tmp_path / "data"))
     monkeypatch.setenv("SNN_THA_RESULTS", str(tmp_path / "results"))
     module = load("fashion_mnist")
+    return module
+
+
+def test_fashion_mnist_protocol_runs_end_to_end(tmp_path, monkeypatch):
+    module = _fashion_mnist_fixture(tmp_path, monkeypatch)
     assert module.main(["--profile", "smoke", "--seeds", "2", "--no-ablation", "--device", "cpu"]) == 0
     results = tmp_path / "results"
     finals = sorted(results.glob("runs/fmnist_*/smoke-seed*/final.json"))
@@ -56,12 +62,7 @@ def _run_folders(lines):
 
 
 def test_dry_run_lists_exactly_the_runs_a_real_run_trains(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(static, "_try_download", lambda root, name: False)
-    monkeypatch.setattr(static, "DEBIAN_FASHION_MNIST", tmp_path / "no-debian")
-    write_torchvision_layout(tmp_path / "data", "fashion_mnist", n_train=100, n_test=40)
-    monkeypatch.setenv("SNN_THA_DATA", str(tmp_path / "data"))
-    monkeypatch.setenv("SNN_THA_RESULTS", str(tmp_path / "results"))
-    module = load("fashion_mnist")
+    module = _fashion_mnist_fixture(tmp_path, monkeypatch)
     args = ["--profile", "smoke", "--seeds", "1", "--device", "cpu"]
     assert module.main(args + ["--dry-run"]) == 0
     planned = _run_folders(capsys.readouterr().out.splitlines())
