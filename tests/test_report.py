@@ -15,3 +15,14 @@ def test_report_from_recorded_files_only(tmp_path):
 
 def test_empty_results(tmp_path):
     assert "No recorded runs yet" in report.write_report(tmp_path).read_text()
+
+
+def test_a_verdict_row_follows_the_rule_of_its_note():
+    """Issue 24: the temporal '0.1% of theta_inf' row and the note under it use one computation."""
+    import re
+    text = (Path(__file__).resolve().parent.parent / "results" / "REPORT.md").read_text()
+    row = next(l for l in text.splitlines() if l.startswith("| final theta within 0.1% of theta_inf"))
+    note = re.search(r"Note on the paper's '0.1% of theta_inf'.* ([0-9.]+)% below theta_inf", text)
+    pct = float(note.group(1))
+    assert f"{pct:.1f}% below theta_inf" in row
+    assert row.endswith("| yes |") == (pct <= 0.1)

@@ -1,4 +1,5 @@
 import csv
+import json
 from pathlib import Path
 
 import pytest
@@ -111,6 +112,19 @@ def test_cli_missing_data_is_one_line_exit_2(tmp_path, capsys, monkeypatch):
                  "--data-dir", str(tmp_path / "empty"), "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.startswith("snn-tha: error: FashionMNIST not found") and "\n" not in err
+
+
+def test_a_finished_run_prints_its_summary(data_dir, tmp_path, caplog):
+    """Issue 24: accuracy, dead neurons, thresholds and the folder, not only 'wrote ...'."""
+    caplog.set_level("INFO", logger="snn_tha")
+    assert main(["train", "configs/fmnist_annealing.yaml", "--profile", "smoke", "--data-dir",
+                 str(data_dir), "--set", "data.validation_size=20", "--out", str(tmp_path / "out")]) == 0
+    final = json.loads((tmp_path / "out" / "smoke-seed0" / "final.json").read_text())
+    err = caplog.text
+    assert f"fmnist_annealing seed 0: test accuracy {100 * final['test_acc']:.2f}%" in err
+    assert "dead neurons per layer (test set): " + " / ".join(
+        f"{100 * d:.1f}%" for d in final["dead_fraction"]) in err
+    assert f"files: {tmp_path / 'out' / 'smoke-seed0'}/" in err
 
 
 EVENT_CONFIGS = sorted(str(p) for p in Path("configs").glob("[ds][vh][sd]_*.yaml"))

@@ -45,9 +45,24 @@ def cmd_train(args):
         log.info("%s [%s profile]: validation accuracy %s", cfg.experiment, cfg.profile,
                  ", ".join(f"{100 * r['val_acc']:.2f}%" for r in result["runs"]))
         return
+    out = Path(args.out) if args.out else train.default_out_dir(cfg)
+    for run in result["runs"]:   # one summary per run: what a user looks for first
+        log.info("%s", run_summary(run, out / f"{cfg.profile}-seed{run['seed']}"))
     log.info("%s [%s profile, %d run(s)]: test accuracy best %.2f%% / mean %.2f%% / std %.2f",
              cfg.experiment, cfg.profile, len(result["runs"]), 100 * result["test_acc_best"],
              100 * result["test_acc_mean"], 100 * result["test_acc_std"])
+
+
+def run_summary(final, folder):
+    """One finished run in a few lines: accuracy, dead neurons, thresholds, where its files are."""
+    pct = " / ".join(f"{100 * d:.1f}%" for d in final["dead_fraction"])
+    thetas = ", ".join(f"{t:.3f}" for t in final["eval_thresholds"])
+    return (f"{final['experiment']} seed {final['seed']}: test accuracy {100 * final['test_acc']:.2f}% "
+            f"(model of epoch {final['best_epoch'] + 1} of {final['epochs_run']}, chosen on "
+            f"{final['selected_on']}), {final['train_seconds']:.0f} s of training\n"
+            f"  dead neurons per layer (test set): {pct}\n"
+            f"  thresholds at evaluation: {thetas}\n"
+            f"  files: {folder}/ (final.json, metrics.csv, model.pt, model.1bit.npz)")
 
 
 def cmd_table(args):
@@ -105,6 +120,11 @@ def cmd_export(args):
             log.info("wrote %s", export.to_nir(run_dir, Path(args.out or run_dir) / "model.nir"))
         if args.check:
             log.info("%s", json.dumps(export.check(run_dir, args.data_dir or "data")))
+
+
+def cmd_ship(args):
+    from snn_tha.repro import model_card
+    log.info("wrote %s", model_card.ship(args.run_dir, args.data_dir or "data", args.out))
 
 
 def cmd_infer(args):
@@ -192,6 +212,12 @@ def build_parser():
     p.add_argument("--data-dir", help="data root for --check (default data/)")
     p.add_argument("--table", metavar="PATH", help="write the deployment memory table there "
                    "(e.g. results/tables/deployment.md)")
+
+    p = _command(sub, cmd_ship, "ship", "a finished run's models (1-bit + float) and a model card "
+                 "into results/models/<experiment>/", device=False)
+    p.add_argument("run_dir", help="results/runs/<experiment>/<profile>-seed<k>/")
+    p.add_argument("--out", help="output folder (default results/models/<experiment>)")
+    p.add_argument("--data-dir", help="data root for the numpy engine's test accuracy (default data/)")
 
     p = _command(sub, cmd_infer, "infer", "run a 1-bit export with the numpy engine (no PyTorch) "
                  "on the test set", device=False)
