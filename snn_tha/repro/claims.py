@@ -162,18 +162,19 @@ def decide(v, dataset=None):
 
 
 def dead_per_epoch(v):
-    """{variant: [[mean dead % of layer j at epoch e for e] for j]} from metrics.csv (validation)."""
+    """{variant label: [[[dead % of hidden layer j at epoch e for e] for j] for each seed]} from
+    metrics.csv (validation set); the output layer, never dead here, is left out."""
     curves = {}
     for variant, runs in v.items():
         per_run = []
         for f in runs:
             rows = list(csv.DictReader(open(Path(f["run_dir"]) / "metrics.csv")))
-            layers = sorted(k for k in rows[0] if k.startswith("dead_")) if rows else []
+            layers = sorted(k for k in rows[0] if k.startswith("dead_"))[:-1] if rows else []
             per_run.append([[100 * float(r[k]) for r in rows] for k in layers])
         if per_run and all(p for p in per_run):
             epochs = min(len(p[0]) for p in per_run)
-            curves[variant] = [[statistics.mean(p[j][e] for p in per_run) for e in range(epochs)]
-                               for j in range(len(per_run[0]))]
+            curves[paper.VARIANT_LABELS.get(variant, variant)] = [
+                [layer[:epochs] for layer in p] for p in per_run]
     return curves
 
 
@@ -246,8 +247,8 @@ def write(profile, datasets, out=None, runs_root=None):
         prefix = PREFIXES[dataset]
         figure = out / "figures" / f"dead_per_epoch_{prefix}_{profile}.png"
         plots.dead_per_epoch(dead_per_epoch(v), figure,
-                             f"{label}: dead neurons per layer after each epoch (validation set, "
-                             f"mean over seeds, {profile} profile)")
+                             f"{label}: dead neurons per hidden layer after each epoch (validation "
+                             f"set, {profile} profile): seed mean, band = ± 1 sd over seeds")
         lines += ["", f"![dead fraction per epoch](figures/{figure.name})", ""]
     path = out / f"claims_{profile}.md"
     runio.atomic_write_text(path, "\n".join(lines) + "\n")

@@ -58,7 +58,7 @@ def figure4(traces, path, target_step=75):
     save_figure(fig, path, dpi=110)
 
 
-def activity_figure(activities, path, title):
+def activity_figure(activities, path, title, over_seeds=None):
     """Figure 7 style: per layer, the distribution over neurons of spikes per test image, one
     histogram per variant, with each variant's dead-neuron fraction (never fired on the test set)."""
     import numpy as np
@@ -69,8 +69,12 @@ def activity_figure(activities, path, title):
         bins = np.linspace(0, max(top, 1e-3), 40)
         for label, act in activities.items():
             layer = act["layers"][i]
+            seeds = ""
+            if over_seeds and over_seeds.get(label):
+                mean, sd, n = over_seeds[label][i]
+                seeds = f"; {n} seeds: {mean:.1f} ± {sd:.1f}%"
             ax.hist(layer["spikes_per_neuron_per_image"], bins=bins, alpha=0.55, log=True,
-                    label=f"{label}: {100 * layer['dead_fraction']:.1f}% dead")
+                    label=f"{label}: {100 * layer['dead_fraction']:.1f}% dead{seeds}")
         ax.set_title(f"layer {i + 1} ({activities[label]['layers'][i]['neurons']} neurons)",
                      fontsize=9)
         ax.set_xlabel("spikes per neuron per test image", fontsize=8)
@@ -108,20 +112,31 @@ def training_curves(curves, path, title, window=25):
 
 
 def dead_per_epoch(curves, path, title):
-    """One panel per layer: dead % after each epoch, one line per variant (mean over seeds)."""
+    """One panel per hidden layer: dead % after each epoch, per variant the mean over seeds
+    with a ± 1 sd band (from {label: [per seed: [per layer: [per epoch]]]})."""
+    import numpy as np
+    from matplotlib.ticker import MaxNLocator
     if not curves:
         return None
-    layers = max(len(c) for c in curves.values())
-    fig, axes = plt.subplots(1, layers, figsize=(4.2 * layers, 3.2), squeeze=False)
-    for variant, per_layer in curves.items():
-        for j, values in enumerate(per_layer):
-            axes[0][j].plot(range(1, len(values) + 1), values, marker="o", ms=3, label=variant)
+    layers = max(len(runs[0]) for runs in curves.values())
+    fig, axes = plt.subplots(1, layers, figsize=(4.2 * layers, 3.6), squeeze=False)
+    for label, runs in curves.items():
+        values = np.array(runs, dtype=float)           # seeds x layers x epochs
+        mean, sd = values.mean(0), values.std(0, ddof=1) if len(runs) > 1 else 0 * values[0]
+        epochs = np.arange(1, values.shape[2] + 1)
+        for j in range(values.shape[1]):
+            line, = axes[0][j].plot(epochs, mean[j], marker="o", ms=3,
+                                    label=f"{label} (n={len(runs)})" if j == 0 else None)
+            axes[0][j].fill_between(epochs, mean[j] - sd[j], mean[j] + sd[j],
+                                    color=line.get_color(), alpha=0.15, lw=0)
     for j, ax in enumerate(axes[0]):
-        ax.set_title(f"layer {j + 1}", fontsize=9)
+        ax.set_title(f"hidden layer {j + 1}", fontsize=9)
         ax.set_xlabel("epoch", fontsize=8)
         ax.set_ylabel("dead neurons %", fontsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.tick_params(labelsize=7)
-    axes[0][0].legend(fontsize=7)
+    fig.legend(loc="lower center", ncol=3, fontsize=7, frameon=False)   # below the panels
     fig.suptitle(title, fontsize=9)
+    fig.tight_layout(rect=(0, 0.14, 1, 0.95))
     save_figure(fig, path)
     return path

@@ -216,6 +216,15 @@ def _seed0_runs(runs_root, prefix, profile):
     return found if len(found) == len(labels) else {}
 
 
+def _dead_over_seeds(experiment_dir, profile):
+    """Per layer: (mean %, sd %, n) of the dead fraction over the seeds that finished."""
+    import statistics
+    finals = [records.read_final(p) for p in sorted(experiment_dir.glob(f"{profile}-seed*/final.json"))]
+    per_layer = list(zip(*(f["dead_fraction"] for f in finals)))
+    return [(100 * statistics.mean(d), 100 * statistics.stdev(d) if len(d) > 1 else 0.0, len(d))
+            for d in per_layer]
+
+
 def activity_figures(profile, prefix, runs_root, out_dir):
     """Activity (Figs. 5/7 style) and training curves (Fig. 6 style), fixed θ vs annealing."""
     import csv
@@ -228,7 +237,9 @@ def activity_figures(profile, prefix, runs_root, out_dir):
     curves = {label: list(csv.DictReader(open(run / "iterations.csv"))) for label, run in runs.items()}
     activity_path = Path(out_dir) / f"{prefix}_activity_{profile}.png"
     plots.activity_figure(activities, activity_path,
-                          f"{name}: spike activity over the test set ({profile} profile, seed 0)")
+                          f"{name}: spike activity over the test set ({profile} profile; histograms: "
+                          f"seed 0 only, legend: seed 0 and the mean ± sd over seeds)",
+                          {label: _dead_over_seeds(run.parent, profile) for label, run in runs.items()})
     curves_path = Path(out_dir) / f"{prefix}_training_{profile}.png"
     plots.training_curves(curves, curves_path,
                           f"{name}: training loss and thresholds ({profile} profile, seed 0)")
