@@ -58,12 +58,21 @@ def test_layers_by_name_or_module_and_a_wrapper():
     wrapped = nn.DataParallel(net)
     all_layers = ThresholdAnnealing(wrapped, THETA0, THETA_INF, ALPHA)
     assert all_layers.layers == [net[1], net[3]]
-    by_name = ThresholdAnnealing(net, 2.0, 4.0, 0.5, layers=["3"])
+    with pytest.warns(UserWarning, match=r"layer 0 \(Leaky\): [0-9.]+ -> theta0 2"):
+        by_name = ThresholdAnnealing(net, 2.0, 4.0, 0.5, layers=["3"])   # says what it replaced
     assert by_name.layers == [net[3]] and float(net[3].threshold) == 2.0
-    by_module = ThresholdAnnealing(net, [1.5], [3.0], [0.2], layers=[net[1]])
+    by_module = ThresholdAnnealing(net, [1.5], [3.0], [0.2], layers=[net[1]], warn_replaced=False)
     assert by_module.layers == [net[1]]
     with pytest.raises(ValueError, match="no module named 'lif9'"):
         ThresholdAnnealing(net, 1.0, 2.0, 0.1, layers=["lif9"])
+
+
+def test_a_model_without_spiking_layers_is_told_so_and_repr_says_what_was_found():
+    with pytest.raises(ValueError, match="found no spiking layer in this model"):
+        ThresholdAnnealing(nn.Sequential(nn.Linear(2, 2)), 1.0, 2.0, 0.1)
+    annealing = ThresholdAnnealing(plain_net("Leaky"), [1.0, 1.0], [5.0, 3.0], 0.1)
+    assert repr(annealing) == ("ThresholdAnnealing(2 spiking layers, step 0; 0: Leaky 1 -> 5 "
+                               "(alpha 0.1), 1: Leaky 1 -> 3 (alpha 0.1))")
 
 
 def test_double_precision_and_compiled_models_keep_dtype():

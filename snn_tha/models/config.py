@@ -17,7 +17,7 @@ class NetConfig:
     beta: float
     slope: float                               # fast-sigmoid k
     thresholds: tuple[float, ...] = ()         # per Leaky layer (from annealing.theta0 if annealed)
-    surrogate_centre: Literal["initial", "current"] = "initial"
+    surrogate_centre: Literal["initial", "current"] = "current"   # release / snnTorch
     init: Literal["fan_in", "glorot"] = "fan_in"
     batch_norm: bool = False                   # conv nets only
     dropout: tuple[float, ...] = (0.0,)        # per dropout site (conv nets 1, SHD 2)

@@ -10,6 +10,7 @@ The schedule's only state is the step count g. Two ways to compute theta(g):
 - "closed_form": the closed form in float64, stored as float32 (differs in the last bits).
 """
 import math
+import warnings
 from dataclasses import dataclass
 
 import snntorch as snn
@@ -108,14 +109,15 @@ class ThresholdAnnealing:
     given as `layers=[module or name, ...]`. `theta0`, `theta_inf`, `alpha` are one value for
     every layer or one per layer. Thresholds change in place (dtype and device kept). A
     learnable threshold (`learn_threshold=True`) is refused unless `allow_learned_threshold`
-    (the optimiser and the schedule would both move it).
+    (the optimiser and the schedule would both move it). A layer built with a threshold other
+    than theta0 gets theta0, with one warning naming it (`warn_replaced=False`: silent).
 
     Surrogate centre (Eq. 8): this package's `Leaky` gets `initial_threshold = theta0`; a plain
     snnTorch neuron gets it when its `spike_grad` is `snn_tha.FastSigmoid(k, centre="initial")`.
     """
 
     def __init__(self, model, theta0, theta_inf, alpha, update="release", layers=None,
-                 allow_learned_threshold=False):
+                 allow_learned_threshold=False, warn_replaced=True):
         if update not in UPDATES:
             raise ValueError(f"annealing update must be one of {UPDATES}, got {update!r}")
         self.update = update
@@ -123,7 +125,11 @@ class ThresholdAnnealing:
         n = len(self.layers)
         lists = {k: _per_layer(v, n, k) for k, v in
                  (("theta0", theta0), ("theta_inf", theta_inf), ("alpha", alpha))}
-        if n == 0 or {len(v) for v in lists.values()} != {n}:
+        if n == 0:
+            raise ValueError("annealing: found no spiking layer in this model (an snnTorch neuron "
+                             "with a threshold tensor: snn.Leaky, snn.Synaptic, snn_tha.Leaky, ...); "
+                             "add one, or pass layers=[...]")
+        if {len(v) for v in lists.values()} != {n}:
             raise ValueError(f"annealing: the model has {n} spiking layers but the per-layer lists "
                              f"have lengths { {k: len(v) for k, v in lists.items()} }; give one "
                              f"value per layer (or a single value for all)")
@@ -136,7 +142,23 @@ class ThresholdAnnealing:
             if isinstance(getattr(layer, "spike_grad", None), FastSigmoid):
                 layer.spike_grad = layer.spike_grad.bound(layer.threshold, schedule.theta0)
         self.step_count = 0
+        if warn_replaced:   # off where a trained model's schedule is rebuilt (evaluation, export)
+            self._say_replaced([float(layer.threshold.detach()) for layer in self.layers])
         self._apply()
+
+    def _say_replaced(self, before):
+        """One warning naming each layer whose own threshold annealing replaces with theta0."""
+        changed = [f"layer {i} ({type(layer).__name__}): {old:g} -> theta0 {sched.theta0:g}"
+                   for i, (layer, sched, old) in enumerate(zip(self.layers, self.schedules, before))
+                   if old != float(torch.tensor(sched.theta0, dtype=layer.threshold.dtype))]
+        if changed:
+            warnings.warn("ThresholdAnnealing set the thresholds the neurons were built with to "
+                          "theta0 (Eq. 4 starts there): " + "; ".join(changed), stacklevel=3)
+
+    def __repr__(self):
+        layers = ", ".join(f"{i}: {type(l).__name__} {s.theta0:g} -> {s.theta_inf:g} (alpha {s.alpha:g})"
+                           for i, (l, s) in enumerate(zip(self.layers, self.schedules)))
+        return f"ThresholdAnnealing({len(self.layers)} spiking layers, step {self.step_count}; {layers})"
 
     def _apply(self):
         """Set every layer's threshold to its value at `step_count`."""

@@ -36,10 +36,11 @@ class Leaky(snn.Leaky):
         beta: membrane decay, clamped to [0, 1] in the forward pass (as snnTorch does).
         threshold: initial firing threshold theta0 (annealing changes `self.threshold` later).
         slope: fast-sigmoid slope k.
-        surrogate_centre: "initial" (paper Eq. 8, default) or "current" (snnTorch behaviour).
+        surrogate_centre: "current" (snnTorch and the release, the default everywhere in
+            snn_tha) or "initial" (paper Eq. 8: centred at theta0).
     """
 
-    def __init__(self, beta, threshold=1.0, slope=5.0, surrogate_centre="initial"):
+    def __init__(self, beta, threshold=1.0, slope=5.0, surrogate_centre="current"):
         if surrogate_centre not in SURROGATE_CENTRES:
             raise ValueError(f"surrogate_centre must be one of {SURROGATE_CENTRES}, "
                              f"got {surrogate_centre!r}")

@@ -72,7 +72,8 @@ def write_final(run):
         annealing = ThresholdAnnealing(final_model, *(
             [s_.theta0 for s_ in run.annealing.schedules],
             [s_.theta_inf for s_ in run.annealing.schedules],
-            [s_.alpha for s_ in run.annealing.schedules]), update=run.annealing.update)
+            [s_.alpha for s_ in run.annealing.schedules]), update=run.annealing.update,
+            warn_replaced=False)
         annealing.set_step(run.state.get("best_iteration", run.state["iteration"]))
     with test_thresholds(annealing, cfg.test_threshold):  # what evaluate() will use
         eval_thresholds = [float(l.threshold) for l in leaky_layers(final_model)]

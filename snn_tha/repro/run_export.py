@@ -88,7 +88,7 @@ def evaluation_thresholds(cfg, model, final, best_iteration):
         return list(cfg.annealing.theta_inf)
     a = cfg.annealing
     annealing = ThresholdAnnealing(model, a.theta0, a.theta_inf, final.get("alpha") or a.alpha,
-                                   update=a.update)
+                                   update=a.update, warn_replaced=False)
     annealing.set_step(best_iteration)
     return annealing.thresholds()
 

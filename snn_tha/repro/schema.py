@@ -214,7 +214,7 @@ class TemporalCodingConfig:
     momentum: float = 0.9
     slope: float = 5.0
     target_step: int = 75
-    surrogate_centre: Literal["initial", "current"] = "initial"
+    surrogate_centre: Literal["initial", "current"] = "current"   # the library default; the paper case sets initial
     loss_reduction: Literal["mean", "sum"] = "mean"
     engine: Engine = "exact"
     device: str = "auto"                # auto | cpu | cuda | cuda:N (snn_tha.repro.device)
