@@ -120,6 +120,13 @@ def test_export_of_a_finished_sweep(tmp_path, data_dir):
     assert "0 of 3 trials pruned as dead networks" in (tmp_path / "tuned" / "fmnist_annealing.yaml").read_text()
     summary = json.loads((tmp_path / "sw" / "ex" / "summary.json").read_text())
     assert summary["counts"]["complete"] == 3 and summary["dead_fraction"] == 0
+    text = sweep_report.status_text(storage, "ex")   # `sweep status`: for people, not JSON
+    best = study.best_trial
+    assert f"best: trial {best.number}, validation accuracy {best.value:.4f}" in text
+    for name in best.params:
+        used = best.user_attrs.get(f"value.{name}")
+        if used is not None:   # a scaled threshold: the value a run uses, then the multiple
+            assert f"{used:.6g} ({best.params[name]:.4g} x the layer's membrane scale)" in text
     # the same study exports again; another study's tuned config is never replaced silently
     tuned_path = tmp_path / "tuned" / "fmnist_annealing.yaml"
     sweep_report.export(storage, "ex", configs_dir=tmp_path / "tuned", out_dir=tmp_path / "sw")
@@ -222,7 +229,7 @@ def test_sigterm_fails_the_trial_cleanly(tmp_path, data_dir):
     assert failed.user_attrs["warm_start"] == "release"   # the first trial: the published one
     again = [t for t in study.trials if t.state.name == "WAITING"]   # queued again, not lost
     assert len(again) == 1 and again[0].user_attrs["warm_start"] == "release"
-    assert again[0].system_attrs["fixed_params"] == failed.params
+    assert again[0].system_attrs["fixed_params"] == failed.system_attrs["fixed_params"]   # all of them
 
 
 # ---- PostgreSQL: many machines ------------------------------------------------------------

@@ -13,9 +13,14 @@ Hyperband) on per-epoch validation accuracy. The published configuration is enqu
 import logging
 import os
 import time
+import warnings
 from pathlib import Path
 
 import optuna
+
+# the journal storage and the paper's TPE options are marked experimental: one warning per
+# trial and worker says nothing a user can act on
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 from snn_tha.repro import config, runio, schema, signals
 from snn_tha.repro.sweep_space import (  # noqa: F401 (ParamSpec, SearchSpace, _net_so_far, check_order re-exported)
@@ -72,8 +77,9 @@ def dead_watch(trial, dead_batches, dead_layers):
 
     def on_epoch(row):
         if row["epoch"] == 0 and row["val_acc"] <= row["val_chance"] + 1e-9:
-            prune(f"validation accuracy {row['val_acc']:.4f} at chance ({row['val_chance']:.4f}) "
-                  f"after the first epoch")
+            prune(f"validation accuracy {row['val_acc']:.4f} at chance after the first epoch: "
+                  f"not above {row['val_chance']:.4f}, the share of the validation split's most "
+                  f"common class (what always answering that class scores)")
     return on_batch, on_epoch
 
 
@@ -90,7 +96,10 @@ def make_objective(space, attrs, out_root, study_overrides=()):
             trial.set_user_attr("over_budget", True)
             raise OverBudget(f"trial {trial.number}: the study's budget was already used")
         trial.set_user_attr("worker_pid", os.getpid())
-        cfg = trial_config(space, profile, sample_overrides(trial, space, base), study_overrides)
+        try:   # SIGTERM while sampling (the membrane scales take a moment) fails it cleanly too
+            cfg = trial_config(space, profile, sample_overrides(trial, space, base), study_overrides)
+        except signals.Terminated:
+            return _terminated(trial, terminated, frozen.system_attrs.get("fixed_params"))
         on_batch, dead_epoch = dead_watch(trial, attrs.get("dead_batches", 0),
                                           attrs.get("dead_layers", "output"))
 
@@ -108,19 +117,21 @@ def make_objective(space, attrs, out_root, study_overrides=()):
                         on_epoch=on_epoch, on_batch=on_batch if attrs.get("dead_batches") else None,
                         retrain=True)
         except signals.Terminated:
-            return _terminated(trial, terminated)
+            return _terminated(trial, terminated, frozen.system_attrs.get("fixed_params"))
         return run["runs"][0]["val_acc"]
     terminated = []   # set when a trial was stopped by SIGTERM: the worker then exits
     objective.terminated = terminated
     return objective
 
 
-def _terminated(trial, terminated):
+def _terminated(trial, terminated, fixed_params=None):
     """A trial stopped by SIGTERM is failed (a NaN value: Optuna records FAIL in one line, no
-    traceback); the warm-start trial is queued again so that the study keeps it."""
+    traceback); the warm-start trial is queued again, with all its enqueued values (it may have
+    been stopped before every parameter was sampled), so that the study keeps it."""
     trial.set_user_attr("failed_reason", "terminated by SIGTERM")
     if "warm_start" in trial.user_attrs:
-        trial.study.enqueue_trial(trial.params, user_attrs={"warm_start": trial.user_attrs["warm_start"]})
+        trial.study.enqueue_trial(fixed_params or trial.params,
+                                  user_attrs={"warm_start": trial.user_attrs["warm_start"]})
     log.warning("trial %d: terminated by SIGTERM; recorded as failed%s", trial.number,
                 " (the warm-start trial is queued again)" if "warm_start" in trial.user_attrs else "")
     terminated.append(trial.number)

@@ -28,7 +28,8 @@ def cmd_sweep(args):
                          allow_mismatch=args.allow_mismatch)
         log.info("worker done: %d trial(s) run here", ran)
     elif args.action == "status":
-        print(json.dumps(sweep_report.status(storage, args.study), indent=2, default=str))
+        print(json.dumps(sweep_report.status(storage, args.study), indent=2, default=str)
+              if args.json else sweep_report.status_text(storage, args.study))
     else:
         command = "snn-tha " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         for path in sweep_report.export(storage, args.study, configs_dir=args.tuned_dir,
@@ -60,6 +61,7 @@ def add_parser(sub):
                    help="init: the layer(s) watched for silence")
     p.add_argument("--tuned-dir", help="export: where the tuned config goes (default configs/tuned; "
                    "elsewhere, the hyperparameter table goes beside it)")
+    p.add_argument("--json", action="store_true", help="status: the raw record instead of the table")
     p.add_argument("--force", action="store_true",
                    help="export: replace a tuned config that another study wrote")
     p.add_argument("--allow-mismatch", action="store_true",

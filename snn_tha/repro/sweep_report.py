@@ -40,6 +40,29 @@ def status(storage_url, study_name):
             "trials": trial_counts(study), "best": best, "attrs": attrs}
 
 
+def status_text(storage_url, study_name):
+    """`sweep status` for people: counts, and the best trial's values as a run would use them
+    (scaled thresholds as the value written, not the multiple of the membrane scale)."""
+    study, _ = load_study(storage_url, study_name)
+    s = status(storage_url, study_name)
+    counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in s["trials"].items())
+    lines = [f"study {study_name!r}: budget {s['budget']} trials at profile "
+             f"{study.user_attrs.get('profile')}; {counts}"]
+    if s["best"] is None:
+        return "\n".join(lines + ["no completed trial yet"])
+    best = study.trials[s["best"]["number"]]
+    lines.append(f"best: trial {best.number}, validation accuracy {best.value:.4f}")
+    for name, value in best.params.items():
+        used = best.user_attrs.get(f"value.{name}")
+        shown = f"{used:.6g} ({value:.4g} x the layer's membrane scale)" if used is not None else (
+            f"{value:.6g}" if isinstance(value, float) else str(value))
+        lines.append(f"  {name:<28} {shown}")
+    for key, value in best.user_attrs.items():
+        if key.startswith("annealing.theta_inf."):
+            lines.append(f"  {key:<28} {value:.6g} (theta0 + delta)")
+    return "\n".join(lines)
+
+
 def tuned_overrides(study):
     """The best trial's parameters as config overrides (via a FixedTrial through the same code)."""
     space = load_space(study.user_attrs["space"])
