@@ -1,6 +1,6 @@
 """MNIST (paper Sec. 4.2): the paper's protocol for this data set.
 
-Variants (configs/mnist_*.yaml, the release's settings, REFERENCE.md "Release protocol"):
+Variants (configs/mnist_*.yaml, the release's settings, README.md, "The release protocol"):
   flt32, BSNN theta=1, BSNN tuned theta (paper Tables 4-5), BSNN fixed at theta_inf and
   threshold annealing.
 Budget: --profile (default `claims`: 3 epochs over 6,000 training images, T=100) x --seeds.

@@ -1,6 +1,6 @@
 """Spiking Heidelberg Digits (paper Sec. 4.3): the paper's protocol for this data set.
 
-Variants (configs/shd_*.yaml, the release's settings, REFERENCE.md "Release protocol"):
+Variants (configs/shd_*.yaml, the release's settings, README.md, "The release protocol"):
   flt32, BSNN theta=1, BSNN tuned theta (paper Tables 6-7), BSNN fixed at theta_inf and
   threshold annealing.
 Budget: --profile (default `claims`: 3 epochs over 6,000 training images, T=100) x --seeds.

@@ -139,3 +139,28 @@ def test_nir_graph_round_trips(trained_run, tmp_path):
     taps = graph.nodes["conv1"].weight
     assert taps.shape == (64, 16, 6, 6) and set(np.unique(taps)) <= {-4, -3, -2, -1, 0, 1, 2, 3, 4}
     assert set(np.unique(graph.nodes["affine2"].weight)) == {-1.0, 1.0}
+
+
+def test_snn_tha_infer_runs_with_torch_blocked_and_writes_predictions(trained_run, tmp_path):
+    """Issue 22: the CLI's `infer` path imports no PyTorch (an import of torch fails here)."""
+    run, data_dir = trained_run
+    out = tmp_path / "pred.csv"
+    code = ("import sys, importlib.abc\n"
+            "class Block(importlib.abc.MetaPathFinder):\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name == 'torch' or name.startswith('torch.'):\n"
+            "            raise ImportError('torch is blocked in this test')\n"
+            "sys.meta_path.insert(0, Block())\n"
+            "from snn_tha.repro.cli import main\n"
+            f"sys.exit(main(['infer', {str(run / export.NPZ)!r}, '--data', {str(data_dir)!r}, "
+            f"'--predictions', {str(out)!r}]))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    rows = out.read_text().splitlines()
+    assert rows[0] == "image,label,prediction," + ",".join(f"spikes_{c}" for c in range(10))
+    assert len(rows) == 1 + result["images"] == 41
+    cells = [r.split(",") for r in rows[1:]]
+    accuracy = sum(c[1] == c[2] for c in cells) / len(cells)
+    assert accuracy == result["accuracy"]
+    assert all(int(c[2]) == max(range(10), key=lambda k: (int(c[3 + k]), -k)) for c in cells)

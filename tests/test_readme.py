@@ -1,8 +1,14 @@
-"""The README's library section runs verbatim (every Python block, in order, one namespace)."""
+"""The README's library section runs verbatim (every Python block, in order, one namespace),
+and every shell command in it is one a fresh clone has (issue 24)."""
+import os
 import re
-
-import torch
+import shlex
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
+import torch
 
 SECTION = "### Add threshold annealing to your snnTorch model"
 
@@ -26,3 +32,66 @@ def test_readme_library_blocks_run(capsys):
     annealing = namespace["annealing"]           # the second block's schedule, not stepped
     assert annealing.thresholds() == [float(torch.tensor(13.5)), float(torch.tensor(11.2))]
     assert namespace["spk"].shape == (100, 8, 300)
+
+
+# ---- every command of the README's shell blocks (issue 24) -----------------------------------
+ROOT = Path(__file__).resolve().parent.parent
+ELSEWHERE = ("parallel", "sbatch", "optuna-dashboard", "export")   # other tools: a cluster, a browser
+
+
+def readme_commands():
+    """The command lines of every ```bash block, comments dropped, $S filled in."""
+    blocks = re.findall(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+    lines = [re.sub(r"\s+#.*$", "", l).strip() for b in blocks for l in b.splitlines()]
+    lines = [l.rstrip(" &") for l in lines if l and not l.startswith("#")]
+    values = dict(l.split("=", 1) for l in lines if re.fullmatch(r"[A-Z_]+=\S+", l))
+    return [re.sub(r"\$(\w+)", lambda m: values.get(m.group(1), m.group(0)), l)
+            for l in lines if not re.fullmatch(r"[A-Z_]+=\S+", l)]
+
+
+def _argv(line):
+    words = shlex.split(line.split(" > ")[0])
+    while words and re.fullmatch(r"[A-Z_]+=\S*", words[0]):   # VAR=value prefixes
+        words.pop(0)
+    return words
+
+
+def _paths_exist(words):
+    """Every argument naming a file of the repository exists (configs, results, scripts)."""
+    for w in words:
+        if re.match(r"(configs|results|scripts|experiments)/", w) and "<" not in w:
+            assert (ROOT / w).exists(), f"README names {w}, which a fresh clone does not have"
+
+
+def test_every_readme_command_is_one_a_fresh_clone_has():
+    from snn_tha.repro.cli import build_parser
+    targets = set(re.findall(r"^([a-zA-Z0-9_-]+):", (ROOT / "Makefile").read_text(), flags=re.M))
+    commands = readme_commands()
+    assert len(commands) >= 20
+    for line in commands:
+        words = _argv(line)
+        tool = Path(words[0]).name
+        _paths_exist(words)
+        if tool == "make":
+            assert words[1] in targets, line
+        elif tool == "snn-tha":
+            build_parser().parse_args(words[1:])      # argparse exits (SystemExit) on a bad line
+        elif tool == "python":
+            assert words[1:3] == ["-m", "snn_tha.deploy.infer"], line
+        else:
+            assert tool in ELSEWHERE, f"README command not checked: {line}"
+
+
+def test_the_first_minutes_run(tmp_path):
+    """The README's first two snn-tha commands, for real: the shipped model and Table 1 at smoke."""
+    first = [l for l in readme_commands() if "snn-tha" in l][:2]
+    assert "infer results/models/fmnist_annealing" in first[0] and "table1 --profile smoke" in first[1]
+    data = ROOT / "data"
+    if not (data / "FashionMNIST" / "raw" / "t10k-images-idx3-ubyte").is_file():
+        pytest.skip("data/ not prepared (make data): the first-minutes commands need it")
+    env = {**os.environ, "SNN_THA_RESULTS": str(tmp_path / "demo")}
+    for line in first:
+        argv = [sys.executable, "-m", "snn_tha.repro.cli", *_argv(line)[1:]]
+        done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, (line, done.stderr[-2000:])
+    assert (tmp_path / "demo" / "tables" / "table1_smoke.md").is_file()

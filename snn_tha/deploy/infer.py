@@ -155,14 +155,29 @@ def run(manifest, layers, inputs, dtype=np.float32, record=False):
     return (counts, [np.stack(r) for r in records]) if record else counts
 
 
-def predict(manifest, layers, inputs, batch=100):
-    """Predicted classes (most output spikes, ties -> lowest index) in batches."""
+def spike_counts(manifest, layers, inputs, batch=100):
+    """Output spikes per class over the T steps, [N, classes], in batches."""
     axis = 0 if manifest["input"]["kind"] == "image_uint8" else 1
-    preds = []
+    counts = []
     for start in range(0, inputs.shape[axis], batch):
         part = inputs[start:start + batch] if axis == 0 else inputs[:, start:start + batch]
-        preds.append(run(manifest, layers, part).argmax(axis=1))
-    return np.concatenate(preds)
+        counts.append(run(manifest, layers, part))
+    return np.concatenate(counts)
+
+
+def predict(manifest, layers, inputs, batch=100):
+    """Predicted classes (most output spikes, ties -> lowest index) in batches."""
+    return spike_counts(manifest, layers, inputs, batch).argmax(axis=1)
+
+
+def write_predictions(path, labels, counts):
+    """One CSV row per image: index, label, prediction, output spikes per class."""
+    rows = ["image,label,prediction," + ",".join(f"spikes_{c}" for c in range(counts.shape[1]))]
+    rows += [f"{i},{int(y)},{int(c.argmax())}," + ",".join(str(int(v)) for v in c)
+             for i, (y, c) in enumerate(zip(labels, counts))]
+    tmp = Path(str(path) + ".tmp")
+    tmp.write_text("\n".join(rows) + "\n")
+    tmp.replace(path)   # never a half-written file
 
 
 def read_idx(path):
@@ -183,11 +198,13 @@ def test_images(manifest, data_dir):
     return read_idx(raw / "t10k-images-idx3-ubyte"), read_idx(raw / "t10k-labels-idx1-ubyte")
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv=None, prog=None):
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     p.add_argument("file", help="an export: model.1bit.npz (with model.1bit.json beside it)")
     p.add_argument("--data", default="data", help="data root holding the test split (static data)")
     p.add_argument("--limit", type=int, help="first N test images only")
+    p.add_argument("--predictions", metavar="CSV", help="write each image's label, prediction "
+                   "and output spike counts there")
     args = p.parse_args(argv)
     try:
         manifest, layers = load(args.file)
@@ -197,8 +214,15 @@ def main(argv=None):
         return 2
     images, labels = images[:args.limit], labels[:args.limit]
     start = time.perf_counter()
-    preds = predict(manifest, layers, images)
+    counts = spike_counts(manifest, layers, images)
     seconds = time.perf_counter() - start
+    preds = counts.argmax(axis=1)
+    if args.predictions:
+        try:
+            write_predictions(args.predictions, labels, counts)
+        except OSError as err:
+            print(f"snn-tha: error: {args.predictions}: {err.strerror or err}", file=sys.stderr)
+            return 2
     print(json.dumps({"images": len(labels), "accuracy": float((preds == labels).mean()),
                       "ms_per_image": round(1000 * seconds / len(labels), 3)}))
     return 0

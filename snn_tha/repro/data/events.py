@@ -4,7 +4,7 @@ Two loaders (`data.loader`):
 - `corrected` (default): DVS downsampled 4x to 2x32x32, `bin_ms` bins from the sample's first
   event (training: the first `train_bins`; testing: `test_bins`, or the whole sample when unset);
   SHD `bin_ms` bins over `window_ms` (default the full 1 s). No event inside a window is lost.
-- `paper-loader`: the release's loader quirks (REFERENCE.md): DVS per-bin counts stored as int8
+- `paper-loader`: the release's loader quirks, read in its code: DVS per-bin counts stored as int8
   (wrapping above 127) over fixed 500 ms (train) / 1800 ms (test) windows; SHD counts in 1 ms bins
   over only the first `train_bins` ms, channels reversed.
 Frames are kept sparse per sample (flat indices + counts) and made dense per batch; the binned

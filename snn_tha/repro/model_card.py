@@ -1,0 +1,100 @@
+"""`snn-tha ship RUN_DIR`: a finished run as a shipped model (issue 20), since nothing else hosts
+the trained networks: `results/models/<experiment>/` holds the 1-bit export (`model.1bit.npz` +
+`model.1bit.json`), the float `model.pt`, the resolved `config.yaml`, the run's `final.json` (so
+that `snn-tha export` takes the folder as a run) and `MODEL_CARD.md` (command,
+commit, data, epochs, wall time, test accuracy of PyTorch and of the numpy engine, thresholds,
+dead fractions), all from the run folder's files."""
+import json
+from pathlib import Path
+
+from snn_tha.repro import config, records, runio, schema
+
+SHIPPED = ("model.1bit.npz", "model.1bit.json", "model.pt", "config.yaml", "final.json")
+MAX_BYTES = 1_000_000      # what the repository takes per file
+SLICE = 500                # the first test images the card's slice accuracy is measured on
+
+
+def _leaves(data, prefix=""):
+    if isinstance(data, dict):
+        for key, value in data.items():
+            yield from _leaves(value, f"{prefix}{key}.")
+    else:
+        yield prefix[:-1], data
+
+
+def training_command(cfg):
+    """`snn-tha train` with the --set keys in which the run differs from its config + profile."""
+    path = f"configs/{cfg.experiment}.yaml"
+    reference = dict(_leaves(config.to_dict(schema.load(runio.ROOT / path, cfg.profile,
+                                                        [f"seed={cfg.seed}"]))))
+    sets = [f"--set {key}={json.dumps(value)}" for key, value in _leaves(config.to_dict(cfg))
+            if key not in ("data.data_dir", "device") and reference.get(key) != value]
+    return " ".join([f"snn-tha train {path} --profile {cfg.profile}", f"--set seed={cfg.seed}", *sets])
+
+
+def numpy_accuracy(npz, data_dir, limit=None):
+    """Accuracy of the numpy engine (snn_tha.deploy.infer) on the first `limit` test images."""
+    from snn_tha.deploy import infer
+    manifest, layers = infer.load(npz)
+    images, labels = infer.test_images(manifest, data_dir)
+    images, labels = images[:limit], labels[:limit]
+    return float((infer.predict(manifest, layers, images) == labels).mean()), len(labels)
+
+
+def ship(run_dir, data_dir="data", out=None):
+    """Copy a finished run's models into results/models/<experiment>/ and write its card."""
+    run_dir = Path(run_dir)
+    final = records.read_final(run_dir / "final.json")
+    for name in SHIPPED:
+        path = run_dir / name
+        if not path.is_file():
+            raise config.ConfigError(f"{run_dir}: no {name}; ship needs a finished run folder "
+                                     f"(snn-tha export {run_dir} writes the 1-bit files)")
+        if path.stat().st_size > MAX_BYTES:
+            raise config.ConfigError(f"{path}: {path.stat().st_size} bytes, over the "
+                                     f"{MAX_BYTES}-byte limit of a shipped file")
+    cfg = config.load(schema.TrainConfig, run_dir / "config.yaml")
+    out = Path(out) if out else runio.ROOT / "results" / "models" / final["experiment"]
+    # the numpy engine on the run's own test images (a test subset is the first N); measured
+    # before anything is written, so a missing data set leaves no half-shipped folder
+    whole, n_all = numpy_accuracy(run_dir / "model.1bit.npz", data_dir, final["test_images"])
+    part, n_part = numpy_accuracy(run_dir / "model.1bit.npz", data_dir, SLICE)
+    for name in SHIPPED:
+        runio.atomic_write_bytes(out / name, (run_dir / name).read_bytes())
+    card = {"experiment": final["experiment"], "run": f"{run_dir.resolve().parent.name}/{run_dir.name}",
+            "command": training_command(cfg), "git_commit": final["provenance"]["git_commit"],
+            "data": f"{final['dataset']}: {final['train_images']} training images, validation "
+                    f"{cfg.data.validation_size} (the model is chosen on it), {final['test_images']} "
+                    f"test images, T={final['num_steps']}",
+            "epochs_run": final["epochs_run"], "best_epoch": final["best_epoch"],
+            "train_seconds": final["train_seconds"], "platform": final["provenance"]["platform"],
+            "test_acc_pytorch": final["test_acc"], "test_acc_numpy": whole, "test_images_numpy": n_all,
+            "slice_acc_numpy": part, "slice_images": n_part,
+            "eval_thresholds": final["eval_thresholds"], "dead_fraction": final["dead_fraction"]}
+    runio.atomic_write_json(out / "card.json", card)
+    runio.atomic_write_text(out / "MODEL_CARD.md", card_markdown(card))
+    return out
+
+
+def card_markdown(card):
+    pct = lambda x: f"{100 * x:.2f}%"   # noqa: E731
+    return "\n".join([
+        f"# {card['experiment']}: a trained model", "",
+        f"- trained by: `{card['command']}` at commit `{card['git_commit'][:12]}` "
+        f"(run folder `results/runs/{card['run']}`)",
+        f"- data: {card['data']}",
+        f"- epochs: {card['epochs_run']} (model of epoch {card['best_epoch'] + 1}), "
+        f"{card['train_seconds'] / 60:.0f} minutes of training on {card['platform']}",
+        f"- test accuracy: {pct(card['test_acc_pytorch'])} (PyTorch); the 1-bit file with the numpy "
+        f"engine: {pct(card['test_acc_numpy'])} on the same {card['test_images_numpy']} images, "
+        f"{pct(card['slice_acc_numpy'])} on the first {card['slice_images']}",
+        f"- thresholds at evaluation: {', '.join(f'{t:.4f}' for t in card['eval_thresholds'])}",
+        f"- dead neurons on the test set per layer: "
+        f"{' / '.join(pct(d) for d in card['dead_fraction'])}", "",
+        "Files: `model.1bit.npz` + `model.1bit.json` (the 1-bit network, numpy only), `model.pt` "
+        "(the float latent weights, state dict), `config.yaml` (the resolved config), `final.json` "
+        "(the run's record), `card.json`.",
+        "", "Run it (after `make data`):", "",
+        "```",
+        f"snn-tha infer results/models/{card['experiment']}/model.1bit.npz --data data",
+        "```", ""])
