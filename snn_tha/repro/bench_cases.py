@@ -21,7 +21,7 @@ class BenchCase:
 def _case(name, experiment, input_density):
     """A benchmark case from an experiment config (the YAML holds the hyperparameters)."""
     from snn_tha.repro import schema
-    cfg = schema.load(runio.ROOT / "configs" / f"{experiment}.yaml")
+    cfg = schema.load(runio.CONFIGS / f"{experiment}.yaml")
     steps = cfg.num_steps if cfg.data.is_static else (cfg.data.train_bins or cfg.num_steps)
     return BenchCase(name, cfg.net_config, steps, cfg.batch_size, input_density)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from snn_tha.repro import paper, runio, tables
 from snn_tha.repro.data import DataError
 from snn_tha.repro.claim_stats import MIN_PAIRS, RULE, UNDECIDED, describe, paired, seeds_needed
-from snn_tha.repro.fidelity import CLAIM_VARIANTS, PREFIXES, ROOT, train_config_file
+from snn_tha.repro.fidelity import CLAIM_VARIANTS, PREFIXES, train_config_file
 
 ACC_EFFECT = 1.0    # pp: Table 1's gaps between the binarized variants are about 1 point
 DEAD_EFFECT = 10.0  # pp: Fig. 5 / Sec. 5.2 report 10-30 points fewer dead neurons
@@ -26,7 +26,7 @@ def variant_configs(prefix):
     suffix = {"flt32": "flt32", "bsnn_theta1": "bsnn_theta1", "bsnn": "bsnn",
               "bsnn_theta_inf": "bsnn_theta_inf", "annealing": "annealing",
               "annealing_budget": "annealing_budget"}
-    paths = [ROOT / "configs" / f"{prefix}_{suffix[v]}.yaml" for v in CLAIM_VARIANTS]
+    paths = [runio.CONFIGS / f"{prefix}_{suffix[v]}.yaml" for v in CLAIM_VARIANTS]
     return [p for p in paths if p.is_file()]
 
 

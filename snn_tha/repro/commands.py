@@ -105,7 +105,7 @@ def cmd_report(args):
 def cmd_runs(args):
     """One self-contained `snn-tha train` command per (experiment, seed): fan out anywhere."""
     from snn_tha.repro import experiment, tables
-    configs = ([tables.ROOT / "configs" / f"{e}.yaml" for e in args.experiments] if args.experiments
+    configs = ([runio.CONFIGS / f"{e}.yaml" for e in args.experiments] if args.experiments
                else tables.table_configs("table1") + tables.table_configs("table2"))
     print("\n".join(experiment.commands(experiment.plan(configs, args))))
 
@@ -145,7 +145,7 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = _command(sub, cmd_temporal, "temporal", help="temporal-coding task (Sec. 4.1, Figure 4)")
-    p.add_argument("--config", default=str(runio.ROOT / "configs" / "temporal_coding.yaml"),
+    p.add_argument("--config", default=str(runio.CONFIGS / "temporal_coding.yaml"),
                    help="YAML config file (default configs/temporal_coding.yaml)")
     _add_set(p, "iterations=200")
     p.add_argument("--out", default=str(runio.results_root() / "temporal_coding"),

@@ -5,7 +5,7 @@ import logging
 import shlex
 from pathlib import Path
 
-from snn_tha.repro import claims, fidelity, schema, tables
+from snn_tha.repro import claims, fidelity, runio, schema, tables
 from snn_tha.repro.data.common import DataError
 from snn_tha.repro.train import check_data_root, train
 
@@ -85,8 +85,8 @@ def _run(dataset, configs, args, ablation_config):
 def script_main(dataset, prefix, variants, doc, argv=None):
     """An experiments/<dataset>.py entry point: its variants' configs, its annealing ablation."""
     from snn_tha.repro.guard import check_counts, guarded
-    configs = [tables.ROOT / "configs" / f"{prefix}_{v}.yaml" for v in variants]
-    ablation = tables.ROOT / "configs" / f"{prefix}_annealing.yaml"   # configs/ablations/ lists the changes
+    configs = [runio.CONFIGS / f"{prefix}_{v}.yaml" for v in variants]
+    ablation = runio.CONFIGS / f"{prefix}_annealing.yaml"   # configs/ablations/ lists the changes
     args = parser(doc.splitlines()[0]).parse_args(argv)
     return guarded(lambda a: run(dataset, configs, check_counts(a), ablation), args,
                    " (add --resume to this script)")

@@ -61,7 +61,7 @@ def behaviour(cfg):
 
 
 def load_ablations(experiment):
-    path = ROOT / "configs" / "ablations" / f"{experiment}.yaml"
+    path = runio.CONFIGS / "ablations" / f"{experiment}.yaml"
     if not path.is_file():
         raise config.ConfigError(f"{path}: no ablation list for experiment {experiment!r}; "
                                  f"write one (see configs/ablations/fmnist_annealing.yaml)")

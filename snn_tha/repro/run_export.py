@@ -185,7 +185,7 @@ def deployment_table(path):
     """results/tables/deployment.md: weight memory fp32 vs 1-bit, thresholds/offsets, state."""
     rows = []
     for label, experiment in NETWORKS:
-        cfg = schema.load(runio.ROOT / "configs" / f"{experiment}.yaml")
+        cfg = schema.load(runio.CONFIGS / f"{experiment}.yaml")
         model = build(cfg.net_config).eval()
         layers = fold(model, cfg.data.is_static)
         bits, neurons = memory_bits(layers), sum(neuron_count(cfg.net.arch, layers))

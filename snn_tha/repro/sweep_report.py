@@ -98,7 +98,7 @@ def export(storage_url, study_name, configs_dir=None, out_dir=None, command="", 
     import matplotlib
     matplotlib.use("Agg")
     from snn_tha.repro import plots
-    default_dir = runio.ROOT / "configs" / "tuned"
+    default_dir = runio.CONFIGS / "tuned"
     configs_dir = Path(configs_dir or default_dir)
     out_dir = Path(out_dir or runio.results_root() / "sweeps")
     tables_path = Path(tables_path or (runio.results_root() / "tables" / "hyperparameters.md"
@@ -184,7 +184,7 @@ def hyperparameter_tables(configs_dir, path):
              "`configs/temporal_coding.yaml` holds its values.", ""]
     for tuned_path in sorted(Path(configs_dir).glob("*.yaml")):
         experiment = tuned_path.stem
-        paper_cfg = config.flatten(config.read_yaml(runio.ROOT / "configs" / f"{experiment}.yaml"))
+        paper_cfg = config.flatten(config.read_yaml(runio.CONFIGS / f"{experiment}.yaml"))
         tuned = config.flatten(config.read_yaml(tuned_path))
         kind = "static" if "mnist" in experiment else "event"
         keys = [k for k in tuned if k.startswith(("net.", "optim.", "annealing."))

@@ -128,7 +128,7 @@ def main(argv=None):
     parser.add_argument("--before", default=None, help="git revision of the old space files")
     parser.add_argument("--out", default=str(runio.results_root() / "sweeps"))
     args = parser.parse_args(argv)
-    spaces = args.spaces or sorted(str(p) for p in (runio.ROOT / "configs" / "sweeps").glob("*.yaml"))
+    spaces = args.spaces or sorted(str(p) for p in (runio.CONFIGS / "sweeps").glob("*.yaml"))
     run(spaces, args.profile, args.trials, args.out, args.before, args.dead_batches)
     return 0
 

@@ -115,7 +115,7 @@ def published_params(space, which, profile=None):
     configs/ablations/<experiment>.yaml where that file has them. Scaled thresholds are given
     as multiples of the membrane scale at the profile's number of steps."""
     overrides = []
-    ablations = runio.ROOT / "configs" / "ablations" / f"{space.experiment}.yaml"
+    ablations = runio.CONFIGS / "ablations" / f"{space.experiment}.yaml"
     if which == "paper" and ablations.is_file():
         rounded = config.read_yaml(ablations)["variants"].get("rounded_table_values", {})
         overrides = [f"{k}={json.dumps(v)}" for k, v in rounded.get("set", {}).items()]

@@ -17,7 +17,7 @@ TABLES = {  # name: (config glob, data sets, title, figure prefixes)
 
 def table_configs(name):
     """The experiment configs whose runs make table `name`."""
-    return sorted((ROOT / "configs").glob(TABLES[name][0]))
+    return sorted((runio.CONFIGS).glob(TABLES[name][0]))
 
 
 def build(name, profile, results=None):
@@ -161,7 +161,7 @@ def run_settings(finals):
 def expected_runs(profile):
     """The number of seeds the profile asks for (configs/profiles/<profile>.yaml `repeats`)."""
     import yaml
-    path = ROOT / "configs" / "profiles" / f"{profile}.yaml"
+    path = runio.CONFIGS / "profiles" / f"{profile}.yaml"
     if not path.is_file():
         return None
     return (yaml.safe_load(path.read_text()) or {}).get("repeats")
