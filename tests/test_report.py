@@ -26,3 +26,16 @@ def test_a_verdict_row_follows_the_rule_of_its_note():
     pct = float(note.group(1))
     assert f"{pct:.1f}% below theta_inf" in row
     assert row.endswith("| yes |") == (pct <= 0.1)
+
+
+def test_report_opens_with_the_verdicts_and_never_shows_smoke_verdicts(tmp_path):
+    results = Path(__file__).resolve().parent.parent / "results"
+    copy = tmp_path / "results"
+    shutil.copytree(results, copy, ignore=shutil.ignore_patterns("runs", "trials", "*.journal"))
+    (copy / "claims_smoke.md").write_text("# smoke\n\nx\n\n| claim | a | b | 2 | +1 | 0.1 | 1 | **holds** | |\n")
+    text = report.write_report(copy).read_text()
+    assert text.split("\n## ")[1].startswith("Summary")
+    claims = (results / "claims_claims.md").read_text()
+    decided = [r for r in claims.splitlines() if r.startswith("| ") and ("**holds**" in r or "**does not hold**" in r)]
+    assert f"{len(decided)} of" in text.split("\n## ")[1]
+    assert "smoke" not in text.split("\n## ")[1] and "(smoke profile)" not in text

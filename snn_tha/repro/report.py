@@ -147,6 +147,8 @@ def claims_section(results):
     """The claims files and the fidelity ablations (issue 10), each under its own heading."""
     parts = []
     for path in sorted(results.glob("claims_*.md")):
+        if path.stem[len("claims_"):] in NO_VERDICTS:
+            continue
         body = path.read_text().split("\n", 2)[2].replace("\n## ", "\n### ")
         parts += [f"## The paper's claims ({path.stem[len('claims_'):]} profile)", "",
                   f"Command: `snn-tha claims --profile {path.stem[len('claims_'):]}`; file "
@@ -158,7 +160,37 @@ def claims_section(results):
     return "\n".join(parts) if parts else None
 
 
-SECTIONS = [temporal_section,
+NO_VERDICTS = ("smoke", "tiny")   # plumbing budgets: their claims files never reach the report
+
+
+def summary_section(results):
+    """What a reader wants first: the claims each profile decided, and Table 1 beside the paper."""
+    import csv
+    lines = ["## Summary", ""]
+    for path in sorted(results.glob("claims_*.md")):
+        profile = path.stem[len("claims_"):]
+        if profile in NO_VERDICTS:
+            continue
+        rows = [r for r in path.read_text().splitlines() if r.startswith("| ") and "**" in r]
+        decided = [r.split(" | ") for r in rows if "**not measurable" not in r]
+        lines.append(f"Claims at the `{profile}` profile: {len(decided)} of {len(rows)} decided "
+                     f"(`results/{path.name}`):")
+        lines += [f"- {cells[0].lstrip('| ')}: **{cells[7].strip('* ')}** (A − B {cells[4]}, "
+                  f"{cells[3]} pairs)" for cells in decided if len(cells) > 7]
+        lines.append("")
+    for path in sorted((results / "tables").glob("table1_*.csv")):
+        rows = list(csv.DictReader(open(path)))
+        lines += [f"Table 1 at the `{rows[0]['profile']}` profile ({rows[0]['epochs']} epochs, "
+                  f"{rows[0]['train_images']} training images, T={rows[0]['num_steps']}; test accuracy %, "
+                  f"ours mean ± std over runs / the paper's mean):", ""]
+        lines += [f"- {r['dataset']} {r['variant']}: {r['mean']} ± {r['std'] or '—'} ({r['runs']} run{'s' if r['runs'] != '1' else ''}) / "
+                  f"{r['paper_mean'] or '—'}" for r in rows]
+        lines.append("")
+    return "\n".join(lines).rstrip() if len(lines) > 2 else None
+
+
+SECTIONS = [summary_section,
+            temporal_section,
             claims_section,
             lambda r: table_section(r, "table1", "Table 1: MNIST and FashionMNIST", "*mnist_*.png",
                                     "`make reproduce-table1 PROFILE=<profile>`"),
