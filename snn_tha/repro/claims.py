@@ -23,10 +23,7 @@ log = logging.getLogger("snn_tha")
 
 def variant_configs(prefix):
     """configs/<prefix>_<variant>.yaml for each claim variant that has a config."""
-    suffix = {"flt32": "flt32", "bsnn_theta1": "bsnn_theta1", "bsnn": "bsnn",
-              "bsnn_theta_inf": "bsnn_theta_inf", "annealing": "annealing",
-              "annealing_budget": "annealing_budget"}
-    paths = [runio.CONFIGS / f"{prefix}_{suffix[v]}.yaml" for v in CLAIM_VARIANTS]
+    paths = [runio.CONFIGS / f"{prefix}_{v}.yaml" for v in CLAIM_VARIANTS]
     return [p for p in paths if p.is_file()]
 
 

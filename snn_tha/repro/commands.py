@@ -183,7 +183,8 @@ def build_parser():
                  help="train the claim variants with N seeds and decide the "
                       "paper's claims (results/claims_<profile>.md)")
     _add_budget(p, "claims", 3, "seeds per variant")
-    datasets = ["fashion_mnist", "mnist", "dvs_gesture", "shd"]
+    from snn_tha.repro.catalogue import PAPER_DATASETS
+    datasets = list(PAPER_DATASETS)
     p.add_argument("--datasets", nargs="+", default=datasets, choices=datasets,
                    help="data sets to try (those without data are skipped with a line)")
     _add_set_and_no_train(p, "the claims file, tables and figures")

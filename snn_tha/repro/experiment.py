@@ -5,7 +5,7 @@ import logging
 import shlex
 from pathlib import Path
 
-from snn_tha.repro import claims, fidelity, runio, schema, tables
+from snn_tha.repro import catalogue, claims, fidelity, runio, schema, tables
 from snn_tha.repro.data.common import DataError
 from snn_tha.repro.train import check_data_root, train
 
@@ -76,7 +76,7 @@ def _run(dataset, configs, args, ablation_config):
     if ablation_config and args.ablation:
         fidelity.ablate(ablation_config, args.profile, args.seeds,
                         overrides=[f"device={args.device}"] if args.device else [])
-    name = "table1" if dataset in ("mnist", "fashion_mnist") else "table2"
+    name = catalogue.DATASETS[dataset].table
     for path in tables.build(name, args.profile):
         log.info("wrote %s", path)
     log.info("wrote %s", claims.write(args.profile, list(claims.PREFIXES)))  # every data set with runs

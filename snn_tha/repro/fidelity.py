@@ -16,15 +16,15 @@ from pathlib import Path
 
 import yaml
 
-from snn_tha.repro import config, records, runio, schema
+from snn_tha.repro import catalogue, config, records, runio, schema
 from snn_tha.repro.claim_stats import describe, paired
 from snn_tha.repro.train import train
 
 log = logging.getLogger("snn_tha")
 
 ROOT = runio.ROOT
-CLAIM_VARIANTS = ("flt32", "bsnn_theta1", "bsnn", "bsnn_theta_inf", "annealing", "annealing_budget")
-PREFIXES = {"fashion_mnist": "fmnist", "mnist": "mnist", "dvs_gesture": "dvs", "shd": "shd"}
+CLAIM_VARIANTS = catalogue.CLAIM_ORDER
+PREFIXES = catalogue.PREFIXES
 
 
 

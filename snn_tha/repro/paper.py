@@ -1,12 +1,7 @@
 """Numbers reported in the paper (Table 1 and Sec. 5.2), for side-by-side comparison only:
 they never enter a computed result."""
 
-# the paper's four variants, then ours: BSNN fixed at the annealing config's theta_inf, and
-# annealing with alphas scaled to the run's budget (issue 10)
-VARIANTS = ("flt32", "bsnn_theta1", "bsnn", "annealing", "bsnn_theta_inf", "annealing_budget")
-VARIANT_LABELS = {"flt32": "flt32", "bsnn_theta1": "BSNN θ=1", "bsnn": "BSNN (tuned θ)",
-                  "annealing": "threshold annealing", "bsnn_theta_inf": "BSNN fixed θ∞ (ours)",
-                  "annealing_budget": "annealing, budget-scaled α (ours)"}
+from snn_tha.repro.catalogue import LABELS as DATASET_LABELS, VARIANT_LABELS, VARIANTS  # noqa: F401
 
 # test accuracy %, 5 trials: (best, mean, sample std)
 TABLE1 = {
@@ -19,5 +14,3 @@ TABLE1 = {
     "shd": {"flt32": (82.51, 82.27, 0.27), "bsnn_theta1": (63.86, 62.99, 0.91),
             "bsnn": (62.94, 62.48, 0.41), "annealing": (66.35, 65.68, 0.66)},
 }
-DATASET_LABELS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "mnist5k": "MNIST-5k sample",
-                  "dvs_gesture": "DVS128 Gesture", "shd": "SHD"}

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal, Optional
 
 from snn_tha.models.config import ENGINES, LAYERS, Engine, NetConfig  # noqa: F401 (re-exported)
-from snn_tha.repro import config, runio
+from snn_tha.repro import catalogue, config, runio
 from snn_tha.nn.annealing import LayerSchedule
 from snn_tha.repro.device import PATTERN as DEVICE_PATTERN
 
@@ -39,6 +39,8 @@ class DataConfig:
     test_bins: Optional[int] = None            # DVS test length: None = whole sample, 360 = release
 
     def __post_init__(self):
+        if self.name not in catalogue.DATASETS:
+            raise ValueError(f"unknown data set {self.name!r}; valid: {', '.join(catalogue.DATASETS)}")
         for key in ("validation_size", "train_subset", "test_subset", "train_bins", "test_bins"):
             value = getattr(self, key)
             if value is not None and value < 0:
@@ -49,7 +51,7 @@ class DataConfig:
 
     @property
     def is_static(self):
-        return self.name in ("mnist", "fashion_mnist", "mnist5k")
+        return catalogue.DATASETS[self.name].static
 
 
 @dataclass(frozen=True)

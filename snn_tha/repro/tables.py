@@ -3,14 +3,14 @@ the repeats of each (data set, variant), for one budget profile, with the paper'
 import json
 from pathlib import Path
 
-from snn_tha.repro import paper, records, runio
+from snn_tha.repro import catalogue, paper, records, runio
 from snn_tha.repro.data.common import DataError
 
 ROOT = runio.ROOT
 TABLES = {  # name: (config glob, data sets, title, figure prefixes)
-    "table1": ("*mnist_*.yaml", ("mnist", "fashion_mnist", "mnist5k"),
+    "table1": ("*mnist_*.yaml", catalogue.table_datasets("table1"),
                "Table 1: static data sets", ("fmnist", "mnist")),
-    "table2": ("[ds][vh][sd]_*.yaml", ("dvs_gesture", "shd"), "Table 2: event data sets",
+    "table2": ("[ds][vh][sd]_*.yaml", catalogue.table_datasets("table2"), "Table 2: event data sets",
                ("dvs", "shd")),
 }
 
@@ -202,8 +202,7 @@ def write_table(name, title, datasets, profile, runs_root, out_dir, finals=None)
     return rows
 
 
-FIGURE_DATASETS = {"fmnist": "FashionMNIST", "mnist": "MNIST", "dvs": "DVS128 Gesture",
-                   "shd": "SHD"}
+FIGURE_DATASETS = catalogue.PREFIX_LABELS
 
 
 def _seed0_runs(runs_root, prefix, profile):
@@ -254,7 +253,7 @@ def write_dead_neurons(profile, runs_root, out_dir, finals=None):
     """Dead-neuron fraction per layer, fixed θ vs annealing, and the relative reduction
     (paper, SHD: 55% / 90% dead with a fixed θ, ~20% with annealing: 71% fewer)."""
     finals = collect_runs(runs_root, profile) if finals is None else finals
-    datasets = ("mnist", "fashion_mnist", "dvs_gesture", "shd")
+    datasets = ("mnist", "fashion_mnist", "dvs_gesture", "shd")   # the order of the committed table
     runs = runs_frame(finals, datasets)
     rows = []
     if not runs.empty:
