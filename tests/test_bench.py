@@ -61,7 +61,7 @@ def test_torch_lif_variant_runs_the_torch_loop(monkeypatch):
     from snn_tha.kernels import engine, fused
     seen = []
     original = fused.kernel_for
-    monkeypatch.setattr(fused, "kernel_for", lambda t: seen.append(original(t)) or seen[-1])
+    monkeypatch.setattr(fused, "kernel_for", lambda t, *a: seen.append(original(t, *a)) or seen[-1])
     case = bench.CASES[2]
     small = bench.BenchCase(case.name, case.net, 3, 2, case.input_density)
     bench.variants(include_peers=False)[bench.TORCH_LIF](small, "cpu")()

@@ -1,3 +1,4 @@
+import pytest
 import snntorch as snn
 import torch
 from snntorch import surrogate
@@ -84,3 +85,19 @@ def test_per_step_call_uses_configured_surrogate():
     spk.sum().backward()
     # d spk / d cur = 1/(1 + 2*|3 - 1|)^2 at the initial threshold 1, not at 4
     torch.testing.assert_close(cur.grad, torch.tensor([1 / 25.0]))
+
+
+def test_each_leaky_chooses_its_backend(monkeypatch):
+    """Issue 21: the kernel is a per-module argument; the environment is only the default."""
+    from snn_tha.kernels import fused
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    monkeypatch.setenv(fused.KERNEL_ENV, "torch")      # the default for modules without a choice
+    torch.manual_seed(3)
+    current = torch.rand(6, 4, 50) * 0.8
+    outs = {b: Leaky(0.9, 0.6, backend=b).sequence(current) for b in (None, "torch", "cpp", "auto")}
+    for spikes, mems in outs.values():   # the same elementwise operations in every backend
+        assert torch.equal(spikes, outs["torch"][0]) and torch.equal(mems, outs["torch"][1])
+    with pytest.raises(ValueError, match="backend must be None or one of"):
+        Leaky(0.9, backend="gpu")
+    with pytest.raises(fused.KernelError, match="'triton' cannot run on a cpu tensor"):
+        Leaky(0.9, backend="triton").sequence(current)   # asked for by name: an error, no fallback

@@ -33,13 +33,13 @@ from snn_tha.kernels.low_precision import (faster, is_spike_tensor,  # noqa: F40
 
 class _LIFSequence(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, current, beta, threshold, centre, slope, num_steps):
+    def forward(ctx, current, beta, threshold, centre, slope, num_steps, backend):
         static = num_steps is not None
         shape = current.shape if static else current.shape[1:]
         steps = num_steps if static else current.shape[0]
         mem_rec = current.new_empty((steps, *shape))
         theta = float(threshold)  # float32 value, exact as a Python float
-        kernel = fused.kernel_for(current)
+        kernel = fused.kernel_for(current, backend)
         if kernel is not None:  # one pass over the membrane per step, spikes in the same pass
             spk_rec = torch.empty_like(mem_rec)
             kernel.forward(current.contiguous(), mem_rec, spk_rec, steps, float(beta), theta,
@@ -59,12 +59,12 @@ class _LIFSequence(torch.autograd.Function):
     def backward(ctx, grad_spk, grad_mem):
         mem_rec, beta, centre = ctx.saved_tensors
         if grad_spk is None and grad_mem is None:
-            return None, None, None, None, None, None
+            return None, None, None, None, None, None, None
         if ctx.kernel is not None:
             grad = mem_rec.new_empty(mem_rec.shape[1:] if ctx.static else mem_rec.shape)
             ctx.kernel.backward(mem_rec, _contiguous(grad_spk), _contiguous(grad_mem), grad,
                                 float(beta), float(centre), ctx.slope, ctx.static)
-            return grad, None, None, None, None, None
+            return grad, None, None, None, None, None, None
         # Same expression as the surrogate's backward (grad / (k|u - c| + 1)^2), all steps at once.
         from_spikes = None
         if grad_spk is not None:  # Eq. 8 for all steps at once, in place to save passes
@@ -88,18 +88,19 @@ class _LIFSequence(torch.autograd.Function):
                 out.add_(from_spikes[t])
             delta = out
         grad_current = grad.sum(0) if ctx.static else grad
-        return grad_current, None, None, None, None, None
+        return grad_current, None, None, None, None, None, None
 
 
 def _contiguous(t):
     return None if t is None else t.contiguous()
 
 
-def lif_sequence(current, beta, threshold, centre, slope, num_steps=None):
+def lif_sequence(current, beta, threshold, centre, slope, num_steps=None, backend=None):
     """Fused LIF over time: current `[T, B, ...]`, or `[B, ...]` with `num_steps` for a current
     that is the same at every step. Returns (spikes, membranes), each `[T, B, ...]`.
-    `beta` must be clamped to [0, 1]; `threshold`, `centre` are 0-dim tensors."""
-    return _LIFSequence.apply(current, beta, threshold, centre, float(slope), num_steps)
+    `beta` must be clamped to [0, 1]; `threshold`, `centre` are 0-dim tensors; `backend`: the
+    kernel (`snn_tha.kernels.fused.CHOICES`, None = $SNN_THA_LIF_KERNEL)."""
+    return _LIFSequence.apply(current, beta, threshold, centre, float(slope), num_steps, backend)
 
 
 def fold_pool_into_conv(weight, pool=2):

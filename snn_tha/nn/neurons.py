@@ -6,7 +6,7 @@ import snntorch as snn
 from snntorch import surrogate as snn_surrogate
 import torch
 
-from snn_tha.kernels import engine
+from snn_tha.kernels import engine, fused
 from snn_tha.functional.equations import lif_membrane
 from snn_tha.nn.surrogate import spike_fast_sigmoid
 
@@ -38,9 +38,16 @@ class Leaky(snn.Leaky):
         slope: fast-sigmoid slope k.
         surrogate_centre: "current" (snnTorch and the release, the default everywhere in
             snn_tha) or "initial" (paper Eq. 8: centred at theta0).
+        backend: the LIF kernel of `sequence`: "auto", "torch", "cpp" or "triton"
+            (`supported_backends`); None (default) = $SNN_THA_LIF_KERNEL, itself "auto" by
+            default. A kernel asked for by name that cannot run here raises KernelError.
     """
 
-    def __init__(self, beta, threshold=1.0, slope=5.0, surrogate_centre="current"):
+    supported_backends = fused.CHOICES   # for `sequence`; None: $SNN_THA_LIF_KERNEL (auto)
+
+    def __init__(self, beta, threshold=1.0, slope=5.0, surrogate_centre="current", backend=None):
+        if backend is not None and backend not in self.supported_backends:
+            raise ValueError(f"backend must be None or one of {self.supported_backends}, got {backend!r}")
         if surrogate_centre not in SURROGATE_CENTRES:
             raise ValueError(f"surrogate_centre must be one of {SURROGATE_CENTRES}, "
                              f"got {surrogate_centre!r}")
@@ -55,6 +62,7 @@ class Leaky(snn.Leaky):
         self.register_buffer("initial_threshold", self.threshold.clone())
         self.slope = float(slope)
         self.surrogate_centre = surrogate_centre
+        self.backend = backend
 
     def extra_repr(self):
         return (f"beta={float(self.beta):g}, threshold={float(self.threshold):g}, "
@@ -80,7 +88,7 @@ class Leaky(snn.Leaky):
         membranes bit-identical to T calls of snnTorch's per-step forward.
         """
         return engine.lif_sequence(current, self.beta.clamp(0, 1), self.threshold,
-                                   self.surrogate_centre_value(), self.slope, num_steps)
+                                   self.surrogate_centre_value(), self.slope, num_steps, self.backend)
 
     def sequence_loop(self, current):
         """`sequence` as a Python loop of `lif_step` under autograd (the readable reference)."""

@@ -1,11 +1,14 @@
 """Fused LIF kernels, one per device, and the choice between them.
 
-`SNN_THA_LIF_KERNEL` (environment) picks the kernel of `engine.lif_sequence`:
+Each `snn_tha.nn.Leaky` may choose its backend (`Leaky(..., backend="cpp")`, as SpikingJelly's
+modules do); `SNN_THA_LIF_KERNEL` (environment) is the default for those that do not:
 - `auto` (default): the C++ kernel on the CPU (`cpu.py`), the Triton kernel on CUDA
   (`triton_lif.py`), today's torch loop elsewhere or when neither can be built (one line says so);
 - `torch`: always the torch loop (`snn_tha.functional.equations` per step), the reference the kernels are
   tested against and the "before" row of `make bench`;
-- `cpp` / `triton`: force one (`triton` on CPU tensors needs TRITON_INTERPRET=1: tests only).
+- `cpp` / `triton`: that kernel; asked for by name and unavailable here (no compiler, another
+  device; `triton` on CPU tensors needs TRITON_INTERPRET=1: tests only) it is an error, not a
+  fallback.
 """
 import contextlib
 import os
@@ -28,6 +31,20 @@ def choice():
     if value not in CHOICES:
         raise KernelError(f"environment {KERNEL_ENV}={value!r}: use one of {', '.join(CHOICES)}")
     return value
+
+
+def check_backend(backend):
+    """A module's backend argument: None (the environment's choice) or one of CHOICES."""
+    if backend is not None and backend not in CHOICES:
+        raise KernelError(f"LIF backend {backend!r}: use one of {', '.join(CHOICES)} "
+                          f"(or None for ${KERNEL_ENV}, default auto)")
+    return backend
+
+
+def _device_fits(wanted, tensor):
+    if wanted == "cpp":
+        return tensor.device.type == "cpu"
+    return tensor.device.type == "cuda" or os.environ.get("TRITON_INTERPRET") == "1"
 
 
 @contextlib.contextmanager
@@ -63,18 +80,27 @@ def _triton():
     return triton_lif
 
 
-def kernel_for(tensor):
+def kernel_for(tensor, backend=None):
     """The module (`forward`, `backward`) that runs the LIF over `tensor`, or None for the torch
-    loop. Kernels take float32 only."""
-    wanted = choice()
+    loop: `backend` (a module's own choice) or else $SNN_THA_LIF_KERNEL. Kernels take float32
+    only. `auto` falls back to the torch loop with one line; a kernel asked for by name that
+    cannot run here is a KernelError."""
+    wanted = check_backend(backend) or choice()
     if wanted == "torch" or tensor.dtype != torch.float32:
         return None
-    if wanted == "auto":
+    named = wanted != "auto"
+    if not named:
         wanted = {"cpu": "cpp", "cuda": "triton"}.get(tensor.device.type)
         if wanted is None:
             return None
+    elif not _device_fits(wanted, tensor):
+        raise KernelError(f"LIF backend {wanted!r} cannot run on a {tensor.device.type} tensor; "
+                          f"use 'auto' or 'torch'")
     try:
         return _cpp() if wanted == "cpp" else _triton()
     except (OSError, ImportError) as err:
+        if named:
+            raise KernelError(f"LIF backend {wanted!r} was asked for by name and is unavailable "
+                              f"here ({err}); use 'auto' (the torch loop, with one line) or 'torch'") from None
         _fallback(f"{wanted}: {err}")
         return None
