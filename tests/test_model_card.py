@@ -22,7 +22,7 @@ def test_ship_copies_the_models_and_writes_the_card(trained_run, tmp_path):
         assert (out / name).read_bytes() == (run / name).read_bytes()
     assert card["test_acc_pytorch"] == final["test_acc"] and card["epochs_run"] == 2
     assert card["command"] == ("snn-tha train configs/fmnist_annealing.yaml --profile smoke "
-                               f"--set seed=0 --set data.validation_size=20 --set epochs=2 --set patience=2")
+                               "--set seed=0 --set data.validation_size=20 --set epochs=2 --set patience=2")
     assert 0 <= card["test_acc_numpy"] <= 1 and card["test_images_numpy"] == final["test_images"]
     text = (out / "MODEL_CARD.md").read_text()
     assert f"{100 * final['test_acc']:.2f}% (PyTorch)" in text

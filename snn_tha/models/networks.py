@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from snn_tha.kernels import engine as kernels
+from snn_tha.kernels import engine
 from snn_tha.nn.binary import Conv2d, Linear
 from snn_tha.nn.neurons import Leaky
 from snn_tha.models.config import ENGINES, NetConfig  # noqa: F401 (NetConfig: re-exported)
@@ -29,7 +29,7 @@ class SNNOutput(NamedTuple):
 def _spike_guard(x, check):
     """The first layer's input may be real-valued (images): low precision only for spikes,
     checked only when the low-precision op would run (`engine.faster`)."""
-    return (lambda: kernels.is_spike_tensor(x)) if check else None
+    return (lambda: engine.is_spike_tensor(x)) if check else None
 
 
 def _conv_stride2(imgs, weight):
@@ -54,16 +54,16 @@ class ConvBlock(nn.Module):
             # computed once, so folding would save nothing; the per-step loop's own operations
             # keep real-valued inputs (images) bit-identical to it
             cur = F.avg_pool2d(self.conv(x), 2)
-            return kernels.batch_norm_static(self.bn, cur, num_steps) if self.bn is not None else cur
-        folded = kernels.fold_pool_into_conv(self.conv.effective_weight())
+            return engine.batch_norm_static(self.bn, cur, num_steps) if self.bn is not None else cur
+        folded = engine.fold_pool_into_conv(self.conv.effective_weight())
         if fast:  # spikes in: exact forward, bf16 gradients where measured faster
-            conv = lambda imgs: kernels.faster(  # noqa: E731
-                "conv", _conv_stride2, kernels.spike_conv_bf16_grad, imgs, folded,
+            conv = lambda imgs: engine.faster(  # noqa: E731
+                "conv", _conv_stride2, engine.spike_conv_bf16_grad, imgs, folded,
                 guard=_spike_guard(imgs, check_spikes))
         else:
             conv = lambda imgs: F.conv2d(imgs, folded, stride=2)  # noqa: E731
-        cur = kernels.over_time(conv, x, chunk)
-        return kernels.batch_norm_per_step(self.bn, cur) if self.bn is not None else cur
+        cur = engine.over_time(conv, x, chunk)
+        return engine.batch_norm_per_step(self.bn, cur) if self.bn is not None else cur
 
 
 class DenseBlock(nn.Module):
@@ -81,7 +81,7 @@ class DenseBlock(nn.Module):
     def sequence_current(self, x, static, num_steps, chunk, fast=False, check_spikes=False):
         x = x.flatten(1 if static else 2)
         if fast and not static and self.fc.binarize:  # spikes x (+-1): exact in int8
-            cur = kernels.faster("linear", F.linear, kernels.spike_linear_int8, x,
+            cur = engine.faster("linear", F.linear, engine.spike_linear_int8, x,
                                  self.fc.effective_weight(), self.fc.bias,
                                  guard=_spike_guard(x, check_spikes))
         else:
@@ -91,7 +91,7 @@ class DenseBlock(nn.Module):
         # one mask per step, drawn in the per-step loop's order: same random stream, same masks
         if cur.device.type != "cpu":  # CUDA's dropout is a fused kernel with its own stream
             return torch.stack([self.drop(cur_t) for cur_t in cur])
-        return kernels.dropout_per_step(self.drop, cur)
+        return engine.dropout_per_step(self.drop, cur)
 
 
 class SpikingNet(nn.Module):

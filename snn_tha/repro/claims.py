@@ -13,7 +13,7 @@ from pathlib import Path
 from snn_tha.repro import paper, runio, tables
 from snn_tha.repro.data import DataError
 from snn_tha.repro.claim_stats import MIN_PAIRS, RULE, UNDECIDED, describe, paired, seeds_needed
-from snn_tha.repro.fidelity import CLAIM_VARIANTS, PREFIXES, train_config_file
+from snn_tha.repro.ablation import CLAIM_VARIANTS, PREFIXES, train_config_file
 
 ACC_EFFECT = 1.0    # pp: Table 1's gaps between the binarized variants are about 1 point
 DEAD_EFFECT = 10.0  # pp: Fig. 5 / Sec. 5.2 report 10-30 points fewer dead neurons

@@ -89,8 +89,8 @@ def cmd_claims(args):
 
 
 def cmd_ablate(args):
-    from snn_tha.repro import fidelity
-    rows = fidelity.ablate(args.config, args.profile, args.seeds,
+    from snn_tha.repro import ablation
+    rows = ablation.ablate(args.config, args.profile, args.seeds,
                            overrides=[f"device={args.device}"] if args.device else [],
                            train_missing=args.train)
     log.info("ablation: %d rows -> results/tables/ablation_*_%s.md", len(rows), args.profile)

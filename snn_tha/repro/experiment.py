@@ -5,7 +5,7 @@ import logging
 import shlex
 from pathlib import Path
 
-from snn_tha.repro import catalogue, claims, fidelity, runio, schema, tables
+from snn_tha.repro import ablation, catalogue, claims, runio, schema, tables
 from snn_tha.repro.data.common import DataError
 from snn_tha.repro.train import check_data_root, train
 
@@ -66,7 +66,7 @@ def _run(dataset, configs, args, ablation_config):
         lines = commands(planned, args.overrides)
         if ablation_config and args.ablation:
             shown = Path(ablation_config).resolve().relative_to(tables.ROOT)
-            lines += fidelity.ablation_commands(shown, args.profile, args.seeds,
+            lines += ablation.ablation_commands(shown, args.profile, args.seeds,
                                                 [f"device={args.device}"] if args.device else [])
         print("\n".join(lines))
         return
@@ -74,7 +74,7 @@ def _run(dataset, configs, args, ablation_config):
     for path, cfg in planned:
         train(cfg, resume="auto" if args.resume else False)
     if ablation_config and args.ablation:
-        fidelity.ablate(ablation_config, args.profile, args.seeds,
+        ablation.ablate(ablation_config, args.profile, args.seeds,
                         overrides=[f"device={args.device}"] if args.device else [])
     name = catalogue.DATASETS[dataset].table
     for path in tables.build(name, args.profile):

@@ -2,7 +2,7 @@
 scaled alphas and the fixed-theta_inf variant."""
 import pytest
 
-from snn_tha.repro import claims, fidelity, schema
+from snn_tha.repro import ablation, claims, schema
 from snn_tha.repro.run_setup import budget_scaled_alpha
 
 
@@ -10,14 +10,14 @@ def test_variants_that_cannot_change_a_run_are_not_trained():
     base = schema.load("configs/fmnist_annealing.yaml", "smoke")
     after = schema.load("configs/fmnist_annealing.yaml", "smoke", ["optim.clamp=after_step"])
     assert base.optim.weight_clip is None
-    assert fidelity.behaviour(after) == fidelity.behaviour(base)      # no clamp at all
+    assert ablation.behaviour(after) == ablation.behaviour(base)      # no clamp at all
     clipped = ["optim.weight_clip=1.0"]
-    assert fidelity.behaviour(schema.load("configs/fmnist_annealing.yaml", "smoke",
+    assert ablation.behaviour(schema.load("configs/fmnist_annealing.yaml", "smoke",
                                           clipped + ["optim.clamp=after_step"])) != \
-        fidelity.behaviour(schema.load("configs/fmnist_annealing.yaml", "smoke", clipped))
+        ablation.behaviour(schema.load("configs/fmnist_annealing.yaml", "smoke", clipped))
     fixed = schema.load("configs/fmnist_bsnn.yaml", "smoke")
     initial = schema.load("configs/fmnist_bsnn.yaml", "smoke", ["net.surrogate_centre=initial"])
-    assert fidelity.behaviour(fixed) == fidelity.behaviour(initial)  # theta never moves
+    assert ablation.behaviour(fixed) == ablation.behaviour(initial)  # theta never moves
 
 
 def test_fixed_theta_inf_and_budget_scaled_variants():
@@ -32,7 +32,7 @@ def test_fixed_theta_inf_and_budget_scaled_variants():
 
 def test_ablation_and_claims_from_run_folders(data_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("SNN_THA_RESULTS", str(tmp_path / "results"))
-    rows = fidelity.ablate("configs/fmnist_annealing.yaml", "smoke", 2,
+    rows = ablation.ablate("configs/fmnist_annealing.yaml", "smoke", 2,
                            overrides=[f"data.data_dir={data_dir}", "data.validation_size=20"])
     names = [r["variant"] for r in rows]
     assert names[0] == "baseline (release)" and "clamp_after_step" in names
@@ -42,7 +42,7 @@ def test_ablation_and_claims_from_run_folders(data_dir, tmp_path, monkeypatch):
     table = (tmp_path / "results" / "tables" / "ablation_fmnist_annealing_smoke.md").read_text()
     assert "surrogate centred at theta0" in table
     assert any(word in table for word in ("moves", "within spread"))
-    again = fidelity.ablate("configs/fmnist_annealing.yaml", "smoke", 2, train_missing=False,
+    again = ablation.ablate("configs/fmnist_annealing.yaml", "smoke", 2, train_missing=False,
                             overrides=[f"data.data_dir={data_dir}", "data.validation_size=20"])
     assert [r["acc_mean"] for r in again] == [r["acc_mean"] for r in rows]   # from the files
     path = claims.write("smoke", ["fashion_mnist"], out=tmp_path / "results")

@@ -1,11 +1,9 @@
-"""Does the paper's claim hold here? `snn-tha ablate` and `snn-tha claims` (issue 10).
-
-- ablate: the release-faithful config and one variant per paper-vs-release difference (one
-  change at a time, from `configs/ablations/<experiment>.yaml`), N seeds each, into
-  `results/tables/ablation_<experiment>_<profile>.{md,csv}`.
-- claims: flt32, BSNN theta=1, BSNN tuned theta, BSNN fixed at theta_inf, annealing (and, where
-  configured, annealing with budget-scaled alphas), N seeds each; the paper's claims decided by
-  `verdict` into `results/claims_<profile>.md`, with a dead-fraction-per-epoch figure and Table 1.
+"""`snn-tha ablate` (issue 10): the release-faithful config and one variant per
+paper-vs-release difference (one change at a time, from `configs/ablations/<experiment>.yaml`),
+N seeds each, compared with the baseline seed by seed (`snn_tha.repro.claim_stats`), into
+`results/tables/ablation_<experiment>_<profile>.{md,csv}`. Also what `snn-tha claims`
+(`snn_tha.repro.claims`) trains with: the claim variants, the data sets' config prefixes and
+`train_config_file`.
 
 Everything is built from run folders (final.json, metrics.csv), never from memory.
 """
