@@ -97,7 +97,7 @@ def test_four_processes_share_a_local_journal_budget(tmp_path, data_dir):
     if not complete:
         pytest.skip("every trial was pruned on this tiny data: test_export_of_a_finished_sweep "
                     "tests the export")
-    written = sweep_report.export(storage, "local", configs_dir=tmp_path / "tuned",
+    written = sweep_report.export_study(storage, "local", configs_dir=tmp_path / "tuned",
                                   out_dir=tmp_path / "sw", tables_path=tmp_path / "hyperparameters.md")
     assert "pruned as dead networks" in (tmp_path / "tuned" / "fmnist_annealing.yaml").read_text()
     assert any(p.name == "summary.json" for p in written)
@@ -110,7 +110,7 @@ def test_export_of_a_finished_sweep(tmp_path, data_dir):
     assert sweep.work(storage, "ex", 0, out_root=tmp_path / "trials") == 3
     study = optuna.load_study(study_name="ex", storage=sweep.open_storage(storage))
     assert sweep_report.trial_counts(study)["complete"] == 3
-    written = sweep_report.export(storage, "ex", configs_dir=tmp_path / "tuned",
+    written = sweep_report.export_study(storage, "ex", configs_dir=tmp_path / "tuned",
                                   out_dir=tmp_path / "sw", tables_path=tmp_path / "hyperparameters.md")
     assert {p.name for p in written} >= {"fmnist_annealing.yaml", "trials.csv", "history.png",
                                          "importance.png", "summary.json", "hyperparameters.md"}
@@ -129,15 +129,15 @@ def test_export_of_a_finished_sweep(tmp_path, data_dir):
             assert f"{used:.6g} ({best.params[name]:.4g} x the layer's membrane scale)" in text
     # the same study exports again; another study's tuned config is never replaced silently
     tuned_path = tmp_path / "tuned" / "fmnist_annealing.yaml"
-    sweep_report.export(storage, "ex", configs_dir=tmp_path / "tuned", out_dir=tmp_path / "sw")
+    sweep_report.export_study(storage, "ex", configs_dir=tmp_path / "tuned", out_dir=tmp_path / "sw")
     other = "# fmnist_annealing tuned by `snn-tha sweep` study 'big': 30 trials at profile tiny " \
             "with []; best validation accuracy 0.9000 (trial 13); 0 of 30 trials pruned.\n"
     tuned_path.write_text(other)
     with pytest.raises(ConfigError, match="holds study 'big' .best validation accuracy 0.9000, 30 "
                                           "trials.; study 'ex' .* --force"):
-        sweep_report.export(storage, "ex", configs_dir=tmp_path / "tuned", out_dir=tmp_path / "sw")
+        sweep_report.export_study(storage, "ex", configs_dir=tmp_path / "tuned", out_dir=tmp_path / "sw")
     assert tuned_path.read_text() == other
-    sweep_report.export(storage, "ex", configs_dir=tmp_path / "tuned", out_dir=tmp_path / "sw",
+    sweep_report.export_study(storage, "ex", configs_dir=tmp_path / "tuned", out_dir=tmp_path / "sw",
                         force=True)
     assert "study 'ex'" in tuned_path.read_text()
     assert (tmp_path / "tuned" / "hyperparameters.md").is_file()   # beside the tuned dir

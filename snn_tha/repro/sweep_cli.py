@@ -32,7 +32,7 @@ def cmd_sweep(args):
               if args.json else sweep_report.status_text(storage, args.study))
     else:
         command = "snn-tha " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-        for path in sweep_report.export(storage, args.study, configs_dir=args.tuned_dir,
+        for path in sweep_report.export_study(storage, args.study, configs_dir=args.tuned_dir,
                                         command=command, force=args.force):
             log.info("wrote %s", path)
 

@@ -90,8 +90,8 @@ def check_replace(path, study_name, best, trials, force):
         f"replace it: pass --force to replace it, or --tuned-dir DIR to write beside it")
 
 
-def export(storage_url, study_name, configs_dir=None, out_dir=None, command="", tables_path=None,
-           force=False):
+def export_study(storage_url, study_name, configs_dir=None, out_dir=None, command="",
+                 tables_path=None, force=False):
     """configs/tuned/<experiment>.yaml, trials CSV, history/importance plots, hyperparameter tables.
     A tuned config of another study is never replaced without `force`; with another
     `configs_dir` the hyperparameter table goes beside it, not over results/tables/."""
