@@ -1,4 +1,5 @@
 """Issue 24: an installed package ships what its kernels are built from (not only the checkout)."""
+import os
 import shutil
 import subprocess
 import sys
@@ -7,13 +8,19 @@ import zipfile
 from snn_tha.repro import runio
 
 
-def test_the_wheel_ships_the_cpu_kernel_source(tmp_path):
-    # built from a copy: setuptools' build/ folder in the checkout would keep deleted modules
+def _source_copy(tmp_path):
+    """What a wheel is built from, copied: setuptools' build/ folder in the checkout would
+    keep modules deleted since."""
     src = tmp_path / "src"
     shutil.copytree(runio.ROOT / "snn_tha", src / "snn_tha",
                     ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(runio.ROOT / name, src / name)
+    return src
+
+
+def test_the_wheel_ships_the_cpu_kernel_source(tmp_path):
+    src = _source_copy(tmp_path)
     done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
                            "-q", "-w", str(tmp_path), str(src)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -23,3 +30,21 @@ def test_the_wheel_ships_the_cpu_kernel_source(tmp_path):
     source = (runio.ROOT / "snn_tha" / "kernels" / "fused" / "lif_cpu.cpp").read_bytes()
     assert zipfile.ZipFile(wheel).read("snn_tha/kernels/fused/lif_cpu.cpp") == source
     assert "snn_tha/nn/annealing.py" in names and not any(n.startswith("tests/") for n in names)
+
+
+def test_an_installed_wheel_builds_its_cpu_kernel(tmp_path):
+    """Installed (not the checkout): the package found is the wheel's, and its C++ LIF builds."""
+    src = _source_copy(tmp_path)
+    site = tmp_path / "site"
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation",
+                           "-q", "--target", str(site), str(src)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    code = ("import snn_tha.kernels.fused.cpu as cpu, torch; print(cpu.__file__); cpu.library(); "
+            "from snn_tha.kernels import fused; print(fused.kernel_for(torch.zeros(2), 'cpp') is cpu)")
+    env = {**os.environ, "PYTHONPATH": str(site), "SNN_THA_CACHE": str(tmp_path / "cache")}
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    where, found = ran.stdout.split()
+    assert where.startswith(str(site)) and found == "True"
+    assert list((tmp_path / "cache" / "kernels").glob("*.so"))   # built from the shipped source
