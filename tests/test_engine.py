@@ -29,9 +29,9 @@ def net_pair(arch, binarize, batch_norm=True, dropout=None, **kw):
 
 
 def inputs(arch, batch=2, spikes=True, seed=1):
-    shape = ARCHITECTURES[arch][1]
+    shape = ARCHITECTURES[arch].input_shape
     torch.manual_seed(seed)
-    if ARCHITECTURES[arch][2]:  # static: an image, shown at every step
+    if ARCHITECTURES[arch].static:  # static: an image, shown at every step
         return torch.rand(batch, *shape), SMALL_T
     x = torch.rand(SMALL_T, batch, *shape)
     return ((x > 0.7).float() if spikes else x), None

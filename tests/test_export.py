@@ -48,7 +48,7 @@ def random_model(arch, batch_norm, seed=0):
 
 
 def random_input(arch, seed=1):
-    shape, static = ARCHITECTURES[arch][1], ARCHITECTURES[arch][2]
+    shape, static = ARCHITECTURES[arch].input_shape, ARCHITECTURES[arch].static
     gen = np.random.default_rng(seed)
     if static:
         return gen.integers(0, 256, (BATCH, *shape[1:]), dtype=np.uint8)
@@ -63,7 +63,7 @@ CASES = [("static_conv", True), ("static_conv", False), ("dvs_conv", True), ("dv
 def test_folded_engine_gives_the_models_spikes(arch, batch_norm):
     model = random_model(arch, batch_norm)
     x = random_input(arch)
-    static = ARCHITECTURES[arch][2]
+    static = ARCHITECTURES[arch].static
     with torch.no_grad():
         if static:
             out = model(torch.from_numpy(x).double().unsqueeze(1) / 255.0, T)

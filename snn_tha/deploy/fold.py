@@ -77,7 +77,7 @@ def conv_output_shape(input_shape, conv_layers):
 
 def neuron_count(arch, layers):
     """Spiking neurons per layer of a folded network (conv: channels x output positions)."""
-    shape = ARCHITECTURES[arch][1]
+    shape = ARCHITECTURES[arch].input_shape
     counts = []
     for i, l in enumerate(layers):
         counts.append(int(np.prod(conv_output_shape(shape, layers[:i + 1]))) if l["kind"] == "conv"

@@ -6,8 +6,26 @@ from typing import Literal, get_args
 
 Engine = Literal["reference", "exact", "fast"]
 ENGINES = get_args(Engine)
-# arch -> (Leaky layers, dropout sites); the factories are `snn_tha.models.ARCHITECTURES`
-LAYERS = {"static_conv": (3, 1), "dvs_conv": (3, 1), "shd_dense": (2, 2), "temporal_dense": (2, 2)}
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """One of the paper's networks: what every part of the package needs to know of it (the
+    layers themselves are built by `snn_tha.models.networks`)."""
+    input_shape: tuple[int, ...]   # one sample, without T and B
+    static: bool                   # an image shown at every step (else spikes over time)
+    leaky_layers: int
+    dropout_sites: int
+
+
+ARCHITECTURES = {
+    "static_conv": Architecture((1, 28, 28), True, 3, 1),
+    "dvs_conv": Architecture((2, 32, 32), False, 3, 1),
+    "shd_dense": Architecture((700,), False, 2, 2),
+    "temporal_dense": Architecture((100,), False, 2, 2),   # the temporal-coding net (Sec. 4.1)
+}
+# arch -> (Leaky layers, dropout sites), read from the records
+LAYERS = {name: (a.leaky_layers, a.dropout_sites) for name, a in ARCHITECTURES.items()}
 
 
 @dataclass(frozen=True)

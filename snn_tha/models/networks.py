@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from snn_tha.kernels import engine
 from snn_tha.nn.binary import Conv2d, Linear
 from snn_tha.nn.neurons import Leaky
-from snn_tha.models.config import ENGINES, NetConfig  # noqa: F401 (NetConfig: re-exported)
+from snn_tha.models.config import ARCHITECTURES, ENGINES, NetConfig  # noqa: F401 (NetConfig: re-exported)
 
 
 
@@ -178,18 +178,18 @@ def dense_net(cfg, sizes, dropout=None):
                       cfg.engine, cfg.conv_chunk)
 
 
-ARCHITECTURES = {
-    # name: (factory, input shape without T and B, static input?)
-    "static_conv": (lambda cfg: conv_net(cfg, 1, (16, 64, 64 * 4 * 4), 10), (1, 28, 28), True),
-    "dvs_conv": (lambda cfg: conv_net(cfg, 2, (16, 32, 32 * 5 * 5), 11), (2, 32, 32), False),
-    "shd_dense": (lambda cfg: dense_net(cfg, (700, 3000, 20)), (700,), False),
+FACTORIES = {   # the layers of each record in snn_tha.models.config.ARCHITECTURES
+    "static_conv": lambda cfg: conv_net(cfg, 1, (16, 64, 64 * 4 * 4), 10),
+    "dvs_conv": lambda cfg: conv_net(cfg, 2, (16, 32, 32 * 5 * 5), 11),
+    "shd_dense": lambda cfg: dense_net(cfg, (700, 3000, 20)),
     # the temporal-coding net (Sec. 4.1); snn_tha.repro.temporal builds it with its config's sizes
-    "temporal_dense": (lambda cfg: dense_net(cfg, (100, 1000, 1)), (100,), False),
+    "temporal_dense": lambda cfg: dense_net(cfg, (100, 1000, 1)),
 }
+assert FACTORIES.keys() == ARCHITECTURES.keys()
 
 
 def build(cfg):
     """Build the network named by `cfg.arch`."""
-    if cfg.arch not in ARCHITECTURES:
-        raise ValueError(f"unknown arch {cfg.arch!r}; valid: {', '.join(ARCHITECTURES)}")
-    return ARCHITECTURES[cfg.arch][0](cfg)
+    if cfg.arch not in FACTORIES:
+        raise ValueError(f"unknown arch {cfg.arch!r}; valid: {', '.join(FACTORIES)}")
+    return FACTORIES[cfg.arch](cfg)

@@ -20,9 +20,9 @@ GIB = 2 ** 30
 
 def neurons_per_sample(net_cfg):
     """Spiking neurons of the network for one sample (counted on one zero input, one step)."""
-    shape = ARCHITECTURES[net_cfg.arch][1]
+    shape = ARCHITECTURES[net_cfg.arch].input_shape
     model = build(net_cfg).eval()
-    static = ARCHITECTURES[net_cfg.arch][2]
+    static = ARCHITECTURES[net_cfg.arch].static
     x = torch.zeros((1, *shape) if static else (1, 1, *shape))
     with torch.no_grad():
         out = model(x, 1 if static else None)

@@ -41,7 +41,7 @@ def default_device():
 def make_inputs(case, n_out, device="cpu"):
     """(x, num_steps, labels): a static image batch with num_steps, or synthetic spikes
     [T, B, ...] of the case's density with None; labels of `n_out` classes for the count loss."""
-    shape, static = ARCHITECTURES[case.net.arch][1], ARCHITECTURES[case.net.arch][2]
+    shape, static = ARCHITECTURES[case.net.arch].input_shape, ARCHITECTURES[case.net.arch].static
     if static:
         x, steps = torch.rand(case.batch, *shape), case.num_steps
     else:

@@ -10,7 +10,7 @@ from snn_tha.models import ARCHITECTURES
 
 def nominal_flops(net, case):
     """2 * multiply-adds of forward + backward (3x forward) of the per-step algorithm."""
-    macs, shape = 0, ARCHITECTURES[case.net.arch][1]
+    macs, shape = 0, ARCHITECTURES[case.net.arch].input_shape
     for block in net.blocks:
         if hasattr(block, "conv"):
             c = block.conv

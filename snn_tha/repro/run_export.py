@@ -139,7 +139,7 @@ def to_nir(run_dir, path):
     from snn_tha.deploy.infer import fold_pool
     cfg, model, _ = load_run(run_dir)
     layers = fold(model, cfg.data.is_static)
-    shape = np.array(ARCHITECTURES[cfg.net.arch][1])
+    shape = np.array(ARCHITECTURES[cfg.net.arch].input_shape)
     nodes, edges, previous = {"input": nir.Input(input_type={"input": shape})}, [], "input"
     for i, l in enumerate(layers):
         if l["kind"] == "conv":

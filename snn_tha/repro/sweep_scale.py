@@ -53,7 +53,7 @@ def _current_std(net_cfg, input_mean_square):
 
 
 def _first_input_is_analog(net_cfg):
-    return ARCHITECTURES[net_cfg.arch][2]   # static images; event and spike data are spikes
+    return ARCHITECTURES[net_cfg.arch].static   # static images; event and spike data are spikes
 
 
 def membrane_scales(net_cfg, num_steps, input_mean_square):
