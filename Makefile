@@ -30,7 +30,7 @@ NUMERICS_TESTS := tests/test_engine.py tests/test_neurons.py tests/test_fused.py
 	tests/test_release_step.py tests/test_annealing_snntorch.py
 LOWER_ISA := ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2
 numerics_log = SNN_THA_NUMERICS_LOG=$$(mktemp -u /tmp/snn_tha_numerics.XXXXXX)
-test: $(STAMP) ## the test suite (what CI runs; ~6 min on 2 idle cores), the numerics tests under AVX2 and generic kernels, and on one thread
+test: $(STAMP) ## the test suite (what CI runs; ~3.5 min on 2 idle cores after the venv), the numerics tests under AVX2 and generic kernels, and on one thread
 	$(numerics_log) $(BIN)/python -m pytest -q
 	for isa in avx2 default; do \
 	  $(numerics_log) ATEN_CPU_CAPABILITY=$$isa $(LOWER_ISA) $(BIN)/python -m pytest -q \
