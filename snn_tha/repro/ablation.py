@@ -25,8 +25,6 @@ CLAIM_VARIANTS = catalogue.CLAIM_ORDER
 PREFIXES = catalogue.PREFIXES
 
 
-
-
 # ---- training the variants -----------------------------------------------------------------
 def train_config_file(path, profile, seeds, overrides=(), out=None):
     """Train one experiment at `profile` with `seeds` repeats; resume what matches."""

@@ -45,9 +45,8 @@ def cmd_train(args):
         log.info("%s [%s profile]: validation accuracy %s", cfg.experiment, cfg.profile,
                  ", ".join(f"{100 * r['val_acc']:.2f}%" for r in result["runs"]))
         return
-    out = Path(args.out) if args.out else train.default_out_dir(cfg)
-    for run in result["runs"]:   # one summary per run: what a user looks for first
-        log.info("%s", run_summary(run, out / f"{cfg.profile}-seed{run['seed']}"))
+    for run, folder in zip(result["runs"], result["run_dirs"]):   # what a user looks for first
+        log.info("%s", run_summary(run, folder))
     log.info("%s [%s profile, %d run(s)]: test accuracy best %.2f%% / mean %.2f%% / std %.2f",
              cfg.experiment, cfg.profile, len(result["runs"]), 100 * result["test_acc_best"],
              100 * result["test_acc_mean"], 100 * result["test_acc_std"])

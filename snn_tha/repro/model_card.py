@@ -14,31 +14,23 @@ MAX_BYTES = 1_000_000      # what the repository takes per file
 SLICE = 500                # the first test images the card's slice accuracy is measured on
 
 
-def _leaves(data, prefix=""):
-    if isinstance(data, dict):
-        for key, value in data.items():
-            yield from _leaves(value, f"{prefix}{key}.")
-    else:
-        yield prefix[:-1], data
-
-
 def training_command(cfg):
     """`snn-tha train` with the --set keys in which the run differs from its config + profile."""
     path = f"configs/{cfg.experiment}.yaml"
-    reference = dict(_leaves(config.to_dict(schema.load(runio.ROOT / path, cfg.profile,
-                                                        [f"seed={cfg.seed}"]))))
-    sets = [f"--set {key}={json.dumps(value)}" for key, value in _leaves(config.to_dict(cfg))
+    reference = config.flatten(config.to_dict(schema.load(runio.ROOT / path, cfg.profile,
+                                                          [f"seed={cfg.seed}"])))
+    sets = [f"--set {key}={json.dumps(value)}" for key, value in config.flatten(config.to_dict(cfg)).items()
             if key not in ("data.data_dir", "device") and reference.get(key) != value]
     return " ".join([f"snn-tha train {path} --profile {cfg.profile}", f"--set seed={cfg.seed}", *sets])
 
 
-def numpy_accuracy(npz, data_dir, limit=None):
-    """Accuracy of the numpy engine (snn_tha.deploy.infer) on the first `limit` test images."""
+def numpy_hits(npz, data_dir, limit):
+    """Per image, whether the numpy engine (snn_tha.deploy.infer) is right, first `limit` test images."""
     from snn_tha.deploy import infer
     manifest, layers = infer.load(npz)
     images, labels = infer.test_images(manifest, data_dir)
     images, labels = images[:limit], labels[:limit]
-    return float((infer.predict(manifest, layers, images) == labels).mean()), len(labels)
+    return infer.predict(manifest, layers, images) == labels
 
 
 def ship(run_dir, data_dir="data", out=None):
@@ -57,8 +49,10 @@ def ship(run_dir, data_dir="data", out=None):
     out = Path(out) if out else runio.ROOT / "results" / "models" / final["experiment"]
     # the numpy engine on the run's own test images (a test subset is the first N); measured
     # before anything is written, so a missing data set leaves no half-shipped folder
-    whole, n_all = numpy_accuracy(run_dir / "model.1bit.npz", data_dir, final["test_images"])
-    part, n_part = numpy_accuracy(run_dir / "model.1bit.npz", data_dir, SLICE)
+    # (one pass: the slice is the first SLICE of the same images)
+    hits = numpy_hits(run_dir / "model.1bit.npz", data_dir, final["test_images"])
+    whole, n_all = float(hits.mean()), len(hits)
+    part, n_part = float(hits[:SLICE].mean()), len(hits[:SLICE])
     for name in SHIPPED:
         runio.atomic_write_bytes(out / name, (run_dir / name).read_bytes())
     card = {"experiment": final["experiment"], "run": f"{run_dir.resolve().parent.name}/{run_dir.name}",

@@ -180,11 +180,12 @@ def summary_section(results):
         lines.append("")
     for path in sorted((results / "tables").glob("table1_*.csv")):
         rows = list(csv.DictReader(open(path)))
-        lines += [f"Table 1 at the `{rows[0]['profile']}` profile ({rows[0]['epochs']} epochs, "
-                  f"{rows[0]['train_images']} training images, T={rows[0]['num_steps']}; test accuracy %, "
-                  f"ours mean ± std over runs / the paper's mean):", ""]
-        lines += [f"- {r['dataset']} {r['variant']}: {r['mean']} ± {r['std'] or '—'} ({r['runs']} run{'s' if r['runs'] != '1' else ''}) / "
-                  f"{r['paper_mean'] or '—'}" for r in rows]
+        lines += [f"Table 1 at the `{rows[0]['profile']}` profile (test accuracy %, ours mean ± std "
+                  f"over runs / the paper's mean; each row's budget beside it):", ""]
+        lines += [f"- {r['dataset']} {r['variant']}: {r['mean']} ± {r['std'] or '—'} / "
+                  f"{r['paper_mean'] or '—'} ({r['runs']} run{'s' if r['runs'] != '1' else ''}, "
+                  f"{r['epochs']} epochs, {r['train_images']} training images, T={r['num_steps']})"
+                  for r in rows]
         lines.append("")
     return "\n".join(lines).rstrip() if len(lines) > 2 else None
 

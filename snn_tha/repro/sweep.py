@@ -18,16 +18,16 @@ from pathlib import Path
 
 import optuna
 
-# the journal storage and the paper's TPE options are marked experimental: one warning per
-# trial and worker says nothing a user can act on
-warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-
 from snn_tha.repro import config, runio, schema, signals
 from snn_tha.repro.sweep_space import (  # noqa: F401 (ParamSpec, SearchSpace, _net_so_far, check_order re-exported)
     ParamSpec, SearchSpace, _net_so_far, check_order, check_param_keys, load_space, published_params,
     sample_overrides, space_hash, trial_config)
 from snn_tha.repro.sweep_storage import load_study, open_storage, safe_url
 from snn_tha.repro.train import train
+
+# the journal storage and the paper's TPE options are marked experimental: one warning per
+# trial and worker says nothing a user can act on
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 COUNTED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
            optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)

@@ -28,8 +28,8 @@ def trial_counts(study):
     return counts
 
 
-def status(storage_url, study_name):
-    study, _ = load_study(storage_url, study_name)
+def status(storage_url, study_name, study=None):
+    study = study or load_study(storage_url, study_name)[0]
     best = None
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if complete:
@@ -44,7 +44,7 @@ def status_text(storage_url, study_name):
     """`sweep status` for people: counts, and the best trial's values as a run would use them
     (scaled thresholds as the value written, not the multiple of the membrane scale)."""
     study, _ = load_study(storage_url, study_name)
-    s = status(storage_url, study_name)
+    s = status(storage_url, study_name, study)   # the study read once
     counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in s["trials"].items())
     lines = [f"study {study_name!r}: budget {s['budget']} trials at profile "
              f"{study.user_attrs.get('profile')}; {counts}"]

@@ -17,7 +17,7 @@ TABLES = {  # name: (config glob, data sets, title, figure prefixes)
 
 def table_configs(name):
     """The experiment configs whose runs make table `name`."""
-    return sorted((runio.CONFIGS).glob(TABLES[name][0]))
+    return sorted(runio.CONFIGS.glob(TABLES[name][0]))
 
 
 def build(name, profile, results=None):
@@ -34,7 +34,7 @@ def build(name, profile, results=None):
                         f"{', '.join(datasets)} under {runs_root}/ (data missing?): nothing written")
     written = [out_tables / f"{name}_{profile}.md"]
     for prefix in prefixes:
-        written += activity_figures(profile, prefix, runs_root, Path(results) / "figures")
+        written += activity_figures(profile, prefix, runs_root, Path(results) / "figures", finals)
     if write_dead_neurons(profile, runs_root, out_tables, finals=finals):
         written.append(out_tables / f"dead_neurons_{profile}.md")
     return written
@@ -215,16 +215,17 @@ def _seed0_runs(runs_root, prefix, profile):
     return found if len(found) == len(labels) else {}
 
 
-def _dead_over_seeds(experiment_dir, profile):
-    """Per layer: (mean %, sd %, n) of the dead fraction over the seeds that finished."""
+def _dead_over_seeds(experiment_dir, finals):
+    """Per layer: (mean %, sd %, n) of the dead fraction over the seeds of one experiment folder
+    (from `collect_runs`, already read)."""
     import statistics
-    finals = [records.read_final(p) for p in sorted(experiment_dir.glob(f"{profile}-seed*/final.json"))]
-    per_layer = list(zip(*(f["dead_fraction"] for f in finals)))
+    mine = [f for f in finals if Path(f["run_dir"]).parent == experiment_dir]
+    per_layer = list(zip(*(f["dead_fraction"] for f in mine)))
     return [(100 * statistics.mean(d), 100 * statistics.stdev(d) if len(d) > 1 else 0.0, len(d))
             for d in per_layer]
 
 
-def activity_figures(profile, prefix, runs_root, out_dir):
+def activity_figures(profile, prefix, runs_root, out_dir, finals):
     """Activity (Figs. 5/7 style) and training curves (Fig. 6 style), fixed θ vs annealing."""
     import csv
     from snn_tha.repro import plots
@@ -238,7 +239,7 @@ def activity_figures(profile, prefix, runs_root, out_dir):
     plots.activity_figure(activities, activity_path,
                           f"{name}: spike activity over the test set ({profile} profile; histograms: "
                           f"seed 0 only, legend: seed 0 and the mean ± sd over seeds)",
-                          {label: _dead_over_seeds(run.parent, profile) for label, run in runs.items()})
+                          {label: _dead_over_seeds(run.parent, finals) for label, run in runs.items()})
     curves_path = Path(out_dir) / f"{prefix}_training_{profile}.png"
     plots.training_curves(curves, curves_path,
                           f"{name}: training loss and thresholds ({profile} profile, seed 0)")

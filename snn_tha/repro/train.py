@@ -274,9 +274,11 @@ def train(cfg, out_dir=None, resume=False, progress=True, on_epoch=None, on_batc
     check_data_root(cfg)
     activation_memory.check(cfg, resolve_device(cfg.device))   # before any data is read
     out_dir = Path(out_dir) if out_dir else default_out_dir(cfg)
-    runs = [train_one(cfg, cfg.seed + k, out_dir / f"{cfg.profile}-seed{cfg.seed + k}", resume,
-                      progress, on_epoch, on_batch, retrain) for k in range(cfg.repeats)]
-    result = {"experiment": cfg.experiment, "profile": cfg.profile, "runs": runs}
+    run_dirs = [out_dir / f"{cfg.profile}-seed{cfg.seed + k}" for k in range(cfg.repeats)]
+    runs = [train_one(cfg, cfg.seed + k, run_dir, resume, progress, on_epoch, on_batch, retrain)
+            for k, run_dir in enumerate(run_dirs)]
+    result = {"experiment": cfg.experiment, "profile": cfg.profile, "runs": runs,
+              "run_dirs": run_dirs}
     if cfg.track_test:
         accs = torch.tensor([r["test_acc"] for r in runs])
         result.update(test_acc_best=float(accs.max()), test_acc_mean=float(accs.mean()),
