@@ -63,4 +63,8 @@ def test_a_seed_pairs_the_variants(other, data_dir, tmp_path):
     other_weights, other_order = _start(other, data_dir, tmp_path)
     assert other_order == order                       # the same batches, in the same order
     assert weights.keys() == other_weights.keys()
-    assert all(torch.equal(weights[k], other_weights[k]) for k in weights)   # same latent init
+    same = all(torch.equal(weights[k], other_weights[k]) for k in weights)
+    # the binarized variants start from the same latent weights; flt32 from the release's float
+    # copies (PyTorch's default init drawn after the Glorot copy: no weight in common)
+    assert same if "flt32" not in other else not any(
+        torch.equal(weights[k], other_weights[k]) for k in weights)

@@ -55,6 +55,16 @@ def test_runs_of_one_setting_are_repeats(data_dir, results):
     assert any(",2," in r or r.endswith(",2") for r in rows[1:]), rows   # n = 2 runs, one row
 
 
+def test_a_run_recorded_before_init_order_is_not_a_repeat_of_one_after(data_dir, results, capsys):
+    """A config.yaml without net.init_order was made in the older order ("torch_first")."""
+    out = _two_runs(data_dir, results)
+    old = out / "smoke-seed0" / "config.yaml"
+    old.write_text("".join(line for line in old.read_text().splitlines(keepends=True)
+                           if "init_order" not in line))
+    assert_one_line(capsys, ["table1", "--no-train", "--profile", "smoke"],
+                    "net.init_order: 'torch_first' vs 'release'", "not repeats")
+
+
 @pytest.mark.parametrize("edit, needles", [
     (lambda f: {**f, "test_acc": 1.5}, ("test_acc", "fraction in [0, 1]", "1.5")),
     (lambda f: {**f, "dead_fraction": [float("nan")]}, ("dead_fraction",)),

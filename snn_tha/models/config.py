@@ -37,6 +37,7 @@ class NetConfig:
     thresholds: tuple[float, ...] = ()         # per Leaky layer (from annealing.theta0 if annealed)
     surrogate_centre: Literal["initial", "current"] = "current"   # release / snnTorch
     init: Literal["fan_in", "glorot"] = "fan_in"
+    init_order: Literal["release", "torch_first"] = "release"   # see snn_tha.nn.binary.INIT_ORDERS
     batch_norm: bool = False                   # conv nets only
     dropout: tuple[float, ...] = (0.0,)        # per dropout site (conv nets 1, SHD 2)
     engine: Engine = "exact"

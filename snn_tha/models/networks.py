@@ -39,9 +39,11 @@ def _conv_stride2(imgs, weight):
 class ConvBlock(nn.Module):
     """conv(k) -> avg_pool(2) -> [BatchNorm] -> Leaky."""
 
-    def __init__(self, in_ch, out_ch, lif, binarize, init, batch_norm, kernel=5):
+    def __init__(self, in_ch, out_ch, lif, binarize, init, batch_norm, kernel=5,
+                 init_order="release"):
         super().__init__()
-        self.conv = Conv2d(in_ch, out_ch, kernel, bias=False, binarize=binarize, init=init)
+        self.conv = Conv2d(in_ch, out_ch, kernel, bias=False, binarize=binarize, init=init,
+                           init_order=init_order)
         self.bn = nn.BatchNorm2d(out_ch) if batch_norm else None
         self.lif = lif
 
@@ -69,9 +71,10 @@ class ConvBlock(nn.Module):
 class DenseBlock(nn.Module):
     """flatten -> Linear -> Dropout (on the current, as in the release) -> Leaky."""
 
-    def __init__(self, n_in, n_out, lif, binarize, init, dropout, bias=True):
+    def __init__(self, n_in, n_out, lif, binarize, init, dropout, bias=True, init_order="release"):
         super().__init__()
-        self.fc = Linear(n_in, n_out, bias=bias, binarize=binarize, init=init)
+        self.fc = Linear(n_in, n_out, bias=bias, binarize=binarize, init=init,
+                         init_order=init_order)
         self.drop = nn.Dropout(dropout)
         self.lif = lif
 
@@ -161,7 +164,7 @@ def conv_net(cfg, in_ch, channels, n_out):
     """in_ch -> C5-AP2 -> C5-AP2 -> Dense(n_out); the paper's static and DVS networks."""
     lif = _lifs(cfg, 3)
     c1, c2, flat = channels
-    common = dict(binarize=cfg.binarize, init=cfg.init)
+    common = dict(binarize=cfg.binarize, init=cfg.init, init_order=cfg.init_order)
     return SpikingNet([ConvBlock(in_ch, c1, lif[0], batch_norm=cfg.batch_norm, **common),
                        ConvBlock(c1, c2, lif[1], batch_norm=cfg.batch_norm, **common),
                        DenseBlock(flat, n_out, lif[2], dropout=_dropouts(cfg, 1)[0], **common)],
@@ -173,7 +176,8 @@ def dense_net(cfg, sizes, dropout=None):
     n = len(sizes) - 1
     lif = _lifs(cfg, n)
     drops = _dropouts(cfg, n) if dropout is None else dropout
-    return SpikingNet([DenseBlock(a, b, lif[i], cfg.binarize, cfg.init, drops[i])
+    return SpikingNet([DenseBlock(a, b, lif[i], cfg.binarize, cfg.init, drops[i],
+                                  init_order=cfg.init_order)
                        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]))],
                       cfg.engine, cfg.conv_chunk)
 

@@ -50,7 +50,23 @@ def runs_by_variant(profile, dataset, runs_root=None):
             found.setdefault(final["variant"], []).append(final)
     for variant, finals in found.items():
         tables.check_same_settings(finals, f"claims {dataset} {variant}")
+    init_order(found, dataset)
     return found
+
+
+def init_order(found, dataset):
+    """The one order in which every variant's runs drew their initial weights: a seed pairs
+    the variants only when they drew alike (DataError naming the orders otherwise)."""
+    orders = {}
+    for variant, finals in found.items():
+        for final in finals:
+            order = (tables.settings(final) or {}).get("net.init_order")
+            orders.setdefault(order, []).append(f"{variant} seed {final['seed']}")
+    if len(orders) > 1:
+        raise DataError(f"claims {dataset}: the runs drew their initial weights in different "
+                        f"orders ({'; '.join(f'{k}: {v[0]} ...' for k, v in orders.items())}), "
+                        f"so a seed does not pair them: retrain one order's runs (--retrain)")
+    return next(iter(orders), None)
 
 
 def _acc(runs):
@@ -175,8 +191,9 @@ def dead_per_epoch(v):
     return curves
 
 
-PAIRING = ("Pairing: one seed gives every variant the same batches in the same order and the "
-           "same initial latent weights (`tests/test_claim_stats.py::test_a_seed_pairs_the_variants`), "
+PAIRING = ("Pairing: one seed gives every variant the same batches in the same order and every "
+           "binarized variant the same initial latent weights "
+           "(`tests/test_claim_stats.py::test_a_seed_pairs_the_variants`), "
            "so each claim is decided on the per-seed differences.")
 
 
@@ -231,7 +248,9 @@ def write(profile, datasets, out=None, runs_root=None):
                   f"Budget: profile `{profile}`, {any_run['epochs_run']} epochs over "
                   f"{any_run['train_images']} training images, {any_run['test_images']} test images, "
                   f"T={any_run['num_steps']}, seeds per variant: "
-                  + ", ".join(f"{k} {len(r)}" for k, r in v.items()) + ".", "",
+                  + ", ".join(f"{k} {len(r)}" for k, r in v.items())
+                  + f"; initial weights drawn in the `{init_order(v, dataset)}` order "
+                    "(`net.init_order`).", "",
                   PAIRING, ""]
         rows = decide(v, dataset)
         lines += claims_table(rows)

@@ -100,9 +100,15 @@ def read_final(path):
 NOT_SETTINGS = ("seed", "repeats", "device", "data.data_dir")
 
 
+# keys added after runs were recorded, with the value every run made before them used: a
+# run folder whose config.yaml lacks one of them computed with that value
+BEFORE_THE_KEY = {"net.init_order": "torch_first"}
+
+
 def run_settings(run_dir):
-    """The resolved settings of a run folder (its config.yaml, flattened, less NOT_SETTINGS),
-    or None for a folder without config.yaml."""
+    """The resolved settings of a run folder (its config.yaml, flattened, less NOT_SETTINGS,
+    BEFORE_THE_KEY filled in for a run recorded before the key), or None for a folder without
+    config.yaml."""
     import yaml
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
@@ -113,7 +119,10 @@ def run_settings(run_dir):
         raise DataError(f"{path}: invalid YAML; restore the file or retrain the run") from None
     if not isinstance(data, dict):
         raise DataError(f"{path}: not a run config (a mapping is expected); retrain the run")
-    return {k: v for k, v in config.flatten(data).items() if k not in NOT_SETTINGS}
+    flat = config.flatten(data)
+    if "net" in data:
+        flat = {**BEFORE_THE_KEY, **flat}
+    return {k: v for k, v in flat.items() if k not in NOT_SETTINGS}
 
 
 def setting_differences(saved, wanted):
