@@ -2,11 +2,12 @@
 final result (final.json, activity.json) for its chosen model."""
 import copy
 import logging
+import time
 from contextlib import contextmanager
 
 import torch
 
-from snn_tha.repro import runio
+from snn_tha.repro import runio, timing
 from snn_tha.nn.annealing import ThresholdAnnealing, leaky_layers
 from snn_tha.repro.config import ConfigError
 from snn_tha.repro.data import batches
@@ -65,6 +66,7 @@ def write_final(run):
     with the list of the run's outputs (a run is finished when final.json and every output it
     lists exist: a kill before the end leaves no final.json); return final."""
     cfg = run.cfg
+    started = time.perf_counter()
     final_model = copy.deepcopy(run.model)
     final_model.load_state_dict(run.best_model)
     annealing = None
@@ -112,6 +114,9 @@ def write_final(run):
              "train_seconds": round(run.state["seconds"], 1),
              "provenance": runio.provenance(run.seed)}
     keep_chosen_model(run, eval_thresholds, final)
+    final["seconds_by_part"] = timing.rounded({
+        "setup (data, model)": run.setup_seconds, **run.state.get("parts", {}),
+        "final evaluation and export": time.perf_counter() - started})
     final["outputs"] = [name for name in TRAINING_OUTPUTS + MODEL_OUTPUTS
                         if (run.dir / name).is_file()]
     runio.atomic_write_json(run.dir / "final.json", final)

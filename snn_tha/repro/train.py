@@ -30,6 +30,7 @@ from snn_tha.functional.losses import mse_count_loss, predict
 from snn_tha.models import build
 from snn_tha.repro.resume import keep_finished, try_load
 from snn_tha.repro.run_setup import make_annealing, make_optimizer, prepare_data
+from snn_tha.repro.timing import timed, timed_iter
 
 log = logging.getLogger("snn_tha")
 
@@ -76,6 +77,7 @@ class Run:
     def __init__(self, cfg, seed, run_dir):
         self.cfg, self.seed, self.dir = cfg, seed, Path(run_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
         torch.manual_seed(seed)
         self.train_set, self.val_set, self.test_set, self.to_input = prepare_data(cfg)
         # the accuracy of always answering the validation split's most common class
@@ -93,6 +95,7 @@ class Run:
                       "best_iteration": 0,
                       "bad_epochs": 0, "history": [], "seconds": 0.0}
         self.best_model = copy.deepcopy(self.model.state_dict())
+        self.setup_seconds = time.perf_counter() - started   # data, model (this process)
 
     # --- checkpoints -------------------------------------------------------------------
     def resume_key(self):
@@ -165,11 +168,14 @@ class Run:
         # disable=None: no bar when stderr is not a terminal (logs, batch jobs, pipes)
         with tqdm(total=self.iters_per_epoch, desc=f"{cfg.experiment} s{self.seed} ep{epoch}",
                   disable=None if progress else True, leave=False, mininterval=2.0) as bar:
-            for i, (x, y) in enumerate(on_device(batches(
-                    self.train_set, cfg.batch_size, self.shuffle, self.to_input), self.device)):
+            parts = self.state.setdefault("parts", {})   # a checkpoint from before had none
+            for i, (x, y) in enumerate(timed_iter(on_device(batches(
+                    self.train_set, cfg.batch_size, self.shuffle, self.to_input), self.device),
+                    parts, "data")):
                 if i >= self.iters_per_epoch:
                     break
-                loss, spikes, lr, thresholds, layer_spikes = self.train_step(x, y)
+                with timed(parts, "training steps"):
+                    loss, spikes, lr, thresholds, layer_spikes = self.train_step(x, y)
                 if on_batch is not None:  # e.g. a sweep pruning a network that stays silent
                     on_batch(self.state["iteration"], [float(s.detach().sum()) for s in layer_spikes])
                 losses.append(loss)
@@ -191,11 +197,15 @@ class Run:
         while st["epoch"] < cfg.epochs and st["bad_epochs"] < cfg.patience:
             t0 = time.perf_counter()
             train_loss, train_acc = self.train_epoch(st["epoch"], progress, on_batch)
-            val_acc, val_counts = evaluate(self.model, self.val_set, cfg, self.to_input,
-                                           self.annealing, activity=True)
+            parts = st["parts"]
+            with timed(parts, "validation"):
+                val_acc, val_counts = evaluate(self.model, self.val_set, cfg, self.to_input,
+                                               self.annealing, activity=True)
             test_acc = float("nan")
             if cfg.track_test:
-                test_acc, _ = evaluate(self.model, self.test_set, cfg, self.to_input, self.annealing)
+                with timed(parts, "test each epoch"):
+                    test_acc, _ = evaluate(self.model, self.test_set, cfg, self.to_input,
+                                           self.annealing)
             chosen = test_acc if cfg.protocol == "paper" else val_acc
             row = {"epoch": st["epoch"], "train_loss": train_loss, "train_acc": train_acc,
                    "val_acc": val_acc, "val_chance": self.val_chance, "test_acc": test_acc,
@@ -213,8 +223,9 @@ class Run:
             st["history"].append(row)
             st["epoch"] += 1
             st["seconds"] += row["seconds"]
-            runio.atomic_write_csv(self.dir / "metrics.csv", st["history"])
-            self.save()
+            with timed(parts, "checkpoints and logs"):
+                runio.atomic_write_csv(self.dir / "metrics.csv", st["history"])
+                self.save()
             if on_epoch is not None:
                 on_epoch(row)
 
