@@ -12,14 +12,14 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
-from snn_tha.repro import runio  # noqa: E402
+from snn_tha.repro import paths# noqa: E402
 from snn_tha.repro.cli import main as cli  # noqa: E402
 
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
-    return cli(["temporal", "--config", str(runio.ROOT / "configs" / "temporal_coding.yaml"),
-                "--out", str(runio.results_root() / "temporal_coding"), *argv])
+    return cli(["temporal", "--config", str(paths.ROOT / "configs" / "temporal_coding.yaml"),
+                "--out", str(paths.results_root() / "temporal_coding"), *argv])
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from snn_tha.kernels import engine, fused, host_memory  # noqa: E402
-from snn_tha.repro import runio
+from snn_tha.repro import files, paths  # noqa: E402
 from snn_tha.functional.equations import lif_membrane  # noqa: E402
 from snn_tha.nn.surrogate import spike_fast_sigmoid  # noqa: E402
 
@@ -32,7 +32,7 @@ def lif_loop(cur):
 def engine_with(kernel):
     def run(cur):
         with fused.using(kernel):
-            return engine.lif_sequence(cur, BETA, THETA, THETA, 5.0)[0]
+            return engine.lif_sequence(cur, engine.LifParams(BETA, THETA, THETA, 5.0))[0]
     return run
 
 
@@ -62,8 +62,8 @@ def main():
              f"| torch operations per step (`SNN_THA_LIF_KERNEL=torch`) | {1e3 * ops:.1f} |", "",
              f"Fastest here: {min(('torch.compile', compiled), ('C++', cpp), ('torch operations', ops), key=lambda kv: kv[1])[0]}; "
              f"`SNN_THA_LIF_KERNEL=auto` runs the C++ kernel on the CPU."]
-    out = runio.ROOT / "results" / "bench" / "lif_kernel_choice.md"
-    runio.atomic_write_text(out, "\n".join(lines) + "\n")
+    out = paths.ROOT / "results" / "bench" / "lif_kernel_choice.md"
+    files.atomic_write_text(out, "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -7,24 +7,24 @@ from snn_tha.repro.run_setup import budget_scaled_alpha
 
 
 def test_variants_that_cannot_change_a_run_are_not_trained():
-    base = schema.load("configs/fmnist_annealing.yaml", "smoke")
-    after = schema.load("configs/fmnist_annealing.yaml", "smoke", ["optim.clamp=after_step"])
+    base = schema.load_config("configs/fmnist_annealing.yaml", "smoke")
+    after = schema.load_config("configs/fmnist_annealing.yaml", "smoke", ["optim.clamp=after_step"])
     assert base.optim.weight_clip is None
     assert ablation.behaviour(after) == ablation.behaviour(base)      # no clamp at all
     clipped = ["optim.weight_clip=1.0"]
-    assert ablation.behaviour(schema.load("configs/fmnist_annealing.yaml", "smoke",
+    assert ablation.behaviour(schema.load_config("configs/fmnist_annealing.yaml", "smoke",
                                           clipped + ["optim.clamp=after_step"])) != \
-        ablation.behaviour(schema.load("configs/fmnist_annealing.yaml", "smoke", clipped))
-    fixed = schema.load("configs/fmnist_bsnn.yaml", "smoke")
-    initial = schema.load("configs/fmnist_bsnn.yaml", "smoke", ["net.surrogate_centre=initial"])
+        ablation.behaviour(schema.load_config("configs/fmnist_annealing.yaml", "smoke", clipped))
+    fixed = schema.load_config("configs/fmnist_bsnn.yaml", "smoke")
+    initial = schema.load_config("configs/fmnist_bsnn.yaml", "smoke", ["net.surrogate_centre=initial"])
     assert ablation.behaviour(fixed) == ablation.behaviour(initial)  # theta never moves
 
 
 def test_fixed_theta_inf_and_budget_scaled_variants():
-    fixed = schema.load("configs/fmnist_bsnn_theta_inf.yaml", "smoke")
+    fixed = schema.load_config("configs/fmnist_bsnn_theta_inf.yaml", "smoke")
     assert fixed.variant == "bsnn_theta_inf" and not fixed.annealed
     assert fixed.net_config.thresholds == fixed.annealing.theta_inf
-    scaled = schema.load("configs/fmnist_annealing_budget.yaml", "smoke")
+    scaled = schema.load_config("configs/fmnist_annealing_budget.yaml", "smoke")
     assert scaled.variant == "annealing_budget" and scaled.annealed
     alpha = budget_scaled_alpha(141)
     assert (1 - alpha) ** 141 == pytest.approx(0.01)     # theta_inf within 1% at the last step

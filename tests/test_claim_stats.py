@@ -48,7 +48,7 @@ def test_seeds_needed_puts_the_effect_at_two_standard_errors():
 
 
 def _start(config, data_dir, tmp_path):
-    cfg = schema.load(config, "smoke", [f"data.data_dir={data_dir}", "data.validation_size=20"])
+    cfg = schema.load_config(config, "smoke", [f"data.data_dir={data_dir}", "data.validation_size=20"])
     run = Run(cfg, 3, tmp_path / cfg.experiment)
     weights = {k: v.clone() for k, v in run.model.state_dict().items()
                if k.endswith("weight") and v.dim() > 1}   # conv and dense latent weights

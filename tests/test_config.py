@@ -29,7 +29,7 @@ def write(tmp_path, text):
 
 
 def test_valid_config_is_frozen_with_tuples(tmp_path):
-    cfg = config.load(Example, write(tmp_path, "name: x\nlr: 1\ninner: {theta0: [1, 2.5]}\n"))
+    cfg = config.load_yaml(Example, write(tmp_path, "name: x\nlr: 1\ninner: {theta0: [1, 2.5]}\n"))
     assert cfg.lr == 1.0 and isinstance(cfg.lr, float) and cfg.inner.theta0 == (1.0, 2.5)
     with pytest.raises(Exception):
         cfg.lr = 2.0
@@ -48,26 +48,26 @@ def test_valid_config_is_frozen_with_tuples(tmp_path):
 ])
 def test_errors_name_file_and_key(tmp_path, text, message):
     with pytest.raises(ConfigError) as err:
-        config.load(Example, write(tmp_path, text))
+        config.load_yaml(Example, write(tmp_path, text))
     assert message in str(err.value) and "\n" not in str(err.value)
 
 
 def test_overrides(tmp_path):
     path = write(tmp_path, "name: x\nlr: 1\ninner: {theta0: [1, 2]}\n")
-    cfg = config.load(Example, path, ["lr=1e-3", "steps=3", "inner.theta0.1=7", "flags=[true]"])
+    cfg = config.load_yaml(Example, path, ["lr=1e-3", "steps=3", "inner.theta0.1=7", "flags=[true]"])
     assert (cfg.lr, cfg.steps, cfg.inner.theta0, cfg.flags) == (1e-3, 3, (1.0, 7.0), (True,))
     with pytest.raises(ConfigError, match=r"\(with --set\): unknown key 'nope'"):
-        config.load(Example, path, ["nope=1"])
+        config.load_yaml(Example, path, ["nope=1"])
     with pytest.raises(ConfigError, match="expected key=value"):
-        config.load(Example, path, ["lr"])
+        config.load_yaml(Example, path, ["lr"])
 
 
 def test_missing_file():
     with pytest.raises(ConfigError, match="nowhere.yaml: config file not found"):
-        config.load(Example, "nowhere.yaml")
+        config.load_yaml(Example, "nowhere.yaml")
 
 
 def test_dump_round_trip(tmp_path):
-    cfg = config.load(Example, write(tmp_path, "name: x\nlr: 0.5\ninner: {theta0: [1]}\n"))
+    cfg = config.load_yaml(Example, write(tmp_path, "name: x\nlr: 0.5\ninner: {theta0: [1]}\n"))
     again = write(tmp_path, config.dump(cfg))
-    assert config.load(Example, again) == cfg
+    assert config.load_yaml(Example, again) == cfg

@@ -31,8 +31,8 @@ def _run(kernel, current, steps, centre, monkeypatch, grad_mem=True):
     monkeypatch.setenv(fused.KERNEL_ENV, kernel)
     cur = current.clone().requires_grad_()
     beta, theta = torch.tensor(0.85, device=DEVICE), torch.tensor(0.6, device=DEVICE)
-    spk, mem = engine.lif_sequence(cur, beta, theta, torch.tensor(centre, device=DEVICE), 5.0,
-                                   steps)
+    params = engine.LifParams(beta, theta, torch.tensor(centre, device=DEVICE), 5.0)
+    spk, mem = engine.lif_sequence(cur, params, steps)
     torch.manual_seed(7)
     g_spk, g_mem = torch.randn_like(spk), torch.randn_like(mem)
     loss = (spk * g_spk).sum() + ((mem * g_mem).sum() if grad_mem else 0)

@@ -6,10 +6,10 @@ import sys
 
 import pytest
 
-from snn_tha.repro import model_card, runio
+from snn_tha.repro import model_card, paths
 from snn_tha.repro.data import DataError, static
 
-MODELS = runio.ROOT / "results" / "models"
+MODELS = paths.ROOT / "results" / "models"
 CARDS = sorted(MODELS.glob("*/card.json"))
 
 
@@ -26,6 +26,11 @@ def test_ship_copies_the_models_and_writes_the_card(trained_run, tmp_path):
     assert 0 <= card["test_acc_numpy"] <= 1 and card["test_images_numpy"] == final["test_images"]
     text = (out / "MODEL_CARD.md").read_text()
     assert f"{100 * final['test_acc']:.2f}% (PyTorch)" in text
+    if card["nir"] is not None:   # the deploy extra is installed: snnTorch ran model.nir
+        sub = card["nir"]["snntorch_subtract_reset"]
+        assert card["nir"]["images"] == final["test_images"]
+        assert sub["same_prediction"] >= 0.95 * final["test_images"]
+        assert (out / "model.nir").is_file() and "snnTorch 1.0 imports" in text
 
 
 def test_ship_refuses_a_run_without_its_models(trained_run, tmp_path):
@@ -44,7 +49,7 @@ def test_the_annealing_model_is_shipped():
 
 
 def _fashion_mnist_root(tmp_path):
-    data = runio.ROOT / "data"
+    data = paths.ROOT / "data"
     if (data / "FashionMNIST" / "raw" / "t10k-images-idx3-ubyte").is_file():
         return data
     try:   # a clean clone: Debian's package, unpacked into a scratch root
@@ -60,10 +65,30 @@ def test_a_shipped_model_gives_its_cards_accuracy(card_path, tmp_path):
     done = subprocess.run([sys.executable, "-m", "snn_tha.repro.cli", "infer",
                            str(card_path.parent / "model.1bit.npz"), "--data",
                            str(_fashion_mnist_root(tmp_path)), "--limit", str(card["slice_images"])],
-                          capture_output=True, text=True, cwd=runio.ROOT)
+                          capture_output=True, text=True, cwd=paths.ROOT)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     # the 1-bit engine sums integers (exact in any order) and then runs elementwise float32:
     # the same predictions on every CPU, so the accuracy is compared exactly
     assert result["images"] == card["slice_images"]
     assert result["accuracy"] == card["slice_acc_numpy"]
+
+
+@pytest.mark.parametrize("card_path", CARDS, ids=lambda p: p.parent.name)
+def test_snntorch_runs_a_shipped_nir_graph_as_its_check_says(card_path, tmp_path):
+    """The first 200 test images through snnTorch's import of the shipped model.nir, with the
+    reset its metadata states: the predictions of the numpy engine (as on all 10,000)."""
+    pytest.importorskip("nirtorch")
+    import numpy as np
+    from snn_tha.deploy import infer
+    from snn_tha.repro import nir_check
+    card = json.loads(card_path.read_text())
+    assert card["nir"]["snntorch_subtract_reset"]["same_prediction"] == card["nir"]["images"]
+    manifest, layers = infer.load_export(card_path.parent / "model.1bit.npz")
+    images, _ = infer.test_images(manifest, _fashion_mnist_root(tmp_path))
+    images = images[:200]
+    net = nir_check.snntorch_network(card_path.parent / "model.nir", "subtract")
+    theirs = nir_check.spike_counts(net, images, manifest["num_steps"], batch=100)
+    ours = infer.spike_counts(manifest, layers, images)
+    # other units sum in other orders: a spike on the threshold may round the other way
+    assert (theirs.argmax(1) == ours.argmax(1)).sum() >= 198

@@ -5,17 +5,17 @@ import subprocess
 import sys
 import zipfile
 
-from snn_tha.repro import runio
+from snn_tha.repro import paths
 
 
 def _source_copy(tmp_path):
     """What a wheel is built from, copied: setuptools' build/ folder in the checkout would
     keep modules deleted since."""
     src = tmp_path / "src"
-    shutil.copytree(runio.ROOT / "snn_tha", src / "snn_tha",
+    shutil.copytree(paths.ROOT / "snn_tha", src / "snn_tha",
                     ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     for name in ("pyproject.toml", "README.md"):
-        shutil.copy(runio.ROOT / name, src / name)
+        shutil.copy(paths.ROOT / name, src / name)
     return src
 
 
@@ -27,7 +27,7 @@ def test_the_wheel_ships_the_cpu_kernel_source(tmp_path):
     wheel, = tmp_path.glob("snn_tha-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "snn_tha/kernels/fused/lif_cpu.cpp" in names
-    source = (runio.ROOT / "snn_tha" / "kernels" / "fused" / "lif_cpu.cpp").read_bytes()
+    source = (paths.ROOT / "snn_tha" / "kernels" / "fused" / "lif_cpu.cpp").read_bytes()
     assert zipfile.ZipFile(wheel).read("snn_tha/kernels/fused/lif_cpu.cpp") == source
     assert "snn_tha/nn/annealing.py" in names and not any(n.startswith("tests/") for n in names)
 

@@ -4,9 +4,9 @@ import shutil
 
 import pytest
 
-from snn_tha.repro import claims, report, runio, tables
+from snn_tha.repro import claims, paths, report, tables
 
-RESULTS = runio.ROOT / "results"
+RESULTS = paths.ROOT / "results"
 COMMITTED_TABLES = sorted(p for p in (RESULTS / "tables").glob("table[12]_*.md"))
 COMMITTED_CLAIMS = sorted(RESULTS.glob("claims_*.md"))
 

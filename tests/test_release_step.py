@@ -48,7 +48,7 @@ def release_loop(model, cfg, inputs):
 
 @pytest.mark.parametrize("experiment", ["fmnist_annealing", "mnist_annealing"])
 def test_trainer_is_the_release_step_bit_for_bit(experiment, data_dir, tmp_path):
-    cfg = schema.load(f"configs/{experiment}.yaml", "smoke", [
+    cfg = schema.load_config(f"configs/{experiment}.yaml", "smoke", [
         f"data.data_dir={data_dir}", "data.validation_size=20", "net.engine=reference",
         "optim.grad_clip=1.0", "optim.weight_clip=1.0", "max_batches_per_epoch=5"])
     assert cfg.optim.clamp == "before_step" and cfg.annealing.update == "release"

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from snn_tha.repro import checkpoints, runio, tables
+from snn_tha.repro import checkpoints, files, paths, tables
 from snn_tha.repro import train as train_module
 from snn_tha.repro.cli import main
 from snn_tha.repro.data import events, static
@@ -52,7 +52,7 @@ def digest(path):
 def test_A_replacing_an_shd_file_invalidates_the_binned_cache(tmp_path):
     from snn_tha.repro import schema
     write_shd(tmp_path, samples_per_split=(6, 4), seed=0)
-    cfg = schema.load("configs/shd_annealing.yaml", "smoke").data
+    cfg = schema.load_config("configs/shd_annealing.yaml", "smoke").data
     first, _ = events.load_events(cfg, tmp_path)
     (tmp_path / "SHD" / "shd_train.h5").unlink()
     write_shd(tmp_path, samples_per_split=(9, 4), seed=1)   # the "full download"
@@ -184,7 +184,7 @@ def test_H_empty_dvs_sample_names_the_file(split, tmp_path):
     write_dvs_gesture(tmp_path)
     victim = sorted((tmp_path / "DVSGesture" / f"ibmGesture{split}").rglob("*.npy"))[0]
     np.save(victim, np.zeros((0, 4)))
-    cfg = schema.load("configs/dvs_annealing.yaml", "smoke").data
+    cfg = schema.load_config("configs/dvs_annealing.yaml", "smoke").data
     with pytest.raises(DataError, match=f"{victim}: a DVS sample with no events"):
         events.load_events(cfg, tmp_path)
 
@@ -196,7 +196,7 @@ def test_H_shd_file_without_units_names_the_file(tmp_path):
     h5 = tmp_path / "SHD" / "shd_train.h5"
     with h5py.File(h5, "a") as f:
         del f["spikes"]["units"]
-    cfg = schema.load("configs/shd_annealing.yaml", "smoke").data
+    cfg = schema.load_config("configs/shd_annealing.yaml", "smoke").data
     with pytest.raises(DataError, match="shd_train.h5"):
         events.load_events(cfg, tmp_path)
 
@@ -250,7 +250,7 @@ def test_read_only_output_folder(data_dir, capsys):
 def test_full_disk_names_the_file(data_dir, tmp_path, capsys, monkeypatch):
     def no_space(*a, **k):
         raise OSError(errno.ENOSPC, "No space left on device")
-    monkeypatch.setattr(runio.os, "replace", no_space)
+    monkeypatch.setattr(files.os, "replace", no_space)
     line = assert_one_line(capsys, smoke(data_dir, tmp_path / "out"), "No space left on device")
     assert str(tmp_path / "out") in line
     assert not (tmp_path / "out" / "smoke-seed0" / "final.json").exists()
@@ -275,7 +275,7 @@ def test_internal_errors_keep_their_traceback(data_dir, tmp_path, monkeypatch):
 
 def test_table_without_runs_writes_nothing_and_fails(capsys):
     assert_one_line(capsys, ["table1", "--profile", "nosuch", "--no-train"], "nothing written")
-    assert not list(runio.results_root().glob("**/*nosuch*"))
+    assert not list(paths.results_root().glob("**/*nosuch*"))
 
 
 # ---- sweeps -------------------------------------------------------------------------------
@@ -302,6 +302,6 @@ def test_sweep_unknown_study_and_export_without_trials(tmp_path, capsys):
 def test_metrics_of_a_run_resumed_by_a_newer_version_keep_every_column(tmp_path):
     """A run resumed by a version that logs one more column must not fail at its first epoch."""
     rows = [{"epoch": 0, "val_acc": 0.5}, {"epoch": 1, "val_acc": 0.6, "val_chance": 0.1}]
-    runio.atomic_write_csv(tmp_path / "metrics.csv", rows)
+    files.atomic_write_csv(tmp_path / "metrics.csv", rows)
     assert (tmp_path / "metrics.csv").read_text().splitlines() == [
         "epoch,val_acc,val_chance", "0,0.5,", "1,0.6,0.1"]

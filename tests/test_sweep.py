@@ -43,9 +43,9 @@ def states(study):
 
 
 def test_all_sixteen_spaces_load():
-    paths = sorted(Path("configs/sweeps").glob("*.yaml"))
-    assert len(paths) == 16
-    for path in paths:
+    spaces = sorted(Path("configs/sweeps").glob("*.yaml"))
+    assert len(spaces) == 16
+    for path in spaces:
         space = sweep.load_space(path)
         assert space.config_path.is_file() and "optim.lr" in space.params
         sweep.trial_config(space, "smoke", [])
@@ -115,7 +115,7 @@ def test_export_of_a_finished_sweep(tmp_path, data_dir):
     assert {p.name for p in written} >= {"fmnist_annealing.yaml", "trials.csv", "history.png",
                                          "importance.png", "summary.json", "hyperparameters.md"}
     from snn_tha.repro import schema
-    tuned = schema.load(tmp_path / "tuned" / "fmnist_annealing.yaml")
+    tuned = schema.load_config(tmp_path / "tuned" / "fmnist_annealing.yaml")
     assert tuned.optim.lr == study.best_params["optim.lr"]
     assert "0 of 3 trials pruned as dead networks" in (tmp_path / "tuned" / "fmnist_annealing.yaml").read_text()
     summary = json.loads((tmp_path / "sw" / "ex" / "summary.json").read_text())

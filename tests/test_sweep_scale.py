@@ -11,7 +11,7 @@ from snn_tha.repro.config import ConfigError
 
 
 def test_current_scale_from_batch_norm_fan_in_and_rate():
-    cfg = schema.load("configs/fmnist_annealing.yaml")
+    cfg = schema.load_config("configs/fmnist_annealing.yaml")
     with_bn = sweep_scale.current_std(cfg.net_config, 0.2)
     assert with_bn[:2] == [1.0, 1.0]                       # conv layers with batch norm
     assert with_bn[2] == pytest.approx(math.sqrt(1024 * sweep_scale.SPIKE_RATE))  # +-1 weights
@@ -24,7 +24,7 @@ def test_current_scale_from_batch_norm_fan_in_and_rate():
 
 
 def test_membrane_scale_integrates_over_the_steps():
-    cfg = schema.load("configs/fmnist_annealing.yaml")
+    cfg = schema.load_config("configs/fmnist_annealing.yaml")
     net = dataclasses.replace(cfg.net_config, beta=0.5)
     assert sweep_scale.membrane_scales(net, 5, 0.2)[0] == (1 - 0.5 ** 5) / 0.5
     assert sweep_scale.membrane_scales(dataclasses.replace(net, beta=1.0), 7, 0.2)[0] == 7
@@ -47,7 +47,7 @@ def test_every_searched_threshold_is_scaled():
 def test_published_values_lie_in_the_scaled_ranges_and_come_back_exactly(path, profile):
     space = sweep.load_space(path)
     published = sweep.published_params(space, "release", profile)
-    cfg = schema.load(space.config_path, profile)
+    cfg = schema.load_config(space.config_path, profile)
     for name, spec in space.params.items():
         if spec.scale:
             assert spec.low <= published[name] <= spec.high, (name, published[name])

@@ -13,7 +13,7 @@ SHORT = ["iterations=6", "num_hidden=40", "snapshot_iterations=[0,3,5]"]
 
 
 def test_config_loads_with_the_four_paper_cases():
-    cfg = config.load(TemporalCodingConfig, CONFIG)
+    cfg = config.load_yaml(TemporalCodingConfig, CONFIG)
     assert [c.name for c in cfg.cases] == ["flt32", "bsnn_theta1", "bsnn_theta50", "annealing",
                                            "annealing_release_surrogate"]
     assert cfg.cases[3].annealing.theta0 == (5.0, 5.0) and cfg.iterations == 1000
@@ -30,7 +30,7 @@ def test_ramp_target_and_input():
 
 
 def test_short_run_writes_outputs_and_resumes(tmp_path):
-    cfg = config.load(TemporalCodingConfig, CONFIG, SHORT)
+    cfg = config.load_yaml(TemporalCodingConfig, CONFIG, SHORT)
     summary = run(cfg, tmp_path)
     rows = (tmp_path / "metrics.csv").read_text().splitlines()
     assert rows[0].startswith("case,iteration,loss,output_spike_times")
@@ -68,14 +68,14 @@ def test_cli_bad_config_is_one_line_exit_2(tmp_path, capsys):
 
 def test_case_needs_threshold_or_annealing(tmp_path):
     with pytest.raises(config.ConfigError, match="case 'flt32' needs exactly one of"):
-        config.load(TemporalCodingConfig, CONFIG, ["cases.0.annealing={theta0: [1, 1], "
+        config.load_yaml(TemporalCodingConfig, CONFIG, ["cases.0.annealing={theta0: [1, 1], "
                                                    "theta_inf: [2, 2], alpha: [0.1, 0.1]}"])
 
 
 @pytest.mark.slow
 def test_full_scale_claims(tmp_path):
     """Paper scale (~2 min): the claims that reproduce, and the one that does not with Eq. 8."""
-    cfg = config.load(TemporalCodingConfig, CONFIG)
+    cfg = config.load_yaml(TemporalCodingConfig, CONFIG)
     claims = run(cfg, tmp_path)["claims"]
     assert claims["theta50_never_spikes"]["holds"]
     assert claims["flt32_beats_bsnn_theta1"]["holds"]
@@ -89,7 +89,7 @@ def test_eq8_negative_result_at_a_fast_size(tmp_path):
     the surrogate of the paper's Eq. 8 (centred at theta0) never gives a spike at the target
     only, the release's surrogate (centred at the current threshold) does from ~iteration 400."""
     import dataclasses
-    cfg = config.load(TemporalCodingConfig, CONFIG)
+    cfg = config.load_yaml(TemporalCodingConfig, CONFIG)
     cfg = dataclasses.replace(cfg, cases=cfg.cases[3:], iterations=500, snapshot_iterations=(0,))
     claims = run(cfg, tmp_path)["claims"]
     assert not claims["annealing_spikes_at_target"]["holds"]

@@ -25,14 +25,14 @@ def test_there_are_eleven_static_experiments():
 @pytest.mark.parametrize("path", STATIC_CONFIGS)
 @pytest.mark.parametrize("profile", ["smoke", "quick", "paper"])
 def test_every_config_loads_with_every_profile(path, profile):
-    cfg = schema.load(path, profile)
+    cfg = schema.load_config(path, profile)
     assert cfg.profile == profile and cfg.net_config.thresholds
     assert len(cfg.net_config.thresholds) == 3
 
 
 @pytest.mark.parametrize("path", STATIC_CONFIGS)
 def test_every_experiment_trains_two_batches(path, data_dir, tmp_path):
-    cfg = schema.load(path, "smoke", [f"data.data_dir={data_dir}",
+    cfg = schema.load_config(path, "smoke", [f"data.data_dir={data_dir}",
                                             "data.validation_size=20"])
     result = train(cfg, tmp_path / "runs", progress=False)
     run = tmp_path / "runs" / "smoke-seed0"
@@ -44,7 +44,7 @@ def test_every_experiment_trains_two_batches(path, data_dir, tmp_path):
 
 
 def test_annealing_thresholds_follow_the_release_update(data_dir, tmp_path):
-    cfg = schema.load("configs/fmnist_annealing.yaml", "smoke",
+    cfg = schema.load_config("configs/fmnist_annealing.yaml", "smoke",
                             [f"data.data_dir={data_dir}", "data.validation_size=20"])
     train(cfg, tmp_path, progress=False)
     rows = list(csv.DictReader(open(tmp_path / "smoke-seed0" / "iterations.csv")))
@@ -56,7 +56,7 @@ def test_annealing_thresholds_follow_the_release_update(data_dir, tmp_path):
 
 @pytest.mark.parametrize("mode", ["theta_inf", "current"])
 def test_evaluation_uses_the_configured_thresholds(mode, data_dir, tmp_path):
-    cfg = schema.load("configs/fmnist_annealing.yaml", "smoke", [
+    cfg = schema.load_config("configs/fmnist_annealing.yaml", "smoke", [
         f"data.data_dir={data_dir}", "data.validation_size=20", f"test_threshold={mode}"])
     final = train(cfg, tmp_path, progress=False)["runs"][0]
     if mode == "theta_inf":
@@ -69,7 +69,7 @@ def test_evaluation_uses_the_configured_thresholds(mode, data_dir, tmp_path):
 def test_kill_mid_epoch_then_resume_equals_uninterrupted(data_dir, tmp_path, monkeypatch):
     overrides = [f"data.data_dir={data_dir}", "data.validation_size=20", "epochs=3",
                  "patience=3", "max_batches_per_epoch=3"]
-    cfg = schema.load("configs/fmnist_annealing.yaml", "smoke", overrides)
+    cfg = schema.load_config("configs/fmnist_annealing.yaml", "smoke", overrides)
     whole = train(cfg, tmp_path / "whole", progress=False)["runs"][0]
 
     real_loss, calls = train_module.mse_count_loss, {"n": 0}
@@ -96,12 +96,12 @@ def test_kill_mid_epoch_then_resume_equals_uninterrupted(data_dir, tmp_path, mon
 
 def test_thresholds_xor_annealing():
     with pytest.raises(ConfigError, match="give net.thresholds or annealing"):
-        schema.load("configs/fmnist_annealing.yaml", None, ["net.thresholds=[1, 1, 1]"])
+        schema.load_config("configs/fmnist_annealing.yaml", None, ["net.thresholds=[1, 1, 1]"])
 
 
 def test_unknown_profile():
     with pytest.raises(ConfigError, match="unknown profile .fast.; valid: claims, full, paper, quick, smoke, tiny"):
-        schema.load("configs/fmnist_annealing.yaml", "fast")
+        schema.load_config("configs/fmnist_annealing.yaml", "fast")
 
 
 def test_cli_missing_data_is_one_line_exit_2(tmp_path, capsys, monkeypatch):
@@ -145,7 +145,7 @@ def test_there_are_ten_event_experiments():
 
 @pytest.mark.parametrize("path", EVENT_CONFIGS)
 def test_every_event_experiment_trains_two_batches(path, event_data, tmp_path):
-    cfg = schema.load(path, "smoke", [f"data.data_dir={event_data}",
+    cfg = schema.load_config(path, "smoke", [f"data.data_dir={event_data}",
                                             "data.validation_size=4", "batch_size=4"])
     result = train(cfg, tmp_path, progress=False)
     rows = list(csv.DictReader(open(tmp_path / "smoke-seed0" / "iterations.csv")))

@@ -157,7 +157,7 @@ def test_auto_resume_moves_a_run_of_other_settings_aside(data_dir, tmp_path):
     out = tmp_path / "out"
     assert main(smoke(data_dir, out)) == 0
     before = files(out / "smoke-seed0")
-    cfg = schema.load("configs/fmnist_bsnn.yaml", "smoke", ["data.validation_size=20", "num_steps=6"],
+    cfg = schema.load_config("configs/fmnist_bsnn.yaml", "smoke", ["data.validation_size=20", "num_steps=6"],
                       data_dir=str(data_dir))
     run = train(cfg, out, resume="auto", progress=False)["runs"][0]
     assert run["num_steps"] == 6

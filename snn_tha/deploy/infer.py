@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from snn_tha.deploy.ops import channel_view, conv, fold_pool  # noqa: F401 (re-exported)
+
 
 class ExportError(ValueError):
     """A damaged export, or a manifest that disagrees with its arrays (one line, the file named)."""
@@ -67,7 +69,7 @@ def _layer(arrays, spec, i, where):
     return shape
 
 
-def load(path):
+def load_export(path):
     """(manifest, per-layer dicts with integer weights, thresholds, offsets) of an export; an
     ExportError (one line) for a damaged file or a manifest that disagrees with its arrays."""
     path = Path(path)
@@ -80,7 +82,7 @@ def load(path):
         bits = np.unpackbits(arrays[f"layer{i}_signs"], count=int(np.prod(shape)))
         signs = bits.reshape(shape).astype(np.float32) * 2 - 1          # 1 -> +1, 0 -> -1
         weight = fold_pool(signs) if spec["kind"] == "conv" else signs
-        layers.append({**spec, "weight": weight,
+        layers.append({**spec, "signs": signs, "weight": weight,
                        "threshold": arrays[f"layer{i}_threshold"].astype(np.float32),
                        "offset": arrays[f"layer{i}_offset"].astype(np.float32)})
     if f"layer{len(layers)}_signs" in arrays or not layers or layers[-1]["weight"].shape[0] != manifest["classes"]:
@@ -95,38 +97,11 @@ def from_folded(folded):
             for l in folded]
 
 
-def fold_pool(signs):
-    """conv(k) -> 2x2 sum pooling as one (k+1)x(k+1) stride-2 kernel of integer taps."""
-    out, cin, k, _ = signs.shape
-    taps = np.zeros((out, cin, k + 1, k + 1), np.float32)
-    for i in (0, 1):
-        for j in (0, 1):
-            taps[:, :, i:i + k, j:j + k] += signs
-    return taps
-
-
-def conv(x, taps, stride=2):
-    """Valid stride-2 convolution of [N, C, H, W] by integer taps: float32 sums of integers
-    below 2**24, so exact."""
-    n, c, h, w = x.shape
-    k = taps.shape[-1]
-    windows = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(2, 3))[:, :, ::stride, ::stride]
-    ho, wo = windows.shape[2:4]
-    cols = windows.transpose(0, 2, 3, 1, 4, 5).reshape(n * ho * wo, c * k * k)
-    out = cols @ taps.reshape(taps.shape[0], -1).T
-    return out.reshape(n, ho, wo, -1).transpose(0, 3, 1, 2)
-
-
 def current(layer, x):
     """Integer current of one layer for one time step's input."""
     if layer["kind"] == "conv":
         return conv(x, layer["weight"])
     return x.reshape(x.shape[0], -1) @ layer["weight"].T
-
-
-def channel_view(values, cur):
-    """Per-channel values broadcast against a current [B, C] or [B, C, H, W]."""
-    return values.reshape((1, -1) + (1,) * (cur.ndim - 2))
 
 
 def run(manifest, layers, inputs, dtype=np.float32, record=False):
@@ -203,18 +178,25 @@ def main(argv=None, prog=None):
     p.add_argument("file", help="an export: model.1bit.npz (with model.1bit.json beside it)")
     p.add_argument("--data", default="data", help="data root holding the test split (static data)")
     p.add_argument("--limit", type=int, help="first N test images only")
+    p.add_argument("--engine", choices=("float", "packed"), default="float",
+                   help="float: float32 matrix products (default); packed: sign and spike bits "
+                        "with popcount (snn_tha.deploy.packed); the same predictions")
     p.add_argument("--predictions", metavar="CSV", help="write each image's label, prediction "
                    "and output spike counts there")
     args = p.parse_args(argv)
     try:
-        manifest, layers = load(args.file)
+        manifest, layers = load_export(args.file)
         images, labels = test_images(manifest, args.data)
     except (OSError, ValueError, KeyError) as err:
         print(f"snn-tha: error: {err}", file=sys.stderr)
         return 2
     images, labels = images[:args.limit], labels[:args.limit]
     start = time.perf_counter()
-    counts = spike_counts(manifest, layers, images)
+    if args.engine == "packed":
+        from snn_tha.deploy import packed
+        counts = packed.spike_counts(manifest, layers, images)
+    else:
+        counts = spike_counts(manifest, layers, images)
     seconds = time.perf_counter() - start
     preds = counts.argmax(axis=1)
     if args.predictions:
@@ -224,7 +206,7 @@ def main(argv=None, prog=None):
             print(f"snn-tha: error: {args.predictions}: {err.strerror or err}", file=sys.stderr)
             return 2
     print(json.dumps({"images": len(labels), "accuracy": float((preds == labels).mean()),
-                      "ms_per_image": round(1000 * seconds / len(labels), 3)}))
+                      "engine": args.engine, "ms_per_image": round(1000 * seconds / len(labels), 3)}))
     return 0
 
 

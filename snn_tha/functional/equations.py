@@ -6,9 +6,21 @@ the fused sequence kernel (`engine`) and the surrogates all call these functions
     Eq. 8 (fast-sigmoid surrogate):       dz/du ~ 1 / (1 + k*|u - c|)^2,
                                           c = theta0 (paper) or the current theta (snnTorch)
 
-The annealing rule (Eq. 4) lives in `snn_tha.nn.annealing` (`anneal_step`, `annealed_threshold`).
+The annealing rule (Eq. 4) is in `snn_tha.functional.annealing`, sign with straight-through in
+`snn_tha.functional.binary`.
 """
+from typing import NamedTuple
+
 import torch
+
+
+class LifParams(NamedTuple):
+    """One Leaky layer's parameters for Eq. 1-2 and Eq. 8: beta (clamped to [0, 1]), the
+    threshold theta and the surrogate's centre c (0-dim tensors), the slope k."""
+    beta: torch.Tensor
+    threshold: torch.Tensor
+    centre: torch.Tensor
+    slope: float
 
 
 def heaviside(mem, threshold):

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from snn_tha.kernels import fused
-from snn_tha.functional.equations import fast_sigmoid_grad, heaviside, lif_membrane
+from snn_tha.functional.equations import LifParams, fast_sigmoid_grad, heaviside, lif_membrane  # noqa: F401 (LifParams: re-exported)
 from snn_tha.kernels.low_precision import (faster, is_spike_tensor,  # noqa: F401 (moved there)
                                           spike_conv_bf16_grad, spike_linear_int8)
 
@@ -95,11 +95,12 @@ def _contiguous(t):
     return None if t is None else t.contiguous()
 
 
-def lif_sequence(current, beta, threshold, centre, slope, num_steps=None, backend=None):
+def lif_sequence(current, params, num_steps=None, backend=None):
     """Fused LIF over time: current `[T, B, ...]`, or `[B, ...]` with `num_steps` for a current
     that is the same at every step. Returns (spikes, membranes), each `[T, B, ...]`.
-    `beta` must be clamped to [0, 1]; `threshold`, `centre` are 0-dim tensors; `backend`: the
-    kernel (`snn_tha.kernels.fused.CHOICES`, None = $SNN_THA_LIF_KERNEL)."""
+    `params`: a `functional.equations.LifParams`; `backend`: the kernel
+    (`snn_tha.kernels.fused.CHOICES`, None = $SNN_THA_LIF_KERNEL)."""
+    beta, threshold, centre, slope = params
     return _LIFSequence.apply(current, beta, threshold, centre, float(slope), num_steps, backend)
 
 

@@ -9,27 +9,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from snn_tha.functional.binary import sign_ste
+
 INITS = ("fan_in", "glorot")
 # the order of the random draws that make a layer's latent weights (same seed, same weights):
 # "release": as the authors' nets, which hold a binarized copy (Glorot, drawn first) and an
 #            unused float copy (PyTorch's default init, drawn next) of every layer;
 # "torch_first": PyTorch's default draw first, then the scheme's (runs before 2026-12-03).
 INIT_ORDERS = ("release", "torch_first")
-
-
-class _SignSTE(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, weight):
-        return torch.where(weight >= 0, 1.0, -1.0).to(weight.dtype)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad  # straight-through: the gradient passes unchanged
-
-
-def sign_ste(weight):
-    """w_b = sign(w) with sign(0) = +1; gradient passed unchanged (straight-through)."""
-    return _SignSTE.apply(weight)
 
 
 def init_weight_(weight, scheme):

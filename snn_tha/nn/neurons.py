@@ -7,7 +7,7 @@ from snntorch import surrogate as snn_surrogate
 import torch
 
 from snn_tha.kernels import engine, fused
-from snn_tha.functional.equations import lif_membrane
+from snn_tha.functional.equations import LifParams, lif_membrane
 from snn_tha.nn.surrogate import spike_fast_sigmoid
 
 SURROGATE_CENTRES = ("initial", "current")
@@ -87,8 +87,9 @@ class Leaky(snn.Leaky):
         the same at every step. Returns (spikes, membranes), both ``[T, B, ...]``: spikes and
         membranes bit-identical to T calls of snnTorch's per-step forward.
         """
-        return engine.lif_sequence(current, self.beta.clamp(0, 1), self.threshold,
-                                   self.surrogate_centre_value(), self.slope, num_steps, self.backend)
+        params = LifParams(self.beta.clamp(0, 1), self.threshold, self.surrogate_centre_value(),
+                           self.slope)
+        return engine.lif_sequence(current, params, num_steps, self.backend)
 
     def sequence_loop(self, current):
         """`sequence` as a Python loop of `lif_step` under autograd (the readable reference)."""

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import yaml
 
-from snn_tha.repro import catalogue, config, records, runio, schema
+from snn_tha.repro import catalogue, config, files, paths, records, schema
 from snn_tha.repro.claim_stats import describe, paired
 from snn_tha.repro.train import train
 
 log = logging.getLogger("snn_tha")
 
-ROOT = runio.ROOT
+ROOT = paths.ROOT
 CLAIM_VARIANTS = catalogue.CLAIM_ORDER
 PREFIXES = catalogue.PREFIXES
 
@@ -28,7 +28,7 @@ PREFIXES = catalogue.PREFIXES
 # ---- training the variants -----------------------------------------------------------------
 def train_config_file(path, profile, seeds, overrides=(), out=None):
     """Train one experiment at `profile` with `seeds` repeats; resume what matches."""
-    cfg = schema.load(path, profile, list(overrides) + [f"repeats={seeds}"])
+    cfg = schema.load_config(path, profile, list(overrides) + [f"repeats={seeds}"])
     return train(cfg, out, resume="auto")["runs"]
 
 
@@ -57,7 +57,7 @@ def behaviour(cfg):
 
 
 def load_ablations(experiment):
-    path = runio.CONFIGS / "ablations" / f"{experiment}.yaml"
+    path = paths.CONFIGS / "ablations" / f"{experiment}.yaml"
     if not path.is_file():
         raise config.ConfigError(f"{path}: no ablation list for experiment {experiment!r}; "
                                  f"write one (see configs/ablations/fmnist_annealing.yaml)")
@@ -73,18 +73,29 @@ def load_ablations(experiment):
 
 def finished_runs(cfg, out):
     """final.json of the seeds of `cfg` that finished in `out` (no training)."""
-    paths = [Path(out) / f"{cfg.profile}-seed{cfg.seed + k}" / "final.json" for k in range(cfg.repeats)]
-    return [records.read_final(p) for p in paths if p.is_file()]
+    finals = [Path(out) / f"{cfg.profile}-seed{cfg.seed + k}" / "final.json" for k in range(cfg.repeats)]
+    return [{**records.read_final(p), "run_dir": str(p.parent)} for p in finals if p.is_file()]
+
+
+def _trained_runs(cfg, out):
+    result = train(cfg, out, resume="auto")
+    return [{**f, "run_dir": str(d)} for f, d in zip(result["runs"], result["run_dirs"])]
+
+
+def init_orders(finals):
+    """The orders in which these runs drew their initial weights (`net.init_order`)."""
+    return sorted({str((records.run_settings(f["run_dir"]) or {}).get("net.init_order"))
+                   for f in finals if "run_dir" in f})
 
 
 def plan_ablation(config_path, profile, seeds, overrides=()):
     """(baseline cfg, [(name, spec, cfg, same_as_baseline)]): every variant validated before
     anything trains; a variant whose config cannot change the run is marked, not trained."""
     common = [f"repeats={seeds}", *overrides]
-    base = schema.load(config_path, profile, common)
+    base = schema.load_config(config_path, profile, common)
     planned = []
     for name, spec in load_ablations(base.experiment).items():
-        cfg = schema.load(config_path, profile, common + _set_args(spec["set"]))
+        cfg = schema.load_config(config_path, profile, common + _set_args(spec["set"]))
         planned.append((name, spec, cfg, behaviour(cfg) == behaviour(base)))
     return base, planned
 
@@ -92,7 +103,7 @@ def plan_ablation(config_path, profile, seeds, overrides=()):
 def ablation_commands(config_path, profile, seeds, overrides=()):
     """One `snn-tha train` command per ablation run that `ablate` would train (dry runs)."""
     base, planned = plan_ablation(config_path, profile, seeds, overrides)
-    out = runio.results_root() / "runs" / f"ablation_{base.experiment}"
+    out = paths.results_root() / "runs" / f"ablation_{base.experiment}"
     if out.resolve().is_relative_to(ROOT):
         out = out.resolve().relative_to(ROOT)
     lines = []
@@ -108,10 +119,9 @@ def ablate(config_path, profile, seeds, out_tables=None, runs_root=None, overrid
            train_missing=True):
     """Baseline + one run set per ablation variant; returns the table rows. With
     `train_missing=False` the table is built from the runs that finished (no training)."""
-    runs = ((lambda cfg, out: train(cfg, out, resume="auto")["runs"]) if train_missing
-            else finished_runs)
-    out_tables = Path(out_tables) if out_tables else runio.results_root() / "tables"
-    runs_root = Path(runs_root) if runs_root else runio.results_root() / "runs"
+    runs = _trained_runs if train_missing else finished_runs
+    out_tables = Path(out_tables) if out_tables else paths.results_root() / "tables"
+    runs_root = Path(runs_root) if runs_root else paths.results_root() / "runs"
     base, planned = plan_ablation(config_path, profile, seeds, overrides)
     rows = [_ablation_row("baseline (release)", "the release's settings", base,
                           runs(base, runs_root / base.experiment), None)]
@@ -122,9 +132,10 @@ def ablate(config_path, profile, seeds, out_tables=None, runs_root=None, overrid
         finals = runs(cfg, runs_root / f"ablation_{base.experiment}" / name)
         rows.append(_ablation_row(name, spec["why"], cfg, finals, rows[0]))
     stem = f"ablation_{base.experiment}_{profile}"
-    runio.atomic_write_csv(Path(out_tables) / f"{stem}.csv",
-                           [{k: v for k, v in r.items() if k not in ("acc_values", "dead_values")} for r in rows])
-    runio.atomic_write_text(Path(out_tables) / f"{stem}.md", ablation_markdown(rows, base, profile))
+    files.atomic_write_csv(Path(out_tables) / f"{stem}.csv",
+                           [{k: v for k, v in r.items() if k not in ("acc_values", "dead_values", "init_orders")}
+                            for r in rows])
+    files.atomic_write_text(Path(out_tables) / f"{stem}.md", ablation_markdown(rows, base, profile))
     return rows
 
 
@@ -143,8 +154,13 @@ def _ablation_row(name, why, cfg, finals, baseline, same=False):
            "dead_mean_pct": round(dd["mean"], 2) if finals else None,
            "acc_values": accs, "dead_values": dead,
            "acc_vs_baseline": "", "dead_vs_baseline": ""}
+    row["init_orders"] = init_orders(finals)
     if same:
         row["acc_vs_baseline"] = row["dead_vs_baseline"] = "identical config in effect: not trained"
+    elif baseline is not None and finals and row["init_orders"] != baseline["init_orders"]:
+        row["acc_vs_baseline"] = row["dead_vs_baseline"] = (
+            f"not paired: initial weights drawn in the {'/'.join(row['init_orders'])} order, the "
+            f"baseline's in the {'/'.join(baseline['init_orders'])} order (retrain the variant)")
     elif baseline is not None and finals:
         for key, values in (("acc", accs), ("dead", dead)):
             s = paired(values, baseline[f"{key}_values"])

@@ -26,7 +26,7 @@ import torch
 
 from snn_tha.kernels import fused, host_memory
 from snn_tha.models.config import ENGINES
-from snn_tha.repro import bench_lif, bench_peers, runio
+from snn_tha.repro import bench_lif, bench_peers, files, provenance
 from snn_tha.repro.bench_flops import executed_flops, matmul_peak_gflops, nominal_flops  # noqa: F401
 from snn_tha.repro.bench_cases import (CASES, TORCH_LIF, BenchCase, default_device,  # noqa: F401
                                        make_inputs, make_step)
@@ -132,10 +132,10 @@ def run(out_dir, repeats=5, names=None, cases=CASES, device="cpu", stem="bench")
 
 def write(out_dir, rows, lif_rows, machine, stem="bench"):
     out_dir = Path(out_dir)
-    runio.atomic_write_csv(out_dir / f"{stem}.csv", rows)
-    runio.atomic_write_csv(out_dir / f"{stem}_lif.csv", lif_rows)
+    files.atomic_write_csv(out_dir / f"{stem}.csv", rows)
+    files.atomic_write_csv(out_dir / f"{stem}_lif.csv", lif_rows)
     write_markdown(out_dir, rows, lif_rows, machine, stem)
-    runio.atomic_write_json(out_dir / f"{stem}_machine.json", {**machine, **runio.provenance()})
+    files.atomic_write_json(out_dir / f"{stem}_machine.json", {**machine, **provenance.provenance()})
 
 
 def write_markdown(out_dir, rows, lif_rows, machine, stem="bench"):
@@ -160,7 +160,7 @@ def write_markdown(out_dir, rows, lif_rows, machine, stem="bench"):
                      f"{r['speedup_vs_reference']:.2f}x | {r['peak_memory_mb']:.0f} | "
                      f"{r['executed_gflop']:.1f} | {100 * r['fraction_of_matmul_peak']:.1f}% |")
     lines += ["", *bench_lif.markdown(lif_rows, machine["copy_bandwidth_gbs"])]
-    runio.atomic_write_text(Path(out_dir) / f"{stem}.md", "\n".join(lines) + "\n")
+    files.atomic_write_text(Path(out_dir) / f"{stem}.md", "\n".join(lines) + "\n")
 
 
 PARITY_OVERRIDES = ("epochs=1", "patience=1", "data.train_subset=5000", "data.validation_size=1000",
@@ -181,7 +181,7 @@ def parity(out_dir, config="configs/fmnist_annealing.yaml", profile="quick",
     for engine in ("reference", "exact"):
         results[engine] = []
         for seed in seeds:
-            cfg = schema.load(config, profile, [*overrides, f"net.engine={engine}", f"seed={seed}"])
+            cfg = schema.load_config(config, profile, [*overrides, f"net.engine={engine}", f"seed={seed}"])
             run = train.train(cfg, Path(out_dir) / "parity" / engine)["runs"][0]
             results[engine].append({"seed": seed, "test_acc": run["test_acc"],
                                     "val_acc": run["val_acc"], "train_seconds": run["train_seconds"]})
@@ -191,8 +191,8 @@ def parity(out_dir, config="configs/fmnist_annealing.yaml", profile="quick",
     summary = {"config": config, "profile": profile, "overrides": list(overrides),
                "seeds": list(seeds), "results": results, "mean_test_acc_pct": mean,
                "seed_std_pct": spread, "mean_difference_pp": round(diff, 3),
-               "within_0.5pp": diff <= 0.5, "provenance": runio.provenance(None)}
-    runio.atomic_write_json(Path(out_dir) / "parity.json", summary)
+               "within_0.5pp": diff <= 0.5, "provenance": provenance.provenance(None)}
+    files.atomic_write_json(Path(out_dir) / "parity.json", summary)
     lines = ["# Training parity: engine vs reference loop", "",
              f"`make parity` (= `python -m snn_tha.repro.bench --parity`): `{config}`, profile {profile} "
              f"with {', '.join(overrides)}; seeds {list(seeds)} for both engines.", "",
@@ -204,7 +204,7 @@ def parity(out_dir, config="configs/fmnist_annealing.yaml", profile="quick",
                      f"{statistics.mean(r['train_seconds'] for r in rs):.0f} |")
     lines += ["", f"Difference of the means: {diff:.2f} percentage points (target <= 0.5); "
               f"the reference's own seed-to-seed std is {spread['reference']:.2f}."]
-    runio.atomic_write_text(Path(out_dir) / "parity.md", "\n".join(lines) + "\n")
+    files.atomic_write_text(Path(out_dir) / "parity.md", "\n".join(lines) + "\n")
     return summary
 
 

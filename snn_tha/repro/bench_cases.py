@@ -6,7 +6,7 @@ import torch
 
 from snn_tha.functional.losses import mse_count_loss
 from snn_tha.models import ARCHITECTURES, NetConfig, build
-from snn_tha.repro import runio
+from snn_tha.repro import paths
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class BenchCase:
 def _case(name, experiment, input_density):
     """A benchmark case from an experiment config (the YAML holds the hyperparameters)."""
     from snn_tha.repro import schema
-    cfg = schema.load(runio.CONFIGS / f"{experiment}.yaml")
+    cfg = schema.load_config(paths.CONFIGS / f"{experiment}.yaml")
     steps = cfg.num_steps if cfg.data.is_static else (cfg.data.train_bins or cfg.num_steps)
     return BenchCase(name, cfg.net_config, steps, cfg.batch_size, input_density)
 

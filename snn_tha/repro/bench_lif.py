@@ -71,7 +71,7 @@ def time_layer(shape, num_steps, kernel, device="cpu", repeats=3):
             current.grad = None
             _sync(device)
             start = time.perf_counter()
-            spk, _ = engine.lif_sequence(current, beta, theta, theta, 5.0, num_steps)
+            spk, _ = engine.lif_sequence(current, engine.LifParams(beta, theta, theta, 5.0), num_steps)
             spk.backward(torch.ones_like(spk))
             _sync(device)
             times.append(time.perf_counter() - start)

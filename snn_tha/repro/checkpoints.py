@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from snn_tha.repro import config, records, runio
+from snn_tha.repro import config, files, records
 
 log = logging.getLogger("snn_tha")
 
@@ -58,10 +58,10 @@ def save(run_dir, state):
     latest = run_dir / LATEST
     if latest.is_file():
         os.replace(latest, run_dir / PREVIOUS)
-    runio.atomic_torch_save(latest, state)
+    files.atomic_torch_save(latest, state)
 
 
-def load(run_dir, wanted_key):
+def load_checkpoint(run_dir, wanted_key):
     """The newest readable checkpoint of `run_dir` whose resume key equals `wanted_key`."""
     run_dir = Path(run_dir)
     errors = []

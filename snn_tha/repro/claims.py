@@ -10,7 +10,7 @@ import logging
 import statistics
 from pathlib import Path
 
-from snn_tha.repro import paper, runio, tables
+from snn_tha.repro import files, paper, paths, tables
 from snn_tha.repro.data import DataError
 from snn_tha.repro.claim_stats import MIN_PAIRS, RULE, UNDECIDED, describe, paired, seeds_needed
 from snn_tha.repro.ablation import CLAIM_VARIANTS, PREFIXES, train_config_file
@@ -23,8 +23,8 @@ log = logging.getLogger("snn_tha")
 
 def variant_configs(prefix):
     """configs/<prefix>_<variant>.yaml for each claim variant that has a config."""
-    paths = [runio.CONFIGS / f"{prefix}_{v}.yaml" for v in CLAIM_VARIANTS]
-    return [p for p in paths if p.is_file()]
+    found = [paths.CONFIGS / f"{prefix}_{v}.yaml" for v in CLAIM_VARIANTS]
+    return [p for p in found if p.is_file()]
 
 
 def run_all(profile, seeds, datasets, overrides=()):
@@ -43,7 +43,7 @@ def run_all(profile, seeds, datasets, overrides=()):
 
 def runs_by_variant(profile, dataset, runs_root=None):
     """{variant: [(final, run_dir), ...]} for one data set at one profile."""
-    runs_root = runs_root or runio.results_root() / "runs"
+    runs_root = runs_root or paths.results_root() / "runs"
     found = {}
     for final in tables.collect_runs(runs_root, profile):
         if final.get("dataset") == dataset and final.get("variant") in CLAIM_VARIANTS:
@@ -234,7 +234,7 @@ def variant_table(v):
 
 def write(profile, datasets, out=None, runs_root=None):
     """results/claims_<profile>.md and the figures, from the run folders; returns its path."""
-    out = Path(out) if out is not None else runio.results_root()
+    out = Path(out) if out is not None else paths.results_root()
     from snn_tha.repro import plots
     lines = [f"# The paper's claims at the `{profile}` profile", "",
              "Built by `snn-tha claims` from the run folders under `results/runs/` only. " + RULE, ""]
@@ -267,7 +267,7 @@ def write(profile, datasets, out=None, runs_root=None):
                              f"set, {profile} profile): seed mean, band = ± 1 sd over seeds")
         lines += ["", f"![dead fraction per epoch](figures/{figure.name})", ""]
     path = out / f"claims_{profile}.md"
-    runio.atomic_write_text(path, "\n".join(lines) + "\n")
+    files.atomic_write_text(path, "\n".join(lines) + "\n")
     return path
 
 

@@ -6,7 +6,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from snn_tha.repro import runio, sweep_cli
+from snn_tha.repro import paths, sweep_cli
 from snn_tha.repro.cli_args import (_add_budget, _add_profile, _add_set, _add_set_and_no_train,
                                     _command)
 from snn_tha.repro.config import ConfigError
@@ -20,7 +20,7 @@ log = logging.getLogger("snn_tha")
 def cmd_temporal(args):
     from snn_tha.repro import config, plots, temporal
     overrides = args.overrides + ([f"device={args.device}"] if args.device else [])
-    cfg = config.load(temporal.TemporalCodingConfig, args.config, overrides)
+    cfg = config.load_yaml(temporal.TemporalCodingConfig, args.config, overrides)
     resolve_device(cfg.device)  # fail before any case runs
     out_dir = Path(args.out)
     command = "snn-tha " + " ".join(shlex.quote(a) for a in sys.argv[1:])
@@ -35,7 +35,7 @@ def cmd_temporal(args):
 
 def cmd_train(args):
     from snn_tha.repro import schema, train
-    cfg = schema.load(args.config, args.profile, args.overrides, data_dir=args.data_dir,
+    cfg = schema.load_config(args.config, args.profile, args.overrides, data_dir=args.data_dir,
                             device=args.device)
     if args.resume and args.retrain:
         raise ConfigError("--resume and --retrain exclude each other: --resume keeps what is "
@@ -69,7 +69,7 @@ def cmd_table(args):
     from snn_tha.repro import schema, tables, train
     if args.train:
         for path in tables.table_configs(args.command):
-            cfg = schema.load(path, args.profile, args.overrides, device=args.device)
+            cfg = schema.load_config(path, args.profile, args.overrides, device=args.device)
             try:  # missing data raise before anything is trained or written
                 train.train(cfg, resume="auto")  # a run of other settings starts afresh
             except DataError as err:
@@ -104,7 +104,7 @@ def cmd_report(args):
 def cmd_runs(args):
     """One self-contained `snn-tha train` command per (experiment, seed): fan out anywhere."""
     from snn_tha.repro import experiment, tables
-    configs = ([runio.CONFIGS / f"{e}.yaml" for e in args.experiments] if args.experiments
+    configs = ([paths.CONFIGS / f"{e}.yaml" for e in args.experiments] if args.experiments
                else tables.table_configs("table1") + tables.table_configs("table2"))
     print("\n".join(experiment.commands(experiment.plan(configs, args))))
 
@@ -114,11 +114,17 @@ def cmd_export(args):
     if args.table:
         log.info("wrote %s", export.deployment_table(Path(args.table)))
     for run_dir in args.run_dirs:
-        log.info("wrote %s", export.export(run_dir, args.out))
-        if args.nir:
-            log.info("wrote %s", export.to_nir(run_dir, Path(args.out or run_dir) / "model.nir"))
+        npz = export.export(run_dir, args.out)
+        log.info("wrote %s", npz)
         if args.check:
-            log.info("%s", json.dumps(export.check(run_dir, args.data_dir or "data")))
+            log.info("%s", json.dumps(export.check(run_dir, args.data_dir or "data", npz=npz)))
+        if args.nir:
+            from snn_tha.deploy import nir as nir_graph
+            graph = nir_graph.write(npz, npz.parent / "model.nir")
+            log.info("wrote %s", graph)
+            if args.check:   # snnTorch imports and runs it, against the numpy engine
+                from snn_tha.repro import nir_check
+                log.info("%s", json.dumps(nir_check.check_beside(npz, graph, args.data_dir or "data")))
 
 
 def cmd_ship(args):
@@ -144,10 +150,10 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = _command(sub, cmd_temporal, "temporal", help="temporal-coding task (Sec. 4.1, Figure 4)")
-    p.add_argument("--config", default=str(runio.CONFIGS / "temporal_coding.yaml"),
+    p.add_argument("--config", default=str(paths.CONFIGS / "temporal_coding.yaml"),
                    help="YAML config file (default configs/temporal_coding.yaml)")
     _add_set(p, "iterations=200")
-    p.add_argument("--out", default=str(runio.results_root() / "temporal_coding"),
+    p.add_argument("--out", default=str(paths.results_root() / "temporal_coding"),
                    help="run directory (default results/temporal_coding)")
     p.add_argument("--resume", action="store_true",
                    help="keep cases already finished in --out (after a kill) and run the rest")
@@ -200,7 +206,7 @@ def build_parser():
 
     p = _command(sub, cmd_report, "report", "rebuild results/REPORT.md from recorded runs",
                  device=False)
-    p.add_argument("--results", default=str(runio.results_root()), help="results folder")
+    p.add_argument("--results", default=str(paths.results_root()), help="results folder")
 
     p = _command(sub, cmd_export, "export", "the 1-bit deployment file of trained run folders "
                  "(model.1bit.npz + .json), optionally NIR, a check against PyTorch, the memory table",

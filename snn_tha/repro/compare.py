@@ -8,7 +8,7 @@ import csv
 import sys
 from pathlib import Path
 
-from snn_tha.repro import runio
+from snn_tha.repro import files
 
 
 def _rows(path):
@@ -38,7 +38,7 @@ def beside(committed, yours, profile):
             diff = f"{float(a['mean']) - float(b['mean']):+.2f}" if a and b else "—"
             lines.append(f"| {table} | {key[0]} | {key[1]} | {_cell(a)} | {_cell(b)} | {diff} |")
     path = yours / "tables" / f"beside_committed_{profile}.md"
-    runio.atomic_write_text(path, "\n".join(lines) + "\n")
+    files.atomic_write_text(path, "\n".join(lines) + "\n")
     return path
 
 

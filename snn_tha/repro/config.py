@@ -203,7 +203,7 @@ def read_yaml(path):
     return data if data is not None else {}
 
 
-def load(cls, path, overrides=()):
+def load_yaml(cls, path, overrides=()):
     """Read YAML at `path`, apply `key=value` overrides, validate into `cls`."""
     data = read_yaml(path)
     for assignment in overrides:

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 import torch
 
-from snn_tha.repro import runio, timing
+from snn_tha.repro import files, provenance, timing
 from snn_tha.nn.annealing import ThresholdAnnealing, leaky_layers
 from snn_tha.repro.config import ConfigError
 from snn_tha.repro.data import batches
@@ -86,7 +86,7 @@ def write_final(run):
                  "best_epoch": run.state["best_epoch"], "epochs_run": run.state["epoch"],
                  "train_seconds": round(run.state["seconds"], 1),
                  "outputs": [name for name in TRAINING_OUTPUTS if (run.dir / name).is_file()]}
-        runio.atomic_write_json(run.dir / "final.json", final)
+        files.atomic_write_json(run.dir / "final.json", final)
         return final
     test_acc, counts = evaluate(final_model, run.test_set, cfg, run.to_input, annealing,
                                 activity=True)
@@ -94,7 +94,7 @@ def write_final(run):
                 "layers": [{"neurons": int(c.numel()), "dead_fraction": float((c == 0).float().mean()),
                             "spikes_per_neuron_per_image": (c / len(run.test_set)).tolist()}
                            for c in counts]}
-    runio.atomic_write_json(run.dir / "activity.json", activity, compact=True)
+    files.atomic_write_json(run.dir / "activity.json", activity, compact=True)
     final = {"experiment": cfg.experiment, "variant": cfg.variant, "dataset": cfg.data.name,
              "profile": cfg.profile, "protocol": cfg.protocol, "seed": run.seed,
              "selected_on": "test accuracy (paper protocol)" if cfg.protocol == "paper"
@@ -112,14 +112,14 @@ def write_final(run):
              "test_threshold": cfg.test_threshold if run.annealing else "fixed",
              "eval_thresholds": eval_thresholds,
              "train_seconds": round(run.state["seconds"], 1),
-             "provenance": runio.provenance(run.seed)}
+             "provenance": provenance.provenance(run.seed)}
     keep_chosen_model(run, eval_thresholds, final)
     final["seconds_by_part"] = timing.rounded({
         "setup (data, model)": run.setup_seconds, **run.state.get("parts", {}),
         "final evaluation and export": time.perf_counter() - started})
     final["outputs"] = [name for name in TRAINING_OUTPUTS + MODEL_OUTPUTS
                         if (run.dir / name).is_file()]
-    runio.atomic_write_json(run.dir / "final.json", final)
+    files.atomic_write_json(run.dir / "final.json", final)
     return final
 
 

@@ -5,7 +5,7 @@ import logging
 import shlex
 from pathlib import Path
 
-from snn_tha.repro import ablation, catalogue, claims, runio, schema, tables
+from snn_tha.repro import ablation, catalogue, claims, paths, schema, tables
 from snn_tha.repro.data.common import DataError
 from snn_tha.repro.train import check_data_root, train
 
@@ -34,7 +34,7 @@ def plan(configs, args):
     """[(config path, cfg)] for every variant at the requested profile, seeds and device."""
     extra = [*getattr(args, "overrides", []), f"repeats={args.seeds}"]
     extra += [f"device={args.device}"] if args.device else []
-    return [(path, schema.load(path, args.profile, extra)) for path in configs]
+    return [(path, schema.load_config(path, args.profile, extra)) for path in configs]
 
 
 def commands(planned, overrides=()):
@@ -85,8 +85,8 @@ def _run(dataset, configs, args, ablation_config):
 def script_main(dataset, prefix, variants, doc, argv=None):
     """An experiments/<dataset>.py entry point: its variants' configs, its annealing ablation."""
     from snn_tha.repro.guard import check_counts, guarded
-    configs = [runio.CONFIGS / f"{prefix}_{v}.yaml" for v in variants]
-    ablation = runio.CONFIGS / f"{prefix}_annealing.yaml"   # configs/ablations/ lists the changes
+    configs = [paths.CONFIGS / f"{prefix}_{v}.yaml" for v in variants]
+    ablation = paths.CONFIGS / f"{prefix}_annealing.yaml"   # configs/ablations/ lists the changes
     args = parser(doc.splitlines()[0]).parse_args(argv)
     return guarded(lambda a: run(dataset, configs, check_counts(a), ablation), args,
                    " (add --resume to this script)")

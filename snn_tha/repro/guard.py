@@ -6,7 +6,7 @@ import sys
 
 from snn_tha.deploy.infer import ExportError
 from snn_tha.kernels import fused, host_memory
-from snn_tha.repro import runio, signals
+from snn_tha.repro import provenance, signals
 from snn_tha.repro.config import ConfigError
 from snn_tha.repro.data import DataError
 from snn_tha.repro.train import NonFiniteError
@@ -31,7 +31,7 @@ def guarded(func, args, resume_hint=""):
     """Run a command: a user's error is one line and exit 2, Ctrl-C one line and 130, SIGTERM
     the same line and 143 (locks released, finished epochs checkpointed)."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    runio.git_commit()  # provenance names the code this process started with
+    provenance.git_commit()  # provenance names the code this process started with
     host_memory.keep_freed_memory()
     try:
         fused.choice()  # a bad SNN_THA_LIF_KERNEL is refused before any work

@@ -4,10 +4,13 @@ the trained networks: `results/models/<experiment>/` holds the 1-bit export (`mo
 that `snn-tha export` takes the folder as a run) and `MODEL_CARD.md` (command,
 commit, data, epochs, wall time, test accuracy of PyTorch and of the numpy engine, thresholds,
 dead fractions), all from the run folder's files."""
+import logging
 import json
 from pathlib import Path
 
-from snn_tha.repro import config, records, runio, schema
+from snn_tha.repro import config, files, paths, records, schema
+
+log = logging.getLogger("snn_tha")
 
 SHIPPED = ("model.1bit.npz", "model.1bit.json", "model.pt", "config.yaml", "final.json")
 MAX_BYTES = 1_000_000      # what the repository takes per file
@@ -17,7 +20,7 @@ SLICE = 500                # the first test images the card's slice accuracy is 
 def training_command(cfg):
     """`snn-tha train` with the --set keys in which the run differs from its config + profile."""
     path = f"configs/{cfg.experiment}.yaml"
-    reference = config.flatten(config.to_dict(schema.load(runio.ROOT / path, cfg.profile,
+    reference = config.flatten(config.to_dict(schema.load_config(paths.ROOT / path, cfg.profile,
                                                           [f"seed={cfg.seed}"])))
     sets = [f"--set {key}={json.dumps(value)}" for key, value in config.flatten(config.to_dict(cfg)).items()
             if key not in ("data.data_dir", "device") and reference.get(key) != value]
@@ -27,7 +30,7 @@ def training_command(cfg):
 def numpy_hits(npz, data_dir, limit):
     """Per image, whether the numpy engine (snn_tha.deploy.infer) is right, first `limit` test images."""
     from snn_tha.deploy import infer
-    manifest, layers = infer.load(npz)
+    manifest, layers = infer.load_export(npz)
     images, labels = infer.test_images(manifest, data_dir)
     images, labels = images[:limit], labels[:limit]
     return infer.predict(manifest, layers, images) == labels
@@ -45,8 +48,8 @@ def ship(run_dir, data_dir="data", out=None):
         if path.stat().st_size > MAX_BYTES:
             raise config.ConfigError(f"{path}: {path.stat().st_size} bytes, over the "
                                      f"{MAX_BYTES}-byte limit of a shipped file")
-    cfg = config.load(schema.TrainConfig, run_dir / "config.yaml")
-    out = Path(out) if out else runio.ROOT / "results" / "models" / final["experiment"]
+    cfg = config.load_yaml(schema.TrainConfig, run_dir / "config.yaml")
+    out = Path(out) if out else paths.ROOT / "results" / "models" / final["experiment"]
     # the numpy engine on the run's own test images (a test subset is the first N); measured
     # before anything is written, so a missing data set leaves no half-shipped folder
     # (one pass: the slice is the first SLICE of the same images)
@@ -54,7 +57,7 @@ def ship(run_dir, data_dir="data", out=None):
     whole, n_all = float(hits.mean()), len(hits)
     part, n_part = float(hits[:SLICE].mean()), len(hits[:SLICE])
     for name in SHIPPED:
-        runio.atomic_write_bytes(out / name, (run_dir / name).read_bytes())
+        files.atomic_write_bytes(out / name, (run_dir / name).read_bytes())
     card = {"experiment": final["experiment"], "run": f"{run_dir.resolve().parent.name}/{run_dir.name}",
             "command": training_command(cfg), "git_commit": final["provenance"]["git_commit"],
             "data": f"{final['dataset']}: {final['train_images']} training images, validation "
@@ -65,9 +68,35 @@ def ship(run_dir, data_dir="data", out=None):
             "test_acc_pytorch": final["test_acc"], "test_acc_numpy": whole, "test_images_numpy": n_all,
             "slice_acc_numpy": part, "slice_images": n_part,
             "eval_thresholds": final["eval_thresholds"], "dead_fraction": final["dead_fraction"]}
-    runio.atomic_write_json(out / "card.json", card)
-    runio.atomic_write_text(out / "MODEL_CARD.md", card_markdown(card))
+    card["nir"] = ship_nir(out, data_dir)
+    files.atomic_write_json(out / "card.json", card)
+    files.atomic_write_text(out / "MODEL_CARD.md", card_markdown(card))
     return out
+
+
+def ship_nir(out, data_dir):
+    """model.nir beside the 1-bit files and snnTorch's run of it (`nir_check`), or None
+    without the deploy extra (nir, nirtorch)."""
+    try:
+        from snn_tha.deploy import nir as nir_graph
+        from snn_tha.repro import nir_check
+        import nirtorch  # noqa: F401 (snnTorch's importer needs it)
+    except ImportError as err:
+        log.warning("%s: no model.nir (%s; pip install '.[deploy]')", out, err)
+        return None
+    graph = nir_graph.write(out / "model.1bit.npz", out / "model.nir")
+    return nir_check.check_beside(out / "model.1bit.npz", graph, data_dir)
+
+
+def nir_lines(nir):
+    if not nir:
+        return []
+    sub, zero = nir["snntorch_subtract_reset"], nir["snntorch_zero_reset"]
+    return ["", f"snnTorch 1.0 imports `model.nir` (`import_from_nir`) and runs it batched on the "
+                f"{nir['images']} test images: with the reset the metadata states (subtract, one "
+                f"step later) {sub['same_prediction']} predictions equal the numpy engine's "
+                f"({sub['same_spike_counts']} with every spike count equal), as imported (reset to "
+                f"zero) {zero['same_prediction']} (accuracy {100 * zero['accuracy']:.2f}%)."]
 
 
 def card_markdown(card):
@@ -87,7 +116,10 @@ def card_markdown(card):
         f"{' / '.join(pct(d) for d in card['dead_fraction'])}", "",
         "Files: `model.1bit.npz` + `model.1bit.json` (the 1-bit network, numpy only), `model.pt` "
         "(the float latent weights, state dict), `config.yaml` (the resolved config), `final.json` "
-        "(the run's record), `card.json`.",
+        "(the run's record), `card.json`" + (", `model.nir` (the NIR graph: thresholds 1, "
+        "the reset and input in its metadata) with `model.nir.check.json`." if card.get("nir")
+        else "."),
+        *nir_lines(card.get("nir")),
         "", "Run it (after `make data`):", "",
         "```",
         f"snn-tha infer results/models/{card['experiment']}/model.1bit.npz --data data",

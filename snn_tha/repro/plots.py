@@ -6,14 +6,14 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from snn_tha.repro import runio  # noqa: E402
+from snn_tha.repro import files# noqa: E402
 
 
 def save_figure(fig, path, dpi=130):
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(fig)
-    runio.atomic_write_bytes(path, buffer.getvalue())
+    files.atomic_write_bytes(path, buffer.getvalue())
 
 
 def figure4(traces, path, target_step=75):

@@ -3,8 +3,8 @@ the recorded runs measured, with the command, budget and runtime behind each."""
 import json
 from pathlib import Path
 
-from snn_tha.repro import runio
-from snn_tha.nn.annealing import annealed_threshold
+from snn_tha.repro import files
+from snn_tha.functional.annealing import annealed_threshold
 
 PAPER_TEMPORAL_CLAIMS = {
     "theta50_never_spikes": "BSNN theta=50 suppresses all output spiking (Fig. 4c)",
@@ -99,11 +99,11 @@ def _threshold_note(gap):
 
 def table_section(results, name, heading, figures_glob, command):
     """One section per profile that has a `<name>_<profile>.md` table."""
-    paths = sorted((results / "tables").glob(f"{name}_*.md"))
-    if not paths:
+    tables = sorted((results / "tables").glob(f"{name}_*.md"))
+    if not tables:
         return None
     lines = [f"## {heading}", ""]
-    for path in paths:
+    for path in tables:
         profile = path.stem[len(name) + 1:]
         body = path.read_text().split("\n", 2)[2]  # drop the file's own title
         lines += [f"### {profile} profile", "",
@@ -211,5 +211,5 @@ def write_report(results):
     built = [section(results) for section in SECTIONS]
     parts += [b + "\n" for b in built if b] or ["No recorded runs yet: run `make reproduce`."]
     path = results / "REPORT.md"
-    runio.atomic_write_text(path, "\n".join(parts))
+    files.atomic_write_text(path, "\n".join(parts))
     return path

@@ -8,9 +8,9 @@ import numpy as np
 import torch
 
 from snn_tha.deploy.fold import MANIFEST, NPZ, conv_output_shape, fold, memory_bits, neuron_count  # noqa: F401
-from snn_tha.models import ARCHITECTURES, build
+from snn_tha.models import build
 from snn_tha.nn.annealing import ThresholdAnnealing, leaky_layers
-from snn_tha.repro import config, records, runio, schema
+from snn_tha.repro import config, files, paths, provenance, records, schema
 
 MODEL_LIMIT = 1_000_000   # bytes: a run folder keeps its chosen model's state below this
 
@@ -21,7 +21,7 @@ def keep_model(run_dir, state, best_iteration, eval_thresholds):
     torch.save({"model": state, "best_iteration": best_iteration,
                 "eval_thresholds": eval_thresholds}, buffer)
     if buffer.tell() < MODEL_LIMIT:
-        runio.atomic_write_bytes(Path(run_dir) / "model.pt", buffer.getvalue())
+        files.atomic_write_bytes(Path(run_dir) / "model.pt", buffer.getvalue())
 
 
 def load_run(run_dir, best_model=None, final=None):
@@ -32,7 +32,7 @@ def load_run(run_dir, best_model=None, final=None):
     for name in ("config.yaml",) + (("final.json",) if final is None else ()):
         if not (run_dir / name).is_file():
             raise config.ConfigError(f"{run_dir}: no {name}; export needs a finished run folder")
-    cfg = config.load(schema.TrainConfig, run_dir / "config.yaml")
+    cfg = config.load_yaml(schema.TrainConfig, run_dir / "config.yaml")
     if final is None:
         final = records.read_final(run_dir / "final.json")
     state, best_iteration, thresholds = best_model or chosen_model(run_dir)
@@ -126,53 +126,9 @@ def export(run_dir, out=None, best_model=None, final=None):
                            "git_commit": final.get("provenance", {}).get("git_commit")}}
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
-    runio.atomic_write_bytes(out / NPZ, buffer.getvalue())
-    runio.atomic_write_json(out / MANIFEST, manifest)
+    files.atomic_write_bytes(out / NPZ, buffer.getvalue())
+    files.atomic_write_json(out / MANIFEST, manifest)
     return out / NPZ
-
-
-def to_nir(run_dir, path):
-    """A NIR graph of the folded model: Conv2d / Affine with the integer taps (+-1 weights, the
-    pooling folded in), the per-channel offset as the bias, LIF nodes with snnTorch's mapping
-    (tau = dt/(1 - beta), r = tau/dt, dt = 1e-4) and the folded thresholds; reset to zero."""
-    import nir
-    from snn_tha.deploy.infer import fold_pool
-    cfg, model, _ = load_run(run_dir)
-    layers = fold(model, cfg.data.is_static)
-    shape = np.array(ARCHITECTURES[cfg.net.arch].input_shape)
-    nodes, edges, previous = {"input": nir.Input(input_type={"input": shape})}, [], "input"
-    for i, l in enumerate(layers):
-        if l["kind"] == "conv":
-            taps = fold_pool(l["signs"].astype(np.float32))
-            hw = conv_output_shape(shape, layers[:i])[1:] if i else list(shape[1:])
-            nodes[f"conv{i}"] = nir.Conv2d(input_shape=tuple(hw), weight=taps, stride=2, padding=0,
-                                           dilation=1, groups=1, bias=l["offset"].astype(np.float32))
-            synapse = f"conv{i}"
-        else:
-            if i > 0 and layers[i - 1]["kind"] == "conv":
-                nodes[f"flatten{i}"] = nir.Flatten(input_type={"input": np.array(
-                    conv_output_shape(shape, layers[:i]))}, start_dim=0)
-                edges.append((previous, f"flatten{i}"))
-                previous = f"flatten{i}"
-            nodes[f"affine{i}"] = nir.Affine(weight=l["signs"].astype(np.float32),
-                                             bias=l["offset"].astype(np.float32))
-            synapse = f"affine{i}"
-        edges.append((previous, synapse))
-        dt, beta = 1e-4, min(l["beta"], 1 - 1e-9)
-        # NIR wants one value per neuron: per-channel values broadcast over a conv's H x W
-        neurons = conv_output_shape(shape, layers[:i + 1]) if l["kind"] == "conv" else [len(l["threshold"])]
-        per_neuron = lambda v: np.broadcast_to(  # noqa: E731
-            v.astype(np.float32).reshape([-1] + [1] * (len(neurons) - 1)), neurons).copy()
-        tau = np.full(neurons, dt / (1 - beta), dtype=np.float32)
-        nodes[f"lif{i}"] = nir.LIF(tau=tau, r=tau / dt, v_leak=np.zeros_like(tau),
-                                   v_threshold=per_neuron(l["threshold"]), v_reset=np.zeros_like(tau))
-        edges.append((synapse, f"lif{i}"))
-        previous = f"lif{i}"
-    nodes["output"] = nir.Output(output_type={"output": np.array([layers[-1]["signs"].shape[0]])})
-    edges.append((previous, "output"))
-    graph = nir.NIRGraph(nodes=nodes, edges=edges, type_check=False)
-    nir.write(str(path), graph)
-    return Path(path)
 
 
 PAPER_WEIGHT_MEMORY = {"dvs_annealing": "98 Kbit", "shd_annealing": "2.16 Mbit",
@@ -185,7 +141,7 @@ def deployment_table(path):
     """results/tables/deployment.md: weight memory fp32 vs 1-bit, thresholds/offsets, state."""
     rows = []
     for label, experiment in NETWORKS:
-        cfg = schema.load(runio.CONFIGS / f"{experiment}.yaml")
+        cfg = schema.load_config(paths.CONFIGS / f"{experiment}.yaml")
         model = build(cfg.net_config).eval()
         layers = fold(model, cfg.data.is_static)
         bits, neurons = memory_bits(layers), sum(neuron_count(cfg.net.arch, layers))
@@ -202,20 +158,22 @@ def deployment_table(path):
              "The SHD figure matches the paper's 2.16 Mbit. We could not derive the paper's DVS "
              "figure (98 Kbit): its architecture as printed (16C5-AP2-32C5-AP2-800Dense11) holds "
              "22,400 weights, and with the printed '8800' dense input it would hold 110,400."]
-    runio.atomic_write_text(path, "\n".join(lines) + "\n")
+    files.atomic_write_text(path, "\n".join(lines) + "\n")
     return path
 
 
-def check(run_dir, data_dir, limit=None, batch=100):
-    """The export against the trained PyTorch model on the static test set: predictions that
-    differ (each explained), file size, inference time per image."""
+def check(run_dir, data_dir, limit=None, batch=100, npz=None):
+    """The export (`npz`, default the run's own) against the trained PyTorch model on the static
+    test set: predictions that differ (each explained), file size, inference time per image;
+    written to deploy_check.json beside the export."""
     import time
     from snn_tha.deploy import infer
     run_dir = Path(run_dir)
-    if not (run_dir / NPZ).is_file():
-        export(run_dir)
+    npz = Path(npz) if npz else run_dir / NPZ
+    if not npz.is_file():
+        export(run_dir, npz.parent)
     cfg, model, final = load_run(run_dir)
-    manifest, layers = infer.load(run_dir / NPZ)
+    manifest, layers = infer.load_export(npz)
     images, labels = infer.test_images(manifest, data_dir)
     images, labels = images[:limit], labels[:limit]
     start = time.perf_counter()
@@ -236,9 +194,9 @@ def check(run_dir, data_dir, limit=None, batch=100):
               "differ_where_the_model_has_a_tie": len(ties),
               "differ_otherwise (a spike flipped by float32 rounding in other units)": int(len(differ) - len(ties)),
               "accuracy_export": float((ours == labels).mean()), "accuracy_torch": float((theirs == labels).mean()),
-              "file_bytes": (run_dir / NPZ).stat().st_size + (run_dir / MANIFEST).stat().st_size,
+              "file_bytes": npz.stat().st_size + npz.with_name(MANIFEST).stat().st_size,
               "ms_per_image_numpy": round(1000 * numpy_seconds / len(labels), 3),
               "ms_per_image_torch": round(1000 * torch_seconds / len(labels), 3),
-              "threads": torch.get_num_threads(), "provenance": runio.provenance()}
-    runio.atomic_write_json(run_dir / "deploy_check.json", result)
+              "threads": torch.get_num_threads(), "provenance": provenance.provenance()}
+    files.atomic_write_json(npz.parent / "deploy_check.json", result)
     return result

@@ -2,7 +2,7 @@
 dataclasses (by `snn_tha.repro.config`), per-layer values are lists, derived values are properties.
 
 - `TrainConfig` (classification experiments, configs/<experiment>.yaml) with its `DataConfig`,
-  `NetConfig`, `OptimConfig` and `AnnealingConfig`; `load()` reads one with its `base:` file,
+  `NetConfig`, `OptimConfig` and `AnnealingConfig`; `load_config()` reads one with its `base:` file,
   a budget profile and `--set` overrides;
 - `TemporalCodingConfig` / `TemporalCase` (configs/temporal_coding.yaml);
 - search spaces (configs/sweeps/): `snn_tha.repro.sweep_space`.
@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Literal, Optional
 
 from snn_tha.models.config import ENGINES, LAYERS, Engine, NetConfig  # noqa: F401 (re-exported)
-from snn_tha.repro import catalogue, config, runio
-from snn_tha.nn.annealing import LayerSchedule
+from snn_tha.repro import catalogue, config, paths
+from snn_tha.functional.annealing import LayerSchedule
 from snn_tha.repro.device import PATTERN as DEVICE_PATTERN
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")   # profile and experiment names: folder names
 
-PROFILES_DIR = runio.CONFIGS / "profiles"
+PROFILES_DIR = paths.CONFIGS / "profiles"
 
 
 @dataclass(frozen=True)
@@ -257,7 +257,7 @@ def read_with_base(path, chain=()):
     return _merge(read_with_base(base_path, chain + (path.resolve(),)), data)
 
 
-def load(path, profile=None, overrides=(), data_dir=None, device=None):
+def load_config(path, profile=None, overrides=(), data_dir=None, device=None):
     """Experiment YAML (over its base), then the budget profile's keys, then --set overrides,
     then `data_dir` and `device` (the CLI's --data-dir, --device)."""
     data = read_with_base(path)

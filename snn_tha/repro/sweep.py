@@ -18,7 +18,7 @@ from pathlib import Path
 
 import optuna
 
-from snn_tha.repro import config, runio, schema, signals
+from snn_tha.repro import config, paths, provenance, schema, signals
 from snn_tha.repro.sweep_space import (  # noqa: F401 (ParamSpec, SearchSpace, _net_so_far, check_order re-exported)
     ParamSpec, SearchSpace, _net_so_far, check_order, check_param_keys, load_space, published_params,
     sample_overrides, space_hash, trial_config)
@@ -165,8 +165,8 @@ def init(space_path, storage_url, study_name, budget, profile, sampler="paper", 
              "space_content": schema.read_with_base(space_path), "profile": profile,
              "sampler": sampler, "overrides": list(overrides), "seed": seed, "prune": prune,
              "warm_start": warm_start, "dead_batches": dead_batches, "dead_layers": dead_layers,
-             "objective": "validation accuracy", "packages": runio.package_versions(),
-             "git_commit": runio.git_commit()}
+             "objective": "validation accuracy", "packages": provenance.package_versions(),
+             "git_commit": provenance.git_commit()}
     for key, value in attrs.items():
         study.set_user_attr(key, value)
     if warm is not None:
@@ -180,8 +180,8 @@ def check_same_checkout(attrs, allow_mismatch):
     if space_hash(attrs["space"]) != attrs.get("space_hash"):
         differences.append(f"search space {attrs['space']} (hash {space_hash(attrs['space'])} here, "
                            f"{attrs.get('space_hash')} in the study)")
-    if runio.git_commit() != attrs.get("git_commit"):
-        differences.append(f"code (commit {runio.git_commit()} here, {attrs.get('git_commit')} in the study)")
+    if provenance.git_commit() != attrs.get("git_commit"):
+        differences.append(f"code (commit {provenance.git_commit()} here, {attrs.get('git_commit')} in the study)")
     if differences and not allow_mismatch:
         raise config.ConfigError(f"this checkout differs from the study's: {'; '.join(differences)}; "
                                  f"check out the study's commit, or pass --allow-mismatch")
@@ -199,7 +199,7 @@ def work(storage_url, study_name, worker_id=None, out_root=None, heartbeat=60, g
                               sampler=make_sampler(attrs["sampler"], attrs["seed"] * 1000 + worker_id))
     # where this worker computes is its own choice, not the study's (default: auto)
     overrides = list(attrs["overrides"]) + ([f"device={device}"] if device else [])
-    out_root = Path(out_root) if out_root else runio.results_root() / "sweeps" / "trials"
+    out_root = Path(out_root) if out_root else paths.results_root() / "sweeps" / "trials"
     objective = make_objective(load_space(attrs["space"]), attrs, out_root / study_name, overrides)
 
     heartbeats = isinstance(storage, optuna.storages.RDBStorage)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import optuna
 
-from snn_tha.repro import config, runio, schema
+from snn_tha.repro import config, files, paths, schema
 from snn_tha.repro.sweep import DEAD, load_space, sample_overrides, trial_config
 from snn_tha.repro.sweep_storage import load_study
 
@@ -98,10 +98,10 @@ def export_study(storage_url, study_name, configs_dir=None, out_dir=None, comman
     import matplotlib
     matplotlib.use("Agg")
     from snn_tha.repro import plots
-    default_dir = runio.CONFIGS / "tuned"
+    default_dir = paths.CONFIGS / "tuned"
     configs_dir = Path(configs_dir or default_dir)
-    out_dir = Path(out_dir or runio.results_root() / "sweeps")
-    tables_path = Path(tables_path or (runio.results_root() / "tables" / "hyperparameters.md"
+    out_dir = Path(out_dir or paths.results_root() / "sweeps")
+    tables_path = Path(tables_path or (paths.results_root() / "tables" / "hyperparameters.md"
                                        if configs_dir.resolve() == default_dir.resolve()
                                        else configs_dir / "hyperparameters.md"))
     study, _ = load_study(storage_url, study_name)
@@ -124,14 +124,14 @@ def export_study(storage_url, study_name, configs_dir=None, out_dir=None, comman
     tuned_path = Path(configs_dir) / f"{space.experiment}.yaml"
     check_replace(tuned_path, study_name, study.best_value, total, force)
     import yaml
-    runio.atomic_write_text(tuned_path, header + yaml.safe_dump(raw, sort_keys=False))
+    files.atomic_write_text(tuned_path, header + yaml.safe_dump(raw, sort_keys=False))
     out = Path(out_dir) / study_name
     rows = [{"number": t.number, "state": t.state.name, "val_acc": t.value,
              "seconds": t.duration.total_seconds() if t.duration else None,
              **{f"param:{k}": v for k, v in t.params.items()},
              **{f"attr:{k}": v for k, v in t.user_attrs.items()}} for t in study.trials]
     keys = sorted({k for r in rows for k in r}, key=lambda k: (k.count(":"), k))
-    runio.atomic_write_csv(out / "trials.csv", [{k: r.get(k) for k in keys} for r in rows], keys)
+    files.atomic_write_csv(out / "trials.csv", [{k: r.get(k) for k in keys} for r in rows], keys)
     ax = optuna.visualization.matplotlib.plot_optimization_history(study)
     plots.save_figure(ax.figure, out / "history.png")
     written = [tuned_path, out / "trials.csv", out / "history.png"]
@@ -141,7 +141,7 @@ def export_study(storage_url, study_name, configs_dir=None, out_dir=None, comman
         written.append(out / "importance.png")
     written.append(hyperparameter_tables(configs_dir, tables_path))
     complete = [t for t in study.trials if t.state.name == "COMPLETE"]
-    runio.atomic_write_json(out / "summary.json", {
+    files.atomic_write_json(out / "summary.json", {
         "study": study_name, "space": study.user_attrs["space"],
         "profile": study.user_attrs["profile"], "overrides": study.user_attrs["overrides"],
         "complete": len(complete), "trials": len(study.trials), "counts": counts,
@@ -184,18 +184,18 @@ def hyperparameter_tables(configs_dir, path):
              "`configs/temporal_coding.yaml` holds its values.", ""]
     for tuned_path in sorted(Path(configs_dir).glob("*.yaml")):
         experiment = tuned_path.stem
-        paper_cfg = config.flatten(config.read_yaml(runio.CONFIGS / f"{experiment}.yaml"))
+        paper_cfg = config.flatten(config.read_yaml(paths.CONFIGS / f"{experiment}.yaml"))
         tuned = config.flatten(config.read_yaml(tuned_path))
         kind = "static" if "mnist" in experiment else "event"
         keys = [k for k in tuned if k.startswith(("net.", "optim.", "annealing."))
                 and tuned[k] != paper_cfg.get(k)]
         tables = sorted({TABLE_OF[(kind, k.startswith("annealing."))] for k in keys})
-        provenance = tuned_path.read_text().splitlines()[0].lstrip("# ")
-        lines += [f"## {experiment} ({', '.join(tables) or 'no change'})", "", provenance, "",
+        origin = tuned_path.read_text().splitlines()[0].lstrip("# ")
+        lines += [f"## {experiment} ({', '.join(tables) or 'no change'})", "", origin, "",
                   "| key | published (configs/) | tuned |", "|---|---|---|"]
         lines += [f"| {k} | {_short(paper_cfg.get(k, 'off'))} | {_short(tuned[k])} |" for k in keys]
         lines.append("")
-    runio.atomic_write_text(path, "\n".join(lines))
+    files.atomic_write_text(path, "\n".join(lines))
     return Path(path)
 
 
@@ -225,5 +225,5 @@ def fidelity_comparison(studies, path, header=()):
         lines.append(f"| {r['study']} | {r['prune']} | {r['complete']} | {r['pruned_dead']} | "
                      f"{r['pruned_fidelity']} | {r['trial_seconds']:.1f} ({100 * saving:.0f}% saved) | "
                      f"{r['wall_seconds']:.0f} | {100 * r['best_val_acc']:.1f}% |")
-    runio.atomic_write_text(path, "\n".join([*header, *lines]) + "\n")
+    files.atomic_write_text(path, "\n".join([*header, *lines]) + "\n")
     return rows

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import optuna
 
-from snn_tha.repro import config, runio, sweep, sweep_report
+from snn_tha.repro import config, files, paths, sweep, sweep_report
 from snn_tha.repro.data.fixtures import write_dvs_gesture, write_shd
 
 REAL_DATA = {"mnist": ["data.name=mnist5k"], "fmnist": []}   # overrides per space prefix
@@ -54,13 +54,13 @@ def _old_space(space_path, ref, workdir):
     """The space file and its base as they were at git revision `ref` (None if unchanged)."""
     space_path = Path(space_path).resolve()
     base_name = config.read_yaml(space_path).get("base")
-    files = [space_path] + ([space_path.parent / base_name] if base_name else [])
-    old_dir = workdir / f"old-{ref}" / space_path.parent.relative_to(runio.ROOT)
+    sources = [space_path] + ([space_path.parent / base_name] if base_name else [])
+    old_dir = workdir / f"old-{ref}" / space_path.parent.relative_to(paths.ROOT)
     changed = False
-    for f in files:
-        rel = f.resolve().relative_to(runio.ROOT)
+    for f in sources:
+        rel = f.resolve().relative_to(paths.ROOT)
         old = subprocess.run(["git", "show", f"{ref}:{rel}"], capture_output=True, text=True,
-                             cwd=runio.ROOT)
+                             cwd=paths.ROOT)
         if old.returncode != 0:
             return None
         target = old_dir / f.resolve().relative_to(space_path.parent.resolve())
@@ -96,7 +96,7 @@ def run(spaces, profile, trials, out_dir, before=None, dead_batches=2):
 
 def write(out_dir, rows, profile, trials, dead_batches, before):
     out_dir = Path(out_dir)
-    runio.atomic_write_csv(out_dir / f"silent_fraction_{profile}.csv", rows)
+    files.atomic_write_csv(out_dir / f"silent_fraction_{profile}.csv", rows)
     lines = [f"# Silent trials per search space (`{profile}` profile)", "",
              f"`python -m snn_tha.repro.sweep_silence --profile {profile} --trials {trials}"
              + (f" --before {before}" if before else "") + "`: "
@@ -116,7 +116,7 @@ def write(out_dir, rows, profile, trials, dead_batches, before):
         best = "-" if r["best_val_acc"] in (None, "") else f"{100 * float(r['best_val_acc']):.1f}%"
         lines.append(f"| {r['space']} | {r['ranges']} | {r['data']} | {r['trials']} | {r['silent']} "
                      f"| {100 * float(r['silent_fraction']):.0f}% | {r['at_chance']} | {best} |")
-    runio.atomic_write_text(out_dir / f"silent_fraction_{profile}.md", "\n".join(lines) + "\n")
+    files.atomic_write_text(out_dir / f"silent_fraction_{profile}.md", "\n".join(lines) + "\n")
 
 
 def main(argv=None):
@@ -126,9 +126,9 @@ def main(argv=None):
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--dead-batches", type=int, default=2)
     parser.add_argument("--before", default=None, help="git revision of the old space files")
-    parser.add_argument("--out", default=str(runio.results_root() / "sweeps"))
+    parser.add_argument("--out", default=str(paths.results_root() / "sweeps"))
     args = parser.parse_args(argv)
-    spaces = args.spaces or sorted(str(p) for p in (runio.CONFIGS / "sweeps").glob("*.yaml"))
+    spaces = args.spaces or sorted(str(p) for p in (paths.CONFIGS / "sweeps").glob("*.yaml"))
     run(spaces, args.profile, args.trials, args.out, args.before, args.dead_batches)
     return 0
 

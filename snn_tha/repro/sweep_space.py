@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal, Optional
 
-from snn_tha.repro import config, runio, schema, sweep_scale
+from snn_tha.repro import config, paths, schema, sweep_scale
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class SearchSpace:
 
     @property
     def config_path(self):
-        return runio.CONFIGS / f"{self.experiment}.yaml"
+        return paths.CONFIGS / f"{self.experiment}.yaml"
 
 
 
@@ -104,7 +104,7 @@ def sample_overrides(trial, space, base):
 def trial_config(space, profile, overrides, study_overrides=()):
     extra = [*space.fixed, *study_overrides, *overrides, "protocol=validation", "repeats=1",
              "track_test=false"]
-    return schema.load(space.config_path, profile, extra)
+    return schema.load_config(space.config_path, profile, extra)
 
 
 
@@ -115,11 +115,11 @@ def published_params(space, which, profile=None):
     configs/ablations/<experiment>.yaml where that file has them. Scaled thresholds are given
     as multiples of the membrane scale at the profile's number of steps."""
     overrides = []
-    ablations = runio.CONFIGS / "ablations" / f"{space.experiment}.yaml"
+    ablations = paths.CONFIGS / "ablations" / f"{space.experiment}.yaml"
     if which == "paper" and ablations.is_file():
         rounded = config.read_yaml(ablations)["variants"].get("rounded_table_values", {})
         overrides = [f"{k}={json.dumps(v)}" for k, v in rounded.get("set", {}).items()]
-    loaded = schema.load(space.config_path, profile, overrides)
+    loaded = schema.load_config(space.config_path, profile, overrides)
     cfg = config.to_dict(loaded)
     scales = sweep_scale.membrane_scales(loaded.net_config, loaded.num_steps,
                                          space.input_mean_square)

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import optuna
 
-from snn_tha.repro import config, runio
+from snn_tha.repro import config, paths
 
 
 def storage_url(given, study_name):
     """--storage, else $SNN_THA_STORAGE, else the study's journal file under results/sweeps/."""
     return given or os.environ.get("SNN_THA_STORAGE") or str(
-        runio.results_root() / "sweeps" / f"{study_name}.journal")
+        paths.results_root() / "sweeps" / f"{study_name}.journal")
 
 
 def safe_url(url):

@@ -3,10 +3,10 @@ the repeats of each (data set, variant), for one budget profile, with the paper'
 import json
 from pathlib import Path
 
-from snn_tha.repro import catalogue, paper, records, runio
+from snn_tha.repro import catalogue, files, paper, paths, records
 from snn_tha.repro.data.common import DataError
 
-ROOT = runio.ROOT
+ROOT = paths.ROOT
 TABLES = {  # name: (config glob, data sets, title, figure prefixes)
     "table1": ("*mnist_*.yaml", catalogue.table_datasets("table1"),
                "Table 1: static data sets", ("fmnist", "mnist")),
@@ -17,14 +17,14 @@ TABLES = {  # name: (config glob, data sets, title, figure prefixes)
 
 def table_configs(name):
     """The experiment configs whose runs make table `name`."""
-    return sorted(runio.CONFIGS.glob(TABLES[name][0]))
+    return sorted(paths.CONFIGS.glob(TABLES[name][0]))
 
 
 def build(name, profile, results=None):
     """Table `name` of `profile` with its figures and the dead-neuron table, from the run
     folders under `results/runs` only; returns the paths written (a DataError if none)."""
     _, datasets, title, prefixes = TABLES[name]
-    results = Path(results) if results is not None else runio.results_root()
+    results = Path(results) if results is not None else paths.results_root()
     runs_root, out_tables = Path(results) / "runs", Path(results) / "tables"
     finals = collect_runs(runs_root, profile)
     rows = write_table(name, f"{title} ({profile} profile)", datasets, profile, runs_root,
@@ -161,7 +161,7 @@ def run_settings(finals):
 def expected_runs(profile):
     """The number of seeds the profile asks for (configs/profiles/<profile>.yaml `repeats`)."""
     import yaml
-    path = runio.CONFIGS / "profiles" / f"{profile}.yaml"
+    path = paths.CONFIGS / "profiles" / f"{profile}.yaml"
     if not path.is_file():
         return None
     return (yaml.safe_load(path.read_text()) or {}).get("repeats")
@@ -195,8 +195,8 @@ def write_table(name, title, datasets, profile, runs_root, out_dir, finals=None)
     rows = summarize(finals, datasets)
     if rows:
         used = [f for f in finals if f["dataset"] in datasets and "run_dir" in f]
-        runio.atomic_write_csv(Path(out_dir) / f"{name}_{profile}.csv", rows)
-        runio.atomic_write_text(Path(out_dir) / f"{name}_{profile}.md",
+        files.atomic_write_csv(Path(out_dir) / f"{name}_{profile}.csv", rows)
+        files.atomic_write_text(Path(out_dir) / f"{name}_{profile}.md",
                                 markdown(rows, title, run_settings(used) if used else "",
                                          expected_runs(profile)))
     return rows
@@ -272,11 +272,11 @@ def write_dead_neurons(profile, runs_root, out_dir, finals=None):
                              "relative_reduction_pct": round(100 * (d_fixed - d_tha) / d_fixed, 1)
                              if d_fixed > 0 else None})
     if rows:
-        runio.atomic_write_csv(Path(out_dir) / f"dead_neurons_{profile}.csv", rows)
+        files.atomic_write_csv(Path(out_dir) / f"dead_neurons_{profile}.csv", rows)
         lines = ["# Dead neurons (never fire on the test set)", "",
                  "| data | layer | profile | dead % fixed θ | dead % annealing | relative reduction % |",
                  "|---|---|---|---|---|---|"]
         lines += [f"| {r['dataset']} | {r['layer']} | {r['profile']} | {r['dead_pct_fixed_theta']} | "
                   f"{r['dead_pct_annealing']} | {_fmt_reduction(r['relative_reduction_pct'])} |" for r in rows]
-        runio.atomic_write_text(Path(out_dir) / f"dead_neurons_{profile}.md", "\n".join(lines) + "\n")
+        files.atomic_write_text(Path(out_dir) / f"dead_neurons_{profile}.md", "\n".join(lines) + "\n")
     return rows

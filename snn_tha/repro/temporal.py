@@ -13,8 +13,9 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from snn_tha.repro import runio
-from snn_tha.nn.annealing import ThresholdAnnealing, annealed_threshold, iterations_to_within
+from snn_tha.repro import files, provenance
+from snn_tha.functional.annealing import annealed_threshold, iterations_to_within
+from snn_tha.nn.annealing import ThresholdAnnealing
 from snn_tha.repro.config import dump, to_dict
 from snn_tha.repro.device import resolve as resolve_device
 from snn_tha.models import NetConfig, dense_net
@@ -176,7 +177,7 @@ def run(cfg, out_dir, resume=False, command=""):
     """Run every case, write the run directory, return the summary dict."""
     out_dir = Path(out_dir)
     cases_dir = out_dir / "cases"
-    runio.atomic_write_text(out_dir / "config.yaml", dump(cfg))
+    files.atomic_write_text(out_dir / "config.yaml", dump(cfg))
     inputs = poisson_input(cfg.num_steps, cfg.num_inputs, cfg.seed)
     start = time.perf_counter()
     all_rows, traces, summaries = [], {}, {}
@@ -192,19 +193,19 @@ def run(cfg, out_dir, resume=False, command=""):
             rows, trace, final = run_case(cfg, case, inputs, position=1)
             saved = {"key": key, "rows": rows, "trace": trace, "final": final,
                      "seconds": time.perf_counter() - t0}
-            runio.atomic_write_json(part, saved, compact=True)
+            files.atomic_write_json(part, saved, compact=True)
         all_rows += saved["rows"]
         traces[case.name] = saved["trace"]
         summaries[case.name] = _case_summary(cfg, case, saved["rows"], saved["final"])
         summaries[case.name]["seconds"] = saved["seconds"]
-    runio.atomic_write_csv(out_dir / "metrics.csv", all_rows)
-    runio.atomic_write_json(out_dir / "traces.json", traces, compact=True)
+    files.atomic_write_csv(out_dir / "metrics.csv", all_rows)
+    files.atomic_write_json(out_dir / "traces.json", traces, compact=True)
     summary = {"experiment": cfg.experiment, "command": command,
                "budget": {"profile": "paper", "iterations": cfg.iterations,
                           "num_steps": cfg.num_steps, "network": f"{cfg.num_inputs}-{cfg.num_hidden}-1"},
                "runtime_seconds": round(sum(s["seconds"] for s in summaries.values()), 1),
                "wall_seconds_this_invocation": round(time.perf_counter() - start, 1),
                "cases": summaries, "claims": paper_claims(summaries),
-               "provenance": runio.provenance(cfg.seed)}
-    runio.atomic_write_json(out_dir / "summary.json", summary)
+               "provenance": provenance.provenance(cfg.seed)}
+    files.atomic_write_json(out_dir / "summary.json", summary)
     return summary

@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 from tqdm import tqdm
 
-from snn_tha.repro import activation_memory, checkpoints, runio
+from snn_tha.repro import activation_memory, checkpoints, files, paths
 from snn_tha.nn.annealing import leaky_layers
 from snn_tha.repro.config import dump
 from snn_tha.repro.data import batches
@@ -36,7 +36,7 @@ log = logging.getLogger("snn_tha")
 
 
 def default_out_dir(cfg):
-    return runio.results_root() / "runs" / cfg.experiment
+    return paths.results_root() / "runs" / cfg.experiment
 
 
 def _clip_gradients(cfg, model):
@@ -116,7 +116,7 @@ class Run:
 
     def load(self):
         """Continue from the newest usable checkpoint; False when there is none."""
-        ckpt = checkpoints.load(self.dir, self.resume_key())
+        ckpt = checkpoints.load_checkpoint(self.dir, self.resume_key())
         if ckpt is None:
             return False
         self.model.load_state_dict(ckpt["model"])
@@ -130,7 +130,7 @@ class Run:
         if self.device.type == "cuda" and ckpt.get("cuda_rng") is not None:
             torch.cuda.set_rng_state(ckpt["cuda_rng"], self.device)
         self.state, self.best_model = ckpt["state"], ckpt["best_model"]
-        runio.truncate_rows(self.dir / "iterations.csv", self.state["iteration"])
+        files.truncate_rows(self.dir / "iterations.csv", self.state["iteration"])
         return True
 
     # --- training ----------------------------------------------------------------------
@@ -186,7 +186,7 @@ class Run:
                 bar.update()
                 bar.set_postfix(loss=f"{loss:.3f}", acc=f"{correct / seen:.3f}",
                                 theta="/".join(f"{t:.2f}" for t in thresholds), refresh=False)
-        runio.append_rows(self.dir / "iterations.csv", rows)
+        files.append_rows(self.dir / "iterations.csv", rows)
         return sum(losses) / len(losses), correct / max(seen, 1)
 
     def finished(self):
@@ -224,7 +224,7 @@ class Run:
             st["epoch"] += 1
             st["seconds"] += row["seconds"]
             with timed(parts, "checkpoints and logs"):
-                runio.atomic_write_csv(self.dir / "metrics.csv", st["history"])
+                files.atomic_write_csv(self.dir / "metrics.csv", st["history"])
                 self.save()
             if on_epoch is not None:
                 on_epoch(row)
@@ -261,7 +261,7 @@ def _train_one(cfg, seed, run_dir, resume, progress, on_epoch, on_batch, retrain
             for stale in ("final.json", *TRAINING_OUTPUTS, *MODEL_OUTPUTS,
                           checkpoints.LATEST, checkpoints.PREVIOUS):
                 (run.dir / stale).unlink(missing_ok=True)
-        runio.atomic_write_text(run.dir / "config.yaml", dump(cfg))
+        files.atomic_write_text(run.dir / "config.yaml", dump(cfg))
         run.fit(progress, on_epoch, on_batch)
         return run.finish()
 

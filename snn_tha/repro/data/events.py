@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from snn_tha.repro import runio
+from snn_tha.repro import files
 from snn_tha.repro.data.common import DataError, Split
 
 DVS_SHAPE, SHD_CHANNELS = (2, 32, 32), 700
@@ -196,7 +196,7 @@ def load_split(cfg, root, train):
                                ("labels", label)):
                 saved[key].append(value)
             saved["dropped"] += dropped
-        runio.atomic_torch_save(cache, saved)
+        files.atomic_torch_save(cache, saved)
     shape = DVS_SHAPE if binning.dataset == "dvs_gesture" else (SHD_CHANNELS,)
     frames = SparseFrames(saved["indices"], saved["counts"], saved["lengths"],
                           binning.channels, shape, binning.int8_wrap)

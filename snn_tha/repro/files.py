@@ -1,26 +1,11 @@
-"""Run outputs: atomic writes and provenance (git commit, package versions)."""
+"""Writing run outputs so that no reader ever sees a half-written file: atomic writes (a temp
+file in the same folder, then a rename) and the row logs a resumed run truncates."""
 import csv
 import io
 import json
 import os
-import platform
-import subprocess
-import sys
 import tempfile
-from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]   # the repository (paths never depend on the cwd)
-CONFIGS = ROOT / "configs"
-
-
-def results_root():
-    """Where runs, tables and figures go: $SNN_THA_RESULTS, default <repository>/results."""
-    return Path(os.environ.get("SNN_THA_RESULTS") or ROOT / "results")
-
-
-TRACKED_PACKAGES = ("torch", "torchvision", "snntorch", "numpy", "tonic", "optuna")
 
 
 def atomic_write_bytes(path, data):
@@ -72,55 +57,6 @@ def atomic_torch_save(path, obj):
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     atomic_write_bytes(path, buffer.getvalue())
-
-
-_COMMIT = None
-
-
-def git_commit():
-    """Full HEAD commit of the code this process runs, with '-dirty' when tracked source
-    differed from it (files under results/, which the pipeline itself rewrites, do not count).
-    Read once per process: the code that runs is the code imported at start, even if the
-    files change while a long job runs."""
-    global _COMMIT
-    if _COMMIT is None:
-        _COMMIT = _read_git_commit()
-    return _COMMIT
-
-
-def _read_git_commit():
-    root = ROOT
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                                text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
-                                ".", ":(exclude)results"], cwd=root, capture_output=True,
-                               text=True, check=True).stdout
-        return commit + ("-dirty" if dirty.strip() else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def package_versions():
-    versions = {}
-    for name in TRACKED_PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
-
-
-def provenance(seed=None):
-    """What a result needs to be traced back: code, packages, machine, time, seed."""
-    return {
-        "seed": seed,
-        "git_commit": git_commit(),
-        "packages": package_versions(),
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
 
 
 def append_rows(path, rows):

@@ -1,0 +1,88 @@
+"""The 1-bit model's engines side by side, one process, the same images and threads: PyTorch's
+evaluation of the float model (model.pt, the exact engine), the numpy float32 engine
+(`snn_tha.deploy.infer`) and the bit-packed popcount engine (`snn_tha.deploy.packed`); median of 3
+after a warm-up. Writes results/bench/deploy_speed.{json,md}.
+Usage: .venv/bin/python scripts/deploy_speed.py [MODEL_DIR] [--images N]
+"""
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from snn_tha.deploy import infer, packed  # noqa: E402
+from snn_tha.repro import files, paths, provenance, run_export  # noqa: E402
+
+
+def timed(fn, repeats=3):
+    fn()   # warm-up (allocations, oneDNN primitives, thread pools)
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = fn()
+        seconds.append(time.perf_counter() - start)
+    return statistics.median(seconds), out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("model_dir", nargs="?", default=str(paths.ROOT / "results/models/fmnist_annealing"))
+    p.add_argument("--images", type=int, default=1000)
+    p.add_argument("--data", default=str(paths.ROOT / "data"))
+    args = p.parse_args(argv)
+    model_dir = Path(args.model_dir)
+    manifest, layers = infer.load_export(model_dir / "model.1bit.npz")
+    images, labels = infer.test_images(manifest, args.data)
+    images, labels = images[:args.images], labels[:args.images]
+    cfg, model, _ = run_export.load_run(model_dir)
+    threads = torch.get_num_threads()
+
+    def pytorch():
+        counts = []
+        with torch.no_grad():
+            for i in range(0, len(images), 100):
+                x = torch.from_numpy(images[i:i + 100].copy()).unsqueeze(1).float() / 255.0
+                counts.append(model(x, cfg.num_steps).spikes.sum(0))
+        return torch.cat(counts).numpy()
+
+    engines = {"PyTorch (model.pt, exact engine)": pytorch,
+               "numpy float32 (deploy.infer)": lambda: infer.spike_counts(manifest, layers, images),
+               "numpy bit-packed popcount (deploy.packed)":
+                   lambda: packed.spike_counts(manifest, layers, images, threads=threads)}
+    rows, predictions = [], {}
+    for name, fn in engines.items():
+        seconds, counts = timed(fn)
+        predictions[name] = counts.argmax(1)
+        rows.append({"engine": name, "ms_per_image": round(1000 * seconds / len(images), 3),
+                     "accuracy": float((counts.argmax(1) == labels).mean())})
+    float_name, packed_name = list(engines)[1:]
+    result = {"model": str(model_dir.relative_to(paths.ROOT)) if model_dir.is_relative_to(paths.ROOT) else str(model_dir),
+              "images": len(images), "num_steps": manifest["num_steps"], "threads": threads,
+              "machine": provenance.cpu_instruction_set(), "rows": rows,
+              "packed_equals_float_predictions": bool(np.array_equal(predictions[float_name], predictions[packed_name])),
+              "provenance": provenance.provenance()}
+    out = paths.ROOT / "results" / "bench"
+    files.atomic_write_json(out / "deploy_speed.json", result)
+    base = rows[0]["ms_per_image"]
+    isa = result["machine"]
+    lines = [f"# The 1-bit model's engines ({result['model']}, {len(images)} test images, T="
+             f"{manifest['num_steps']}, {threads} threads, median of 3)", "",
+             f"Machine: {isa['cpu']}, PyTorch dispatch {isa['aten_capability']}, flags "
+             f"{', '.join(isa['flags']) or 'none of AVX2/AVX-512'}.", "",
+             "Command: `.venv/bin/python scripts/deploy_speed.py`. Same process, same images.", "",
+             "| engine | ms per image | vs PyTorch | accuracy |", "|---|---|---|---|"]
+    lines += [f"| {r['engine']} | {r['ms_per_image']:.2f} | {base / r['ms_per_image']:.2f}x | "
+              f"{100 * r['accuracy']:.2f}% |" for r in rows]
+    lines += ["", f"Packed and float numpy predictions identical: {result['packed_equals_float_predictions']}."]
+    files.atomic_write_text(out / "deploy_speed.md", "\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

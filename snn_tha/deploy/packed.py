@@ -1,0 +1,166 @@
+"""The 1-bit export computed as what it is: sign bits and spike bits packed 8 per byte, integer
+currents by popcount, the first layer's pixels (or event counts) as integers. numpy only.
+
+For +-1 weights w (sign bit b = 1 for +1) and binary spikes s over the same n inputs:
+    sum_i w_i s_i = 2 * popcount(b AND s) - popcount(s)
+exact in integers, so every layer's current equals `snn_tha.deploy.infer.current` (float32 sums
+of integers below 2**24, also exact) and, with the same elementwise float32 LIF, every spike
+does. A conv layer is the k x k stride-1 convolution of the signs followed by the 2x2 sum pooling
+(the export folds both into one (k+1) x (k+1) stride-2 kernel of integer taps). The network is
+feed-forward, so each layer runs over all T steps before the next one (one large batch of popcounts
+per layer instead of T small ones).
+"""
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from snn_tha.deploy.ops import channel_view, conv
+
+def _pack_rows(bits):
+    """[..., n] of 0/1 -> [..., words] uint64, zero-padded (padding bits are 0 in both operands,
+    so they never count)."""
+    packed = np.packbits(bits, axis=-1)
+    pad = -packed.shape[-1] % 8
+    if pad:
+        packed = np.concatenate([packed, np.zeros(packed.shape[:-1] + (pad,), np.uint8)], axis=-1)
+    return np.ascontiguousarray(packed).view(np.uint64)
+
+
+def pack_weights(layer):
+    """The layer's sign bits as rows of uint64 words, one row per output channel, in the bit
+    order of the inputs they meet (`pixel_words` for a conv, packbits of the flat input else)."""
+    plus = (layer["signs"] > 0).astype(np.uint8)
+    if layer["kind"] != "conv":
+        return _pack_rows(plus.reshape(plus.shape[0], -1))
+    out, c, k, _ = plus.shape
+    words = np.zeros((out, _words(c, k)), np.uint64)
+    per_word = 64 // c
+    for offset in range(k * k):
+        dy, dx = divmod(offset, k)
+        word, shift = divmod(offset, per_word)
+        for ch in range(c):
+            words[:, word] |= plus[:, ch, dy, dx].astype(np.uint64) << np.uint64(shift * c + ch)
+    return words
+
+
+def _words(channels, k):
+    return -(-(k * k) // (64 // channels))
+
+
+ROWS = 2048   # rows per pass: the [out, ROWS] scratch arrays stay in the cache
+
+
+def popcount_current(patches, plus):
+    """2 * popcount(plus AND patch) - popcount(patch): [rows, words] x [out, words] -> [rows, out].
+    Per block of ROWS rows, one pass per word over [out, ROWS] into preallocated buffers."""
+    rows, words = patches.shape
+    out = plus.shape[0]
+    columns = np.ascontiguousarray(patches.T)
+    result = np.empty((out, rows), np.int32)
+    both, ones = np.empty((out, ROWS), np.int32), np.empty(ROWS, np.int32)
+    masked, counts = np.empty((out, ROWS), np.uint64), np.empty((out, ROWS), np.uint8)
+    plus_columns = [np.ascontiguousarray(plus[:, w, None]) for w in range(words)]
+    for start in range(0, rows, ROWS):
+        n = min(ROWS, rows - start)
+        both[:, :n] = 0
+        ones[:n] = 0
+        for w in range(words):
+            block = columns[w, start:start + n]
+            np.add(ones[:n], np.bitwise_count(block), out=ones[:n])
+            np.bitwise_and(plus_columns[w], block[None, :], out=masked[:, :n])
+            np.bitwise_count(masked[:, :n], out=counts[:, :n])
+            np.add(both[:, :n], counts[:, :n], out=both[:, :n])
+        np.subtract(2 * both[:, :n], ones[None, :n], out=result[:, start:start + n])
+    return result.T
+
+
+def pixel_words(spikes, k):
+    """Each k x k patch of binary spikes [N, C, H, W] (C <= 64) as uint64 words: C bits per pixel
+    (channel ch at bit ch), 64 // C pixels per word, pixels in row-major patch order."""
+    n, c, h, w = spikes.shape
+    if 64 % c:
+        raise ValueError(f"{c} channels: the packed engine groups 64 // C pixels per word")
+    pixels = np.zeros((n, h, w), np.uint64)
+    for ch in range(c):
+        pixels |= spikes[:, ch].astype(np.uint64) << np.uint64(ch)
+    ho, wo, per_word = h - k + 1, w - k + 1, 64 // c
+    words = np.zeros((n, ho, wo, _words(c, k)), np.uint64)
+    for offset in range(k * k):
+        dy, dx = divmod(offset, k)
+        word, shift = divmod(offset, per_word)
+        words[..., word] |= pixels[:, dy:dy + ho, dx:dx + wo] << np.uint64(shift * c)
+    return words.reshape(n * ho * wo, -1)
+
+
+def spike_conv(spikes, layer, plus):
+    """Integer current of a conv layer for binary spikes [N, C, H, W]: k x k signs by popcount
+    at every stride-1 position, then the 2x2 sum pooling."""
+    n, _, h, w = spikes.shape
+    k = layer["signs"].shape[-1]
+    ho, wo = h - k + 1, w - k + 1
+    cur = popcount_current(pixel_words(spikes, k), plus).reshape(n, ho, wo, -1)
+    cur = cur[:, :ho - ho % 2, :wo - wo % 2]   # the pooling drops an odd last row / column
+    pooled = cur[:, 0::2, 0::2] + cur[:, 1::2, 0::2] + cur[:, 0::2, 1::2] + cur[:, 1::2, 1::2]
+    return pooled.transpose(0, 3, 1, 2)
+
+
+def integer_current(layer, x):
+    """The first layer's current for integer input (uint8 pixels or event counts), in int32."""
+    if layer["kind"] == "conv":
+        return conv(x.astype(np.int32), layer["weight"].astype(np.int32))
+    return x.reshape(x.shape[0], -1).astype(np.int32) @ layer["signs"].astype(np.int32).T
+
+
+def spike_current(layer, plus, spikes):
+    if layer["kind"] == "conv":
+        return spike_conv(spikes, layer, plus)
+    packed = _pack_rows(spikes.reshape(spikes.shape[0], -1))
+    return popcount_current(packed, plus)
+
+
+def lif_over_time(layer, currents, static_steps=None):
+    """float32 LIF of `snn_tha.deploy.infer.run` over T steps: currents [T, B, ...] (or one
+    [B, ...] shown at each of `static_steps`); returns the spikes [T, B, ...] as uint8."""
+    steps = static_steps or currents.shape[0]
+    first = currents if static_steps else currents[0]
+    theta = channel_view(layer["threshold"].astype(np.float32), first)
+    offset = channel_view(layer["offset"].astype(np.float32), first)
+    beta = np.float32(layer["beta"])
+    state = np.zeros(first.shape, np.float32)
+    spikes = np.empty((steps,) + first.shape, np.uint8)
+    for t in range(steps):
+        drive = (currents if static_steps else currents[t]).astype(np.float32) + offset
+        mem = beta * state + drive
+        state = np.where(state > theta, mem - theta, mem).astype(np.float32)
+        spikes[t] = state > theta
+    return spikes
+
+
+def run(manifest, layers, inputs):
+    """Output spike counts [B, classes], equal to `snn_tha.deploy.infer.run`'s (float32): uint8
+    images [B, H, W] (static) or time-first integer input [T, B, ...]."""
+    static = manifest["input"]["kind"] == "image_uint8"
+    steps = manifest["num_steps"] if static else inputs.shape[0]
+    if static:
+        spikes = lif_over_time(layers[0], integer_current(layers[0], inputs[:, None]), steps)
+    else:
+        t, b = inputs.shape[:2]
+        cur = integer_current(layers[0], inputs.reshape(t * b, *inputs.shape[2:]))
+        spikes = lif_over_time(layers[0], cur.reshape(t, b, *cur.shape[1:]))
+    for layer in layers[1:]:
+        t, b = spikes.shape[:2]
+        cur = spike_current(layer, pack_weights(layer), spikes.reshape(t * b, *spikes.shape[2:]))
+        spikes = lif_over_time(layer, cur.reshape(t, b, *cur.shape[1:]))
+    return spikes.sum(axis=0, dtype=np.int64).astype(np.float32)
+
+
+def spike_counts(manifest, layers, inputs, batch=100, threads=None):
+    """`run` in batches of images (the batch axis: 0 for static images, 1 for time-first input),
+    `threads` batches at a time (default: every CPU; numpy's element-wise loops release the GIL
+    but run on one core each)."""
+    axis = 0 if manifest["input"]["kind"] == "image_uint8" else 1
+    parts = [inputs[s:s + batch] if axis == 0 else inputs[:, s:s + batch]
+             for s in range(0, inputs.shape[axis], batch)]
+    with ThreadPoolExecutor(threads or os.cpu_count() or 1) as pool:
+        return np.concatenate(list(pool.map(lambda part: run(manifest, layers, part), parts)))
