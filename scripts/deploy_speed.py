@@ -17,6 +17,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from snn_tha.deploy import infer, packed  # noqa: E402
 from snn_tha.repro import files, paths, provenance, run_export  # noqa: E402
+from snn_tha.kernels.host_memory import keep_freed_memory  # noqa: E402
 
 
 def timed(fn, repeats=3):
@@ -35,6 +36,7 @@ def main(argv=None):
     p.add_argument("--images", type=int, default=1000)
     p.add_argument("--data", default=str(paths.ROOT / "data"))
     args = p.parse_args(argv)
+    keep_freed_memory()   # as the CLI does: fresh large buffers would page-fault every page
     model_dir = Path(args.model_dir)
     manifest, layers = infer.load_export(model_dir / "model.1bit.npz")
     images, labels = infer.test_images(manifest, args.data)
