@@ -76,6 +76,8 @@ def test_every_readme_command_is_one_a_fresh_clone_has():
             assert words[1] in targets, line
         elif tool == "snn-tha":
             build_parser().parse_args(words[1:])      # argparse exits (SystemExit) on a bad line
+        elif tool == "python" and words[1].startswith("scripts/"):
+            assert (ROOT / words[1]).is_file(), line   # a script of the repository
         elif tool == "python":
             assert words[1:3] == ["-m", "snn_tha.deploy.infer"], line
         else:

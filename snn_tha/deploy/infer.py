@@ -173,8 +173,8 @@ def test_images(manifest, data_dir):
     return read_idx(raw / "t10k-images-idx3-ubyte"), read_idx(raw / "t10k-labels-idx1-ubyte")
 
 
-def main(argv=None, prog=None):
-    p = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+def add_arguments(p):
+    """The command's arguments, also those `snn-tha infer --help` shows."""
     p.add_argument("file", help="an export: model.1bit.npz (with model.1bit.json beside it)")
     p.add_argument("--data", default="data", help="data root holding the test split (static data)")
     p.add_argument("--limit", type=int, help="first N test images only")
@@ -183,6 +183,11 @@ def main(argv=None, prog=None):
                         "with popcount (snn_tha.deploy.packed); the same predictions")
     p.add_argument("--predictions", metavar="CSV", help="write each image's label, prediction "
                    "and output spike counts there")
+
+
+def main(argv=None, prog=None):
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+    add_arguments(p)
     args = p.parse_args(argv)
     try:
         manifest, layers = load_export(args.file)

@@ -228,10 +228,8 @@ def build_parser():
 
     p = _command(sub, cmd_infer, "infer", "run a 1-bit export with the numpy engine (PyTorch never imported) "
                  "on the test set", device=False)
-    p.add_argument("file", help="model.1bit.npz")
-    p.add_argument("--data", default="data", help="data root (default data/)")
-    p.add_argument("--limit", type=int, help="first N test images only")
-    p.add_argument("--predictions", metavar="CSV", help="each image's label, prediction and spike counts")
+    from snn_tha.deploy.infer import add_arguments   # numpy only: the same arguments as the engine's
+    add_arguments(p)
 
     _command(sub, None, "bench", "time a training step per network and engine (make bench); "
              "options: --out, --repeats, --device, --parity, --markdown-only", device=False)

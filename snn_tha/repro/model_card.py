@@ -68,15 +68,15 @@ def ship(run_dir, data_dir="data", out=None):
             "test_acc_pytorch": final["test_acc"], "test_acc_numpy": whole, "test_images_numpy": n_all,
             "slice_acc_numpy": part, "slice_images": n_part,
             "eval_thresholds": final["eval_thresholds"], "dead_fraction": final["dead_fraction"]}
-    card["nir"] = ship_nir(out, data_dir)
+    card["nir"] = ship_nir(out, data_dir, final["test_images"])
     files.atomic_write_json(out / "card.json", card)
     files.atomic_write_text(out / "MODEL_CARD.md", card_markdown(card))
     return out
 
 
-def ship_nir(out, data_dir):
-    """model.nir beside the 1-bit files and snnTorch's run of it (`nir_check`), or None
-    without the deploy extra (nir, nirtorch)."""
+def ship_nir(out, data_dir, images):
+    """model.nir beside the 1-bit files and snnTorch's run of it on the first `images` test
+    images (`nir_check`), or None without the deploy extra (nir, nirtorch)."""
     try:
         from snn_tha.deploy import nir as nir_graph
         from snn_tha.repro import nir_check
@@ -85,7 +85,7 @@ def ship_nir(out, data_dir):
         log.warning("%s: no model.nir (%s; pip install '.[deploy]')", out, err)
         return None
     graph = nir_graph.write(out / "model.1bit.npz", out / "model.nir")
-    return nir_check.check_beside(out / "model.1bit.npz", graph, data_dir)
+    return nir_check.check_beside(out / "model.1bit.npz", graph, data_dir, images)
 
 
 def nir_lines(nir):
