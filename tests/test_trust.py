@@ -65,6 +65,21 @@ def test_a_run_recorded_before_init_order_is_not_a_repeat_of_one_after(data_dir,
                     "net.init_order: 'torch_first' vs 'release'", "not repeats")
 
 
+def test_claims_refuse_to_pair_variants_drawn_in_different_orders(data_dir, results, capsys):
+    """A seed pairs two variants only when both drew their initial weights alike."""
+    bsnn = results / "runs" / "fmnist_bsnn"
+    assert main(smoke(data_dir, bsnn)) == 0
+    annealing = ["train", "configs/fmnist_annealing.yaml", "--profile", "smoke", "--data-dir",
+                 str(data_dir), "--out", str(results / "runs" / "fmnist_annealing"),
+                 "--set", "data.validation_size=20"]
+    assert main(annealing) == 0
+    old = bsnn / "smoke-seed0" / "config.yaml"
+    old.write_text("".join(line for line in old.read_text().splitlines(keepends=True)
+                           if "init_order" not in line))
+    assert_one_line(capsys, ["claims", "--no-train", "--profile", "smoke"],
+                    "different orders", "torch_first", "release")
+
+
 @pytest.mark.parametrize("edit, needles", [
     (lambda f: {**f, "test_acc": 1.5}, ("test_acc", "fraction in [0, 1]", "1.5")),
     (lambda f: {**f, "dead_fraction": [float("nan")]}, ("dead_fraction",)),
