@@ -5,7 +5,6 @@ after a warm-up. Writes results/bench/deploy_speed.{json,md}.
 Usage: .venv/bin/python scripts/deploy_speed.py [MODEL_DIR] [--images N]
 """
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -44,15 +43,8 @@ def main(argv=None):
     cfg, model, _ = run_export.load_run(model_dir)
     threads = torch.get_num_threads()
 
-    def pytorch():
-        counts = []
-        with torch.no_grad():
-            for i in range(0, len(images), 100):
-                x = torch.from_numpy(images[i:i + 100].copy()).unsqueeze(1).float() / 255.0
-                counts.append(model(x, cfg.num_steps).spikes.sum(0))
-        return torch.cat(counts).numpy()
-
-    engines = {"PyTorch (model.pt, exact engine)": pytorch,
+    engines = {"PyTorch (model.pt, exact engine)":
+                   lambda: run_export.torch_spike_counts(model, cfg, images).numpy(),
                "numpy float32 (deploy.infer)": lambda: infer.spike_counts(manifest, layers, images),
                "numpy bit-packed popcount (deploy.packed)":
                    lambda: packed.spike_counts(manifest, layers, images, threads=threads)}

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from snn_tha.deploy.ops import channel_view, conv, fold_pool  # noqa: F401 (re-exported)
+from snn_tha.deploy.ops import channel_view, conv, fold_pool, lif_step  # noqa: F401 (re-exported)
 
 
 class ExportError(ValueError):
@@ -121,8 +121,7 @@ def run(manifest, layers, inputs, dtype=np.float32, record=False):
             theta = channel_view(layer["threshold"].astype(dtype), cur)
             drive = cur + channel_view(layer["offset"].astype(dtype), cur)
             prev = state[i] if state[i] is not None else np.zeros_like(cur)
-            mem = dtype(layer["beta"]) * prev + drive
-            state[i] = np.where(prev > theta, mem - theta, mem).astype(dtype)
+            state[i] = lif_step(prev, drive, layer["beta"], theta, dtype)
             x = (state[i] > theta).astype(dtype)
             if record:
                 records[i].append(x)

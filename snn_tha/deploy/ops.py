@@ -29,3 +29,10 @@ def conv(x, taps, stride=2):
 def channel_view(values, cur):
     """Per-channel values broadcast against a current [B, C] or [B, C, H, W]."""
     return values.reshape((1, -1) + (1,) * (cur.ndim - 2))
+
+
+def lif_step(prev, drive, beta, theta, dtype=np.float32):
+    """Eq. 1-2 in units of the integer current, elementwise in `dtype`:
+    v[t] = beta*v[t-1] + drive[t] - H(v[t-1] - theta)*theta; the spikes are H(v[t] - theta)."""
+    mem = dtype(beta) * prev + drive
+    return np.where(prev > theta, mem - theta, mem).astype(dtype)

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from snn_tha.deploy.ops import channel_view, conv
+from snn_tha.deploy.ops import channel_view, conv, lif_step
 
 def _pack_rows(bits):
     """[..., n] of 0/1 -> [..., words] uint64, zero-padded (padding bits are 0 in both operands,
@@ -126,13 +126,11 @@ def lif_over_time(layer, currents, static_steps=None):
     first = currents if static_steps else currents[0]
     theta = channel_view(layer["threshold"].astype(np.float32), first)
     offset = channel_view(layer["offset"].astype(np.float32), first)
-    beta = np.float32(layer["beta"])
     state = np.zeros(first.shape, np.float32)
     spikes = np.empty((steps,) + first.shape, np.uint8)
     for t in range(steps):
         drive = (currents if static_steps else currents[t]).astype(np.float32) + offset
-        mem = beta * state + drive
-        state = np.where(state > theta, mem - theta, mem).astype(np.float32)
+        state = lif_step(state, drive, layer["beta"], theta)
         spikes[t] = state > theta
     return spikes
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from snn_tha.repro import catalogue, config, files, paths, records, schema
+from snn_tha.repro import catalogue, config, files, paths, records, schema, tables
 from snn_tha.repro.claim_stats import describe, paired
 from snn_tha.repro.train import train
 
@@ -80,12 +80,6 @@ def finished_runs(cfg, out):
 def _trained_runs(cfg, out):
     result = train(cfg, out, resume="auto")
     return [{**f, "run_dir": str(d)} for f, d in zip(result["runs"], result["run_dirs"])]
-
-
-def init_orders(finals):
-    """The orders in which these runs drew their initial weights (`net.init_order`)."""
-    return sorted({str((records.run_settings(f["run_dir"]) or {}).get("net.init_order"))
-                   for f in finals if "run_dir" in f})
 
 
 def plan_ablation(config_path, profile, seeds, overrides=()):
@@ -154,7 +148,7 @@ def _ablation_row(name, why, cfg, finals, baseline, same=False):
            "dead_mean_pct": round(dd["mean"], 2) if finals else None,
            "acc_values": accs, "dead_values": dead,
            "acc_vs_baseline": "", "dead_vs_baseline": ""}
-    row["init_orders"] = init_orders(finals)
+    row["init_orders"] = tables.init_orders(finals)
     if same:
         row["acc_vs_baseline"] = row["dead_vs_baseline"] = "identical config in effect: not trained"
     elif baseline is not None and finals and row["init_orders"] != baseline["init_orders"]:

@@ -57,16 +57,14 @@ def runs_by_variant(profile, dataset, runs_root=None):
 def init_order(found, dataset):
     """The one order in which every variant's runs drew their initial weights: a seed pairs
     the variants only when they drew alike (DataError naming the orders otherwise)."""
-    orders = {}
-    for variant, finals in found.items():
-        for final in finals:
-            order = (tables.settings(final) or {}).get("net.init_order")
-            orders.setdefault(order, []).append(f"{variant} seed {final['seed']}")
-    if len(orders) > 1:
+    orders = {variant: tables.init_orders(finals) for variant, finals in found.items()}
+    distinct = sorted({o for per_variant in orders.values() for o in per_variant})
+    if len(distinct) > 1:
+        listed = "; ".join(f"{variant}: " + "/".join(o) for variant, o in orders.items())
         raise DataError(f"claims {dataset}: the runs drew their initial weights in different "
-                        f"orders ({'; '.join(f'{k}: {v[0]} ...' for k, v in orders.items())}), "
+                        f"orders ({listed}), "
                         f"so a seed does not pair them: retrain one order's runs (--retrain)")
-    return next(iter(orders), None)
+    return distinct[0] if distinct else None
 
 
 def _acc(runs):

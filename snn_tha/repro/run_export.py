@@ -162,6 +162,16 @@ def deployment_table(path):
     return path
 
 
+def torch_spike_counts(model, cfg, images, batch=100):
+    """The trained PyTorch model's output spikes per class over T for uint8 test images."""
+    counts = []
+    with torch.no_grad():
+        for i in range(0, len(images), batch):
+            x = torch.from_numpy(images[i:i + batch].copy()).unsqueeze(1).float() / 255.0
+            counts.append(model(x, cfg.num_steps).spikes.sum(0))
+    return torch.cat(counts)
+
+
 def check(run_dir, data_dir, limit=None, batch=100, npz=None):
     """The export (`npz`, default the run's own) against the trained PyTorch model on the static
     test set: predictions that differ (each explained), file size, inference time per image;
@@ -179,13 +189,9 @@ def check(run_dir, data_dir, limit=None, batch=100, npz=None):
     start = time.perf_counter()
     ours = infer.predict(manifest, layers, images, batch)
     numpy_seconds = time.perf_counter() - start
-    counts, start = [], time.perf_counter()
-    with torch.no_grad():
-        for i in range(0, len(images), batch):
-            x = torch.from_numpy(images[i:i + batch].copy()).unsqueeze(1).float() / 255.0
-            counts.append(model(x, cfg.num_steps).spikes.sum(0))
+    start = time.perf_counter()
+    counts = torch_spike_counts(model, cfg, images, batch)
     torch_seconds = time.perf_counter() - start
-    counts = torch.cat(counts)
     theirs = counts.argmax(1).numpy()
     differ = np.nonzero(ours != theirs)[0]
     ties = [int(i) for i in differ if int((counts[i] == counts[i].max()).sum()) > 1]

@@ -55,6 +55,11 @@ def settings(final):
     return records.run_settings(final["run_dir"]) if "run_dir" in final else None
 
 
+def init_orders(finals):
+    """The orders in which these runs drew their initial weights (`net.init_order`), sorted."""
+    return sorted({str((settings(f) or {}).get("net.init_order")) for f in finals})
+
+
 def check_same_settings(finals, what):
     """Refuse (one line naming two folders and the keys) to treat runs of different resolved
     settings as repeats of one setting. Keys one config lacks (runs made before the key existed)
