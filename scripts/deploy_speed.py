@@ -5,6 +5,7 @@ after a warm-up. Writes results/bench/deploy_speed.{json,md}.
 Usage: .venv/bin/python scripts/deploy_speed.py [MODEL_DIR] [--images N]
 """
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -29,11 +30,24 @@ def timed(fn, repeats=3):
     return statistics.median(seconds), out
 
 
+ISA_SWITCHES = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
+
+
+def command_line(argv):
+    """The command as run, with the instruction-set switches it ran under."""
+    env = [f"{k}={os.environ[k]}" for k in ISA_SWITCHES if k in os.environ]
+    args = sys.argv[1:] if argv is None else argv
+    return " ".join(env + [".venv/bin/python scripts/deploy_speed.py"] + list(args))
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("model_dir", nargs="?", default=str(paths.ROOT / "results/models/fmnist_annealing"))
     p.add_argument("--images", type=int, default=1000)
     p.add_argument("--data", default=str(paths.ROOT / "data"))
+    p.add_argument("--march", default="native", help="-march of the compiled popcount kernels "
+                   "(x86-64-v3: AVX2 only, as on an AVX2 machine)")
+    p.add_argument("--name", default="deploy_speed", help="results/bench/NAME.{json,md}")
     args = p.parse_args(argv)
     keep_freed_memory()   # as the CLI does: fresh large buffers would page-fault every page
     model_dir = Path(args.model_dir)
@@ -46,34 +60,40 @@ def main(argv=None):
     engines = {"PyTorch (model.pt, exact engine)":
                    lambda: run_export.torch_spike_counts(model, cfg, images).numpy(),
                "numpy float32 (deploy.infer)": lambda: infer.spike_counts(manifest, layers, images),
-               "numpy bit-packed popcount (deploy.packed)":
-                   lambda: packed.spike_counts(manifest, layers, images, threads=threads)}
+               "bit-packed popcount, compiled kernels (deploy.packed + deploy.native)":
+                   lambda: packed.spike_counts(manifest, layers, images, threads=threads, compiled=args.march),
+               "bit-packed popcount, numpy only (deploy.packed, no compiler)":
+                   lambda: packed.spike_counts(manifest, layers, images, threads=threads, compiled=False)}
     rows, predictions = [], {}
     for name, fn in engines.items():
         seconds, counts = timed(fn)
         predictions[name] = counts.argmax(1)
         rows.append({"engine": name, "ms_per_image": round(1000 * seconds / len(images), 3),
                      "accuracy": float((counts.argmax(1) == labels).mean())})
-    float_name, packed_name = list(engines)[1:]
+    float_name, packed_name, numpy_packed_name = list(engines)[1:]
     result = {"model": str(model_dir.relative_to(paths.ROOT)) if model_dir.is_relative_to(paths.ROOT) else str(model_dir),
               "images": len(images), "num_steps": manifest["num_steps"], "threads": threads,
+              "popcount_march": args.march,
               "machine": provenance.cpu_instruction_set(), "rows": rows,
-              "packed_equals_float_predictions": bool(np.array_equal(predictions[float_name], predictions[packed_name])),
+              "packed_equals_float_predictions": bool(np.array_equal(predictions[float_name], predictions[packed_name])
+                                                      and np.array_equal(predictions[float_name], predictions[numpy_packed_name])),
               "provenance": provenance.provenance()}
     out = paths.ROOT / "results" / "bench"
-    files.atomic_write_json(out / "deploy_speed.json", result)
+    files.atomic_write_json(out / f"{args.name}.json", result)
     base = rows[0]["ms_per_image"]
     isa = result["machine"]
     lines = [f"# The 1-bit model's engines ({result['model']}, {len(images)} test images, T="
              f"{manifest['num_steps']}, {threads} threads, median of 3)", "",
              f"Machine: {isa['cpu']}, PyTorch dispatch {isa['aten_capability']}, flags "
              f"{', '.join(isa['flags']) or 'none of AVX2/AVX-512'}.", "",
-             "Command: `.venv/bin/python scripts/deploy_speed.py`. Same process, same images.", "",
+             f"Command: `{command_line(argv)}`; popcount kernels built with -march={args.march}. "
+             "Same process, same images.", "",
              "| engine | ms per image | vs PyTorch | accuracy |", "|---|---|---|---|"]
     lines += [f"| {r['engine']} | {r['ms_per_image']:.2f} | {base / r['ms_per_image']:.2f}x | "
               f"{100 * r['accuracy']:.2f}% |" for r in rows]
-    lines += ["", f"Packed and float numpy predictions identical: {result['packed_equals_float_predictions']}."]
-    files.atomic_write_text(out / "deploy_speed.md", "\n".join(lines) + "\n")
+    lines += ["", f"Both packed engines' predictions identical to the float numpy engine's: "
+              f"{result['packed_equals_float_predictions']}."]
+    files.atomic_write_text(out / f"{args.name}.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
 

@@ -1,8 +1,10 @@
 """Issue 15: the folded 1-bit network (snn_tha.deploy.fold) run by the numpy engine (snn_tha.deploy.infer)
 gives the trained model's spikes; the export file, the torch-free engine and NIR."""
 import json
+import platform
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -208,11 +210,12 @@ def test_snntorch_imports_the_graph_and_runs_our_network_batched(tmp_path):
     assert same["zero"] < 32, same     # NIR's own reset is another network: the metadata matters
 
 
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "numpy"])
 @pytest.mark.parametrize("arch, batch_norm", [c for c in CASES if c[0] != "temporal_dense"])
-def test_the_packed_engine_gives_the_float_engines_spikes(arch, batch_norm):
+def test_the_packed_engine_gives_the_float_engines_spikes(arch, batch_norm, compiled):
     """Popcount sums are the same integers as the float engine's sums (both exact), and the LIF
     after them is the same float32 code: equal counts, on any CPU."""
-    from snn_tha.deploy import packed
+    from snn_tha.deploy import native, packed
     folded = export.fold(random_model(arch, batch_norm), pixel_input=ARCHITECTURES[arch].static)
     static = ARCHITECTURES[arch].static
     manifest = {"input": {"kind": "image_uint8" if static else "spikes"}, "num_steps": T}
@@ -220,8 +223,11 @@ def test_the_packed_engine_gives_the_float_engines_spikes(arch, batch_norm):
     x = random_input(arch)
     ours = infer.run(manifest, layers, x)
     assert ours.sum() > 0
-    np.testing.assert_array_equal(packed.run(manifest, layers, x), ours)
-    np.testing.assert_array_equal(packed.spike_counts(manifest, layers, x, batch=2, threads=2), ours)
+    if compiled and native.library() is None:
+        pytest.skip("no C++ compiler here")
+    np.testing.assert_array_equal(packed.run(manifest, layers, x, compiled), ours)
+    np.testing.assert_array_equal(packed.spike_counts(manifest, layers, x, batch=2, threads=2,
+                                                      compiled=compiled), ours)
 
 
 def test_sign_bits_pack_in_the_order_of_the_patches():
@@ -232,3 +238,92 @@ def test_sign_bits_pack_in_the_order_of_the_patches():
     cur = packed.spike_conv(spikes, layer, packed.pack_weights(layer))
     expected = infer.conv(spikes.astype(np.float32), infer.fold_pool(layer["signs"].astype(np.float32)))
     np.testing.assert_array_equal(cur, expected)
+
+
+def _compiled_kernels(march="native"):
+    from snn_tha.deploy import native
+    if march != "native" and (platform.machine() != "x86_64" or (
+            march == "x86-64-v3" and "avx2" not in Path("/proc/cpuinfo").read_text())):
+        pytest.skip(f"{march}: not this CPU's")
+    lib = native.library(march)
+    if lib is None:
+        pytest.skip("no C++ compiler here")
+    return lib
+
+
+# each popcount path of popcount.cpp: plain (x86-64-v2), AVX2 nibble table (x86-64-v3), this CPU's
+MARCHES = ["x86-64-v2", "x86-64-v3", "native"]
+
+
+@pytest.mark.parametrize("march", MARCHES)
+@pytest.mark.parametrize("channels", [1, 16, 20, 64])
+def test_compiled_popcount_conv_gives_numpys_integers(channels, march):
+    """Every channel count the packing allows (64 // C pixels per word, C not dividing 64 rejected
+    by numpy's path only), an odd map (the pooling drops the last row and column), 7 outputs
+    (a partial register block)."""
+    from snn_tha.deploy import native, packed
+    lib = _compiled_kernels(march)
+    gen = np.random.default_rng(channels)
+    layer = {"kind": "conv", "signs": np.where(gen.random((7, channels, 5, 5)) < 0.5, -1.0, 1.0)}
+    spikes = (gen.random((3, channels, 13, 13)) < 0.3).astype(np.uint8)
+    plus = packed.pack_weights(layer)
+    theirs = native.conv_pool(lib, spikes, 5, np.ascontiguousarray(plus.T))
+    expected = infer.conv(spikes.astype(np.float32), infer.fold_pool(layer["signs"].astype(np.float32)))
+    np.testing.assert_array_equal(theirs, expected)
+    if 64 % channels == 0:
+        np.testing.assert_array_equal(theirs, packed.spike_conv(spikes, layer, plus))
+
+
+@pytest.mark.parametrize("march", MARCHES)
+@pytest.mark.parametrize("static", [True, False])
+@pytest.mark.parametrize("beta", [0.5, 0.9])
+def test_compiled_lif_spikes_as_numpys_lif_step(static, beta, march):
+    """Membranes that land on and beside the threshold (beta 0.5 and integer offsets: exact ties),
+    negative thresholds (they fire at rest), more neurons than one chunk: the compiled loop's
+    spikes are numpy's, step for step."""
+    from snn_tha.deploy import packed
+    lib = _compiled_kernels(march)
+    gen = np.random.default_rng(4)
+    shape = (3, 5, 31, 29)                  # 13,485 neurons: 7 chunks, the last one partial
+    currents = gen.integers(-6, 7, shape if static else (12,) + shape).astype(np.int32)
+    offset = gen.normal(0, 1, 5) if beta == 0.9 else gen.integers(-2, 3, 5)
+    layer = {"threshold": np.float32(3.0) * gen.integers(-1, 3, 5).astype(np.float32),
+             "offset": offset.astype(np.float32), "beta": beta}
+    steps = 12 if static else None
+    theirs = packed.lif_over_time(layer, currents, steps, lib)
+    ours = packed.lif_over_time(layer, currents, steps)
+    assert 0.05 < ours.mean() < 0.95
+    np.testing.assert_array_equal(theirs, ours)
+    if beta == 0.5:   # the ties are there: ">=" would give other spikes
+        ties = packed.lif_over_time({**layer, "threshold": layer["threshold"] - np.float32(1e-6)},
+                                    currents, steps)
+        assert (ties != ours).any()
+
+
+def test_without_a_compiler_the_packed_engine_uses_numpy_and_says_so(tmp_path, monkeypatch, caplog):
+    from snn_tha.deploy import native, packed
+    monkeypatch.setenv("SNN_THA_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
+    native.library.cache_clear()
+    try:
+        folded = export.fold(random_model("static_conv", False), pixel_input=True)
+        manifest = {"input": {"kind": "image_uint8"}, "num_steps": T}
+        layers = infer.from_folded(folded)
+        x = random_input("static_conv")
+        with caplog.at_level("WARNING", logger="snn_tha"):
+            np.testing.assert_array_equal(packed.run(manifest, layers, x), infer.run(manifest, layers, x))
+    finally:
+        native.library.cache_clear()
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1 and "uses numpy's bitwise_count" in lines[0], lines
+
+
+@pytest.mark.parametrize("march", MARCHES)
+def test_compiled_popcount_dense_gives_the_float_sums(march):
+    from snn_tha.deploy import packed
+    lib = _compiled_kernels(march)
+    gen = np.random.default_rng(8)
+    layer = {"kind": "dense", "signs": np.where(gen.random((21, 2100)) < 0.5, -1.0, 1.0)}  # 33 words
+    spikes = (gen.random((9, 2100)) < 0.5).astype(np.uint8)
+    theirs = packed.spike_current(layer, packed.pack_weights(layer), spikes, lib)
+    np.testing.assert_array_equal(theirs, spikes.astype(np.float32) @ layer["signs"].astype(np.float32).T)

@@ -26,25 +26,29 @@ def test_the_wheel_ships_the_cpu_kernel_source(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     wheel, = tmp_path.glob("snn_tha-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    assert "snn_tha/kernels/fused/lif_cpu.cpp" in names
-    source = (paths.ROOT / "snn_tha" / "kernels" / "fused" / "lif_cpu.cpp").read_bytes()
-    assert zipfile.ZipFile(wheel).read("snn_tha/kernels/fused/lif_cpu.cpp") == source
+    for kernel in ("kernels/fused/lif_cpu.cpp", "deploy/popcount.cpp"):   # training, deployment
+        assert f"snn_tha/{kernel}" in names
+        source = (paths.ROOT / "snn_tha" / kernel).read_bytes()
+        assert zipfile.ZipFile(wheel).read(f"snn_tha/{kernel}") == source
     assert "snn_tha/nn/annealing.py" in names and not any(n.startswith("tests/") for n in names)
 
 
-def test_an_installed_wheel_builds_its_cpu_kernel(tmp_path):
-    """Installed (not the checkout): the package found is the wheel's, and its C++ LIF builds."""
+def test_an_installed_wheel_builds_its_cpu_kernels(tmp_path):
+    """Installed (not the checkout): the package found is the wheel's, and its C++ LIF and the
+    deployment's popcount kernels build."""
     src = _source_copy(tmp_path)
     site = tmp_path / "site"
     done = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation",
                            "-q", "--target", str(site), str(src)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     code = ("import snn_tha.kernels.fused.cpu as cpu, torch; print(cpu.__file__); cpu.library(); "
-            "from snn_tha.kernels import fused; print(fused.kernel_for(torch.zeros(2), 'cpp') is cpu)")
+            "from snn_tha.kernels import fused; print(fused.kernel_for(torch.zeros(2), 'cpp') is cpu); "
+            "from snn_tha.deploy import native; print(native.library() is not None)")
     env = {**os.environ, "PYTHONPATH": str(site), "SNN_THA_CACHE": str(tmp_path / "cache")}
     ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                          cwd=tmp_path)
     assert ran.returncode == 0, ran.stderr[-2000:]
-    where, found = ran.stdout.split()
-    assert where.startswith(str(site)) and found == "True"
-    assert list((tmp_path / "cache" / "kernels").glob("*.so"))   # built from the shipped source
+    where, found, popcount = ran.stdout.split()
+    assert where.startswith(str(site)) and found == "True" and popcount == "True"
+    built = sorted(p.name.split("_")[0] for p in (tmp_path / "cache" / "kernels").glob("*.so"))
+    assert built == ["lif", "popcount"]   # both built from the shipped sources

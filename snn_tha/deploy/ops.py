@@ -31,8 +31,12 @@ def channel_view(values, cur):
     return values.reshape((1, -1) + (1,) * (cur.ndim - 2))
 
 
-def lif_step(prev, drive, beta, theta, dtype=np.float32):
+def lif_step(prev, drive, beta, theta, dtype=np.float32, out=None, fired=None):
     """Eq. 1-2 in units of the integer current, elementwise in `dtype`:
-    v[t] = beta*v[t-1] + drive[t] - H(v[t-1] - theta)*theta; the spikes are H(v[t] - theta)."""
-    mem = dtype(beta) * prev + drive
-    return np.where(prev > theta, mem - theta, mem).astype(dtype)
+    v[t] = beta*v[t-1] + drive[t] - H(v[t-1] - theta)*theta; the spikes are H(v[t] - theta).
+    `out` (a buffer for v[t]) and `fired` (H(v[t-1] - theta), where the caller kept it) only
+    save allocations and a pass; the result is the same."""
+    mem = np.multiply(prev, dtype(beta), out=out)
+    np.add(mem, drive, out=mem)
+    np.subtract(mem, theta, out=mem, where=prev > theta if fired is None else fired)
+    return mem.astype(dtype, copy=False)

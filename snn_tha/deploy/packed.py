@@ -1,5 +1,7 @@
 """The 1-bit export computed as what it is: sign bits and spike bits packed 8 per byte, integer
-currents by popcount, the first layer's pixels (or event counts) as integers. numpy only.
+currents by popcount, the first layer's pixels (or event counts) as integers. No torch: the
+popcounts and the LIF loop run compiled (`snn_tha.deploy.native`, built once per machine), or with
+numpy's `bitwise_count` where no compiler is found; the same counts either way.
 
 For +-1 weights w (sign bit b = 1 for +1) and binary spikes s over the same n inputs:
     sum_i w_i s_i = 2 * popcount(b AND s) - popcount(s)
@@ -15,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from snn_tha.deploy import native
 from snn_tha.deploy.ops import channel_view, conv, lif_step
 
 def _pack_rows(bits):
@@ -112,48 +115,70 @@ def integer_current(layer, x):
     return x.reshape(x.shape[0], -1).astype(np.int32) @ layer["signs"].astype(np.int32).T
 
 
-def spike_current(layer, plus, spikes):
+def spike_current(layer, plus, spikes, lib=None):
+    """A binary layer's integer current: compiled popcount kernels where `lib` (the loaded
+    `snn_tha.deploy.native` library) is given, numpy's bitwise_count else; the same integers."""
+    if lib is not None:
+        columns = np.ascontiguousarray(plus.T)
+        if layer["kind"] == "conv":
+            return native.conv_pool(lib, np.ascontiguousarray(spikes, np.uint8),
+                                    layer["signs"].shape[-1], columns)
+        return native.dense(lib, _pack_rows(spikes.reshape(spikes.shape[0], -1)), columns)
     if layer["kind"] == "conv":
         return spike_conv(spikes, layer, plus)
     packed = _pack_rows(spikes.reshape(spikes.shape[0], -1))
     return popcount_current(packed, plus)
 
 
-def lif_over_time(layer, currents, static_steps=None):
+def lif_over_time(layer, currents, static_steps=None, lib=None):
     """float32 LIF of `snn_tha.deploy.infer.run` over T steps: currents [T, B, ...] (or one
-    [B, ...] shown at each of `static_steps`); returns the spikes [T, B, ...] as uint8."""
+    [B, ...] shown at each of `static_steps`); returns the spikes [T, B, ...] as uint8.
+    `snn_tha.deploy.ops.lif_step` into preallocated buffers, with the last step's spikes as its
+    reset: four passes per step, no allocations. `lib`: the compiled loop of
+    `snn_tha.deploy.native` (the same float32 operations; a test compares the spikes)."""
     steps = static_steps or currents.shape[0]
+    if lib is not None:
+        return native.lif_spikes(lib, currents, steps, bool(static_steps), layer["offset"],
+                                 layer["threshold"], layer["beta"])
     first = currents if static_steps else currents[0]
     theta = channel_view(layer["threshold"].astype(np.float32), first)
     offset = channel_view(layer["offset"].astype(np.float32), first)
-    state = np.zeros(first.shape, np.float32)
-    spikes = np.empty((steps,) + first.shape, np.uint8)
+    beta = np.float32(layer["beta"])
+    drive = currents.astype(np.float32) + offset if static_steps else np.empty(first.shape, np.float32)
+    state, new = np.zeros(first.shape, np.float32), np.empty(first.shape, np.float32)
+    spikes = np.empty((steps,) + first.shape, bool)
+    fired = np.broadcast_to(np.float32(0) > theta, first.shape)   # H(v[-1] - theta), v[-1] = 0
     for t in range(steps):
-        drive = (currents if static_steps else currents[t]).astype(np.float32) + offset
-        state = lif_step(state, drive, layer["beta"], theta)
-        spikes[t] = state > theta
-    return spikes
+        if not static_steps:
+            np.add(currents[t].astype(np.float32), offset, out=drive)
+        lif_step(state, drive, beta, theta, out=new, fired=fired)
+        np.greater(new, theta, out=spikes[t])
+        state, new, fired = new, state, spikes[t]
+    return spikes.view(np.uint8)
 
 
-def run(manifest, layers, inputs):
+def run(manifest, layers, inputs, compiled="native"):
     """Output spike counts [B, classes], equal to `snn_tha.deploy.infer.run`'s (float32): uint8
-    images [B, H, W] (static) or time-first integer input [T, B, ...]."""
+    images [B, H, W] (static) or time-first integer input [T, B, ...]. `compiled`: the kernels of
+    `snn_tha.deploy.native`, built for that -march (True: "native"), where they build here;
+    False: numpy only."""
     static = manifest["input"]["kind"] == "image_uint8"
     steps = manifest["num_steps"] if static else inputs.shape[0]
+    lib = native.library("native" if compiled is True else compiled) if compiled else None
     if static:
-        spikes = lif_over_time(layers[0], integer_current(layers[0], inputs[:, None]), steps)
+        spikes = lif_over_time(layers[0], integer_current(layers[0], inputs[:, None]), steps, lib)
     else:
         t, b = inputs.shape[:2]
         cur = integer_current(layers[0], inputs.reshape(t * b, *inputs.shape[2:]))
-        spikes = lif_over_time(layers[0], cur.reshape(t, b, *cur.shape[1:]))
+        spikes = lif_over_time(layers[0], cur.reshape(t, b, *cur.shape[1:]), lib=lib)
     for layer in layers[1:]:
         t, b = spikes.shape[:2]
-        cur = spike_current(layer, pack_weights(layer), spikes.reshape(t * b, *spikes.shape[2:]))
-        spikes = lif_over_time(layer, cur.reshape(t, b, *cur.shape[1:]))
+        cur = spike_current(layer, pack_weights(layer), spikes.reshape(t * b, *spikes.shape[2:]), lib)
+        spikes = lif_over_time(layer, cur.reshape(t, b, *cur.shape[1:]), lib=lib)
     return spikes.sum(axis=0, dtype=np.int64).astype(np.float32)
 
 
-def spike_counts(manifest, layers, inputs, batch=100, threads=None):
+def spike_counts(manifest, layers, inputs, batch=100, threads=None, compiled="native"):
     """`run` in batches of images (the batch axis: 0 for static images, 1 for time-first input),
     `threads` batches at a time (default: every CPU; numpy's element-wise loops release the GIL
     but run on one core each)."""
@@ -161,4 +186,4 @@ def spike_counts(manifest, layers, inputs, batch=100, threads=None):
     parts = [inputs[s:s + batch] if axis == 0 else inputs[:, s:s + batch]
              for s in range(0, inputs.shape[axis], batch)]
     with ThreadPoolExecutor(threads or os.cpu_count() or 1) as pool:
-        return np.concatenate(list(pool.map(lambda part: run(manifest, layers, part), parts)))
+        return np.concatenate(list(pool.map(lambda part: run(manifest, layers, part, compiled), parts)))

@@ -1,24 +1,15 @@
 """The CPU fused LIF kernel (`lif_cpu.cpp`): built with the system C++ compiler at first use and
-cached per source, flags and compiler, then called through a plain C ABI.
-
-Why not `torch.utils.cpp_extension`: the kernel needs no torch headers, and compiling against
-them takes ~1 minute on 2 cores where this takes ~1 second (a fresh CI machine builds it once
-per test session). `torch.compile` was measured against it (`snn-tha bench`'s LIF table).
+cached per source, flags, compiler and CPU (`snn_tha.kernels.native`), then called through a plain
+C ABI. `torch.compile` was measured against it (`snn-tha bench`'s LIF table).
 """
 import ctypes
 import functools
-import hashlib
-import logging
-import os
-import platform
-import shutil
-import subprocess
-import tempfile
 from pathlib import Path
 
 import torch
 
-log = logging.getLogger("snn_tha")
+from snn_tha.kernels.native import cache_dir, compiler  # noqa: F401 (tests and callers use them here)
+from snn_tha.kernels import native
 
 SOURCE = Path(__file__).with_name("lif_cpu.cpp")
 # -ffp-contract=off: no fused multiply-add, so membranes round exactly as torch's mul then add
@@ -28,76 +19,10 @@ FLAGS = ("-O3", "-march=native", "-fopenmp", "-ffp-contract=off", "-fno-fast-mat
          "-std=c++17")
 
 
-def cache_dir():
-    root = os.environ.get("SNN_THA_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "snn_tha")
-    return Path(root) / "kernels"
-
-
-def compiler():
-    return os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++")
-
-
-def _cpu_identity():
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return platform.processor() + platform.machine()
-    return "".join(sorted({line for line in lines if line.startswith(("model name", "flags"))}))
-
-
-def _library_path(cxx):
-    version = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout
-    key = hashlib.sha1(SOURCE.read_bytes() + " ".join(FLAGS).encode() + version.encode()
-                       + _cpu_identity().encode())
-    return cache_dir() / f"lif_cpu_{key.hexdigest()[:16]}.so"
-
-
-def _build(cxx, target):
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        partial = Path(tmp) / target.name
-        done = subprocess.run([cxx, *FLAGS, str(SOURCE), "-o", str(partial)],
-                              capture_output=True, text=True)
-        if done.returncode != 0:
-            raise OSError(f"{cxx} failed: {done.stderr.strip().splitlines()[-1:]}")
-        digest = Path(tmp) / "digest"
-        digest.write_text(_sha256(partial))
-        os.replace(partial, target)  # atomic: parallel workers never load half a file
-        os.replace(digest, _digest_path(target))   # written last: the library is complete
-
-
-def _sha256(path):
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def _digest_path(target):
-    return target.with_name(target.name + ".sha256")
-
-
-def _cache_is_whole(target):
-    """The cached library is the file its build wrote (a truncated or damaged one would crash
-    the process with a bus error when loaded, with no message)."""
-    try:
-        return _digest_path(target).read_text().strip() == _sha256(target)
-    except OSError:
-        return False
-
-
 @functools.cache
 def library():
     """The loaded kernel library; raises OSError when no compiler can build it."""
-    cxx = compiler()
-    if cxx is None:
-        raise OSError("no C++ compiler found (set CXX)")
-    target = _library_path(cxx)
-    if target.exists() and not _cache_is_whole(target):
-        log.warning("%s: the cached LIF kernel is damaged or incomplete (its hash differs from "
-                    "its build's); building it again", target)
-        target.unlink()
-    if not target.exists():
-        _build(cxx, target)
-    lib = ctypes.CDLL(str(target))
+    lib = native.load(SOURCE, FLAGS, "LIF kernel")
     i64, f32, ptr = ctypes.c_int64, ctypes.c_float, ctypes.c_void_p
     lib.lif_forward.argtypes = [ptr, ptr, ptr, i64, i64, f32, f32, ctypes.c_int, ctypes.c_int]
     lib.lif_backward.argtypes = [ptr, ptr, ptr, ptr, i64, i64, f32, f32, f32, ctypes.c_int,

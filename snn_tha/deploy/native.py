@@ -1,0 +1,67 @@
+"""The packed engine's popcount currents and LIF compiled (`popcount.cpp`, built once per machine through
+`snn_tha.kernels.native`); None where no compiler builds it, and `packed` then uses numpy's
+`bitwise_count`. Same integers either way (a test). No torch."""
+import ctypes
+import functools
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from snn_tha.kernels import native
+
+log = logging.getLogger("snn_tha")
+SOURCE = Path(__file__).with_name("popcount.cpp")
+# -march: the CPU's popcount and vector width (popcount.cpp picks AVX-512, AVX2 or plain code);
+# -ffp-contract=off -fno-fast-math: the LIF rounds as numpy's float32 multiply then add
+FLAGS = ("-O3", "-ffp-contract=off", "-fno-fast-math", "-shared", "-fPIC", "-std=c++17")
+
+
+@functools.cache
+def library(march="native"):
+    """The loaded kernels built for `march` (tests build the lower instruction sets too), or None
+    (one line says why) when they cannot be built here."""
+    try:
+        lib = native.load(SOURCE, (f"-march={march}",) + FLAGS, "popcount kernel")
+    except OSError as err:
+        log.warning("snn-tha: the compiled popcount kernel is unavailable (%s); the packed engine "
+                    "uses numpy's bitwise_count", err)
+        return None
+    i64, ptr = ctypes.c_int64, ctypes.c_void_p
+    lib.popcount_dense.argtypes = [ptr, i64, i64, ptr, i64, ptr]
+    lib.popcount_conv_pool.argtypes = [ptr, i64, i64, i64, i64, i64, ptr, i64, ptr]
+    lib.lif_spikes.argtypes = [ptr, i64, i64, i64, i64, ctypes.c_int, ptr, ptr, ctypes.c_float, ptr]
+    return lib
+
+
+def _ptr(a):
+    return ctypes.c_void_p(a.ctypes.data)
+
+
+def dense(lib, packed_rows, plus_columns):
+    """[rows, words] uint64 inputs x [words, out] uint64 sign bits -> [rows, out] int32."""
+    rows, words = packed_rows.shape
+    out = np.empty((rows, plus_columns.shape[1]), np.int32)
+    lib.popcount_dense(_ptr(packed_rows), rows, words, _ptr(plus_columns), out.shape[1], _ptr(out))
+    return out
+
+
+def conv_pool(lib, spikes, k, plus_columns):
+    """Binary spikes [N, C, H, W] (uint8) -> pooled integer current [N, out, Ho/2, Wo/2] int32."""
+    n, c, h, w = spikes.shape
+    out = np.empty((n, plus_columns.shape[1], (h - k + 1) // 2, (w - k + 1) // 2), np.int32)
+    lib.popcount_conv_pool(_ptr(spikes), n, c, h, w, k, _ptr(plus_columns), out.shape[1], _ptr(out))
+    return out
+
+
+def lif_spikes(lib, currents, steps, static, offset, theta, beta):
+    """int32 currents [T, B, C, ...] (or [B, C, ...] when `static`) -> spikes [T, B, C, ...] uint8,
+    per-channel float32 offset and theta."""
+    currents = np.ascontiguousarray(currents, np.int32)
+    shape = currents.shape if static else currents.shape[1:]
+    spatial = int(np.prod(shape[2:], dtype=np.int64))
+    offset, theta = (np.ascontiguousarray(a, np.float32) for a in (offset, theta))
+    spikes = np.empty((steps,) + tuple(shape), np.uint8)
+    lib.lif_spikes(_ptr(currents), steps, shape[0], shape[1], spatial, int(static), _ptr(offset),
+                   _ptr(theta), np.float32(beta), _ptr(spikes))
+    return spikes
