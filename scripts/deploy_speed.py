@@ -60,7 +60,7 @@ def main(argv=None):
     engines = {"PyTorch (model.pt, exact engine)":
                    lambda: run_export.torch_spike_counts(model, cfg, images).numpy(),
                "numpy float32 (deploy.infer)": lambda: infer.spike_counts(manifest, layers, images),
-               "bit-packed popcount, compiled kernels (deploy.packed + deploy.native)":
+               "bit-packed popcount, compiled kernels (deploy.packed + kernels.popcount)":
                    lambda: packed.spike_counts(manifest, layers, images, threads=threads, compiled=args.march),
                "bit-packed popcount, numpy only (deploy.packed, no compiler)":
                    lambda: packed.spike_counts(manifest, layers, images, threads=threads, compiled=False)}

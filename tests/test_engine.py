@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from snn_tha.kernels import engine
+from snn_tha.kernels import engine, fused
 from snn_tha.models import ARCHITECTURES, NetConfig, build
 from snn_tha.repro.schema import LAYERS
 from snn_tha.nn.neurons import Leaky
@@ -295,3 +295,42 @@ def test_dropout_per_step_draws_the_masks_of_t_calls():
     assert 0.3 < (got == 0).float().mean() < 0.5
 
 
+
+
+@pytest.mark.parametrize("batch_norm", [True, False])
+@pytest.mark.parametrize("binarize", [True, False])
+@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+def test_forward_only_evaluation_gives_the_same_spikes(arch, binarize, batch_norm):
+    """`forward_only` (uint8 hidden spikes from the C++ forward, binary convolutions by popcount)
+    computes the same floats in the same operations as the usual evaluation: equal spikes in
+    every layer and an equal output membrane, on any CPU (no margin needed)."""
+    from snn_tha.models.networks import forward_only
+    _, net = net_pair(arch, binarize, batch_norm=batch_norm)
+    x, steps = inputs(arch, batch=6)
+    steps = steps and 12
+    net.train()
+    with torch.no_grad():
+        net(x, steps)              # batch-norm running statistics away from their start
+    net.eval()
+    with torch.no_grad():
+        plain = net(x, steps)
+    with forward_only(net):
+        fast = net(x, steps)
+    assert any(s.sum() > 0 for s in plain.layer_spikes[:-1])
+    for a, b in zip(plain.layer_spikes, fast.layer_spikes):
+        assert torch.equal(a, b.float())
+    assert torch.equal(plain.membrane, fast.membrane)
+    if fused.kernel_for(x.float()) is not None and len(net.blocks) > 1:
+        assert fast.layer_spikes[0].dtype == torch.uint8   # the fast path ran
+
+
+def test_popcount_conv_equals_the_folded_float_conv():
+    gen = torch.Generator().manual_seed(2)
+    signs = torch.where(torch.rand(32, 16, 5, 5, generator=gen) < 0.5, -1.0, 1.0)
+    spikes = (torch.rand(3, 4, 16, 11, 12, generator=gen) < 0.3)
+    ours = engine.binary_conv_pooled(spikes.to(torch.uint8), signs)
+    if ours is None:
+        pytest.skip("no C++ compiler here")
+    folded = engine.fold_pool_into_conv(signs)
+    theirs = F.conv2d(spikes.float().flatten(0, 1), folded, stride=2).view(3, 4, 32, 3, 4)   # 7 conv rows: pooling drops one
+    assert torch.equal(ours, theirs)

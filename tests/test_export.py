@@ -215,7 +215,8 @@ def test_snntorch_imports_the_graph_and_runs_our_network_batched(tmp_path):
 def test_the_packed_engine_gives_the_float_engines_spikes(arch, batch_norm, compiled):
     """Popcount sums are the same integers as the float engine's sums (both exact), and the LIF
     after them is the same float32 code: equal counts, on any CPU."""
-    from snn_tha.deploy import native, packed
+    from snn_tha.deploy import packed
+    from snn_tha.kernels import popcount as native
     folded = export.fold(random_model(arch, batch_norm), pixel_input=ARCHITECTURES[arch].static)
     static = ARCHITECTURES[arch].static
     manifest = {"input": {"kind": "image_uint8" if static else "spikes"}, "num_steps": T}
@@ -241,7 +242,7 @@ def test_sign_bits_pack_in_the_order_of_the_patches():
 
 
 def _compiled_kernels(march="native"):
-    from snn_tha.deploy import native
+    from snn_tha.kernels import popcount as native
     if march != "native" and (platform.machine() != "x86_64" or (
             march == "x86-64-v3" and "avx2" not in Path("/proc/cpuinfo").read_text())):
         pytest.skip(f"{march}: not this CPU's")
@@ -261,7 +262,8 @@ def test_compiled_popcount_conv_gives_numpys_integers(channels, march):
     """Every channel count the packing allows (64 // C pixels per word, C not dividing 64 rejected
     by numpy's path only), an odd map (the pooling drops the last row and column), 7 outputs
     (a partial register block)."""
-    from snn_tha.deploy import native, packed
+    from snn_tha.deploy import packed
+    from snn_tha.kernels import popcount as native
     lib = _compiled_kernels(march)
     gen = np.random.default_rng(channels)
     layer = {"kind": "conv", "signs": np.where(gen.random((7, channels, 5, 5)) < 0.5, -1.0, 1.0)}
@@ -301,7 +303,8 @@ def test_compiled_lif_spikes_as_numpys_lif_step(static, beta, march):
 
 
 def test_without_a_compiler_the_packed_engine_uses_numpy_and_says_so(tmp_path, monkeypatch, caplog):
-    from snn_tha.deploy import native, packed
+    from snn_tha.deploy import packed
+    from snn_tha.kernels import popcount as native
     monkeypatch.setenv("SNN_THA_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
     native.library.cache_clear()

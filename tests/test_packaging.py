@@ -26,7 +26,7 @@ def test_the_wheel_ships_the_cpu_kernel_source(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     wheel, = tmp_path.glob("snn_tha-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    for kernel in ("kernels/fused/lif_cpu.cpp", "deploy/popcount.cpp"):   # training, deployment
+    for kernel in ("kernels/fused/lif_cpu.cpp", "kernels/popcount.cpp"):   # training, deployment
         assert f"snn_tha/{kernel}" in names
         source = (paths.ROOT / "snn_tha" / kernel).read_bytes()
         assert zipfile.ZipFile(wheel).read(f"snn_tha/{kernel}") == source
@@ -43,7 +43,7 @@ def test_an_installed_wheel_builds_its_cpu_kernels(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     code = ("import snn_tha.kernels.fused.cpu as cpu, torch; print(cpu.__file__); cpu.library(); "
             "from snn_tha.kernels import fused; print(fused.kernel_for(torch.zeros(2), 'cpp') is cpu); "
-            "from snn_tha.deploy import native; print(native.library() is not None)")
+            "from snn_tha.kernels import popcount; print(popcount.library() is not None)")
     env = {**os.environ, "PYTHONPATH": str(site), "SNN_THA_CACHE": str(tmp_path / "cache")}
     ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                          cwd=tmp_path)

@@ -152,3 +152,20 @@ def test_every_event_experiment_trains_two_batches(path, event_data, tmp_path):
     assert len(rows) == 2 and all(float(r["loss"]) >= 0 for r in rows)
     assert 0 <= result["runs"][0]["test_acc"] <= 1
     assert len(result["runs"][0]["dead_fraction"]) == (3 if "dvs" in path else 2)
+
+
+@pytest.mark.parametrize("path", ["configs/fmnist_annealing.yaml", "configs/fmnist_flt32.yaml"])
+def test_forward_only_evaluation_changes_no_result(path, data_dir, tmp_path, monkeypatch):
+    """The same run evaluated with and without the forward-only path: the same accuracies,
+    dead-neuron fractions and activity file, byte for byte."""
+    overrides = [f"data.data_dir={data_dir}", "data.validation_size=40"]
+    outputs = {}
+    for flag in ("0", "1"):
+        monkeypatch.setenv("SNN_THA_FORWARD_ONLY", flag)
+        cfg = schema.load_config(path, "smoke", overrides)
+        final = train(cfg, tmp_path / flag, progress=False)["runs"][0]
+        run = tmp_path / flag / "smoke-seed0"
+        outputs[flag] = ({k: v for k, v in final.items() if k.startswith(("test_", "val_", "dead_"))},
+                         (run / "activity.json").read_bytes())
+    assert outputs["0"][0] and any(k.startswith("dead_") for k in outputs["0"][0])
+    assert outputs["0"] == outputs["1"]

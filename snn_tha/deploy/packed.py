@@ -1,6 +1,6 @@
 """The 1-bit export computed as what it is: sign bits and spike bits packed 8 per byte, integer
 currents by popcount, the first layer's pixels (or event counts) as integers. No torch: the
-popcounts and the LIF loop run compiled (`snn_tha.deploy.native`, built once per machine), or with
+popcounts and the LIF loop run compiled (`snn_tha.kernels.popcount`, built once per machine), or with
 numpy's `bitwise_count` where no compiler is found; the same counts either way.
 
 For +-1 weights w (sign bit b = 1 for +1) and binary spikes s over the same n inputs:
@@ -17,39 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from snn_tha.deploy import native
+from snn_tha.kernels import popcount
+from snn_tha.kernels.popcount import pack_rows, pack_weights, patch_words
 from snn_tha.deploy.ops import channel_view, conv, lif_step
-
-def _pack_rows(bits):
-    """[..., n] of 0/1 -> [..., words] uint64, zero-padded (padding bits are 0 in both operands,
-    so they never count)."""
-    packed = np.packbits(bits, axis=-1)
-    pad = -packed.shape[-1] % 8
-    if pad:
-        packed = np.concatenate([packed, np.zeros(packed.shape[:-1] + (pad,), np.uint8)], axis=-1)
-    return np.ascontiguousarray(packed).view(np.uint64)
-
-
-def pack_weights(layer):
-    """The layer's sign bits as rows of uint64 words, one row per output channel, in the bit
-    order of the inputs they meet (`pixel_words` for a conv, packbits of the flat input else)."""
-    plus = (layer["signs"] > 0).astype(np.uint8)
-    if layer["kind"] != "conv":
-        return _pack_rows(plus.reshape(plus.shape[0], -1))
-    out, c, k, _ = plus.shape
-    words = np.zeros((out, _words(c, k)), np.uint64)
-    per_word = 64 // c
-    for offset in range(k * k):
-        dy, dx = divmod(offset, k)
-        word, shift = divmod(offset, per_word)
-        for ch in range(c):
-            words[:, word] |= plus[:, ch, dy, dx].astype(np.uint64) << np.uint64(shift * c + ch)
-    return words
-
-
-def _words(channels, k):
-    return -(-(k * k) // (64 // channels))
-
 
 ROWS = 2048   # rows per pass: the [out, ROWS] scratch arrays stay in the cache
 
@@ -88,7 +58,7 @@ def pixel_words(spikes, k):
     for ch in range(c):
         pixels |= spikes[:, ch].astype(np.uint64) << np.uint64(ch)
     ho, wo, per_word = h - k + 1, w - k + 1, 64 // c
-    words = np.zeros((n, ho, wo, _words(c, k)), np.uint64)
+    words = np.zeros((n, ho, wo, patch_words(c, k)), np.uint64)
     for offset in range(k * k):
         dy, dx = divmod(offset, k)
         word, shift = divmod(offset, per_word)
@@ -117,16 +87,16 @@ def integer_current(layer, x):
 
 def spike_current(layer, plus, spikes, lib=None):
     """A binary layer's integer current: compiled popcount kernels where `lib` (the loaded
-    `snn_tha.deploy.native` library) is given, numpy's bitwise_count else; the same integers."""
+    `snn_tha.kernels.popcount` library) is given, numpy's bitwise_count else; the same integers."""
     if lib is not None:
         columns = np.ascontiguousarray(plus.T)
         if layer["kind"] == "conv":
-            return native.conv_pool(lib, np.ascontiguousarray(spikes, np.uint8),
+            return popcount.conv_pool(lib, np.ascontiguousarray(spikes, np.uint8),
                                     layer["signs"].shape[-1], columns)
-        return native.dense(lib, _pack_rows(spikes.reshape(spikes.shape[0], -1)), columns)
+        return popcount.dense(lib, pack_rows(spikes.reshape(spikes.shape[0], -1)), columns)
     if layer["kind"] == "conv":
         return spike_conv(spikes, layer, plus)
-    packed = _pack_rows(spikes.reshape(spikes.shape[0], -1))
+    packed = pack_rows(spikes.reshape(spikes.shape[0], -1))
     return popcount_current(packed, plus)
 
 
@@ -135,10 +105,10 @@ def lif_over_time(layer, currents, static_steps=None, lib=None):
     [B, ...] shown at each of `static_steps`); returns the spikes [T, B, ...] as uint8.
     `snn_tha.deploy.ops.lif_step` into preallocated buffers, with the last step's spikes as its
     reset: four passes per step, no allocations. `lib`: the compiled loop of
-    `snn_tha.deploy.native` (the same float32 operations; a test compares the spikes)."""
+    `snn_tha.kernels.popcount` (the same float32 operations; a test compares the spikes)."""
     steps = static_steps or currents.shape[0]
     if lib is not None:
-        return native.lif_spikes(lib, currents, steps, bool(static_steps), layer["offset"],
+        return popcount.lif_spikes(lib, currents, steps, bool(static_steps), layer["offset"],
                                  layer["threshold"], layer["beta"])
     first = currents if static_steps else currents[0]
     theta = channel_view(layer["threshold"].astype(np.float32), first)
@@ -160,11 +130,11 @@ def lif_over_time(layer, currents, static_steps=None, lib=None):
 def run(manifest, layers, inputs, compiled="native"):
     """Output spike counts [B, classes], equal to `snn_tha.deploy.infer.run`'s (float32): uint8
     images [B, H, W] (static) or time-first integer input [T, B, ...]. `compiled`: the kernels of
-    `snn_tha.deploy.native`, built for that -march (True: "native"), where they build here;
+    `snn_tha.kernels.popcount`, built for that -march (True: "native"), where they build here;
     False: numpy only."""
     static = manifest["input"]["kind"] == "image_uint8"
     steps = manifest["num_steps"] if static else inputs.shape[0]
-    lib = native.library("native" if compiled is True else compiled) if compiled else None
+    lib = popcount.library("native" if compiled is True else compiled) if compiled else None
     if static:
         spikes = lif_over_time(layers[0], integer_current(layers[0], inputs[:, None]), steps, lib)
     else:

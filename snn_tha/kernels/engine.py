@@ -22,10 +22,13 @@ gradients) to rounding.
   is the per-step loop, chunk=T one whole-sequence call); the best chunk is a measurement.
 """
 
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from snn_tha.kernels import fused
+from snn_tha.kernels import fused, popcount
 from snn_tha.functional.equations import LifParams, fast_sigmoid_grad, heaviside, lif_membrane  # noqa: F401 (LifParams: re-exported)
 from snn_tha.kernels.low_precision import (faster, is_spike_tensor,  # noqa: F401 (moved there)
                                           spike_conv_bf16_grad, spike_linear_int8)
@@ -102,6 +105,56 @@ def lif_sequence(current, params, num_steps=None, backend=None):
     (`snn_tha.kernels.fused.CHOICES`, None = $SNN_THA_LIF_KERNEL)."""
     beta, threshold, centre, slope = params
     return _LIFSequence.apply(current, beta, threshold, centre, float(slope), num_steps, backend)
+
+
+def lif_spikes(current, params, num_steps=None, backend=None):
+    """Evaluation's LIF: the spikes of `lif_sequence` (the same C++ forward, the same operations)
+    as uint8 `[T, B, ...]`, with no membrane record and no autograd; None where that kernel does
+    not run here (CUDA, no compiler, `torch` chosen, autograd on): the caller runs `lif_sequence`."""
+    if torch.is_grad_enabled() or current.device.type != "cpu":
+        return None
+    kernel = fused.kernel_for(current, backend)
+    if kernel is None or not hasattr(kernel, "forward_spikes"):
+        return None
+    beta, threshold, _, _ = params
+    static = num_steps is not None
+    shape = current.shape if static else current.shape[1:]
+    spikes = torch.empty((num_steps if static else current.shape[0], *shape), dtype=torch.uint8)
+    kernel.forward_spikes(current.contiguous(), spikes, spikes.shape[0], float(beta),
+                          float(threshold), static)
+    return spikes
+
+
+def neuron_counts(spikes):
+    """Each neuron's spikes summed over time and batch, `[T, B, ...]` -> float32 `[N]` (exact:
+    integers below 2**24). uint8 spikes (forward-only evaluation) are summed by numpy, whose
+    integer reduction is ~15x faster here than torch's over uint8."""
+    if spikes.dtype == torch.uint8 and spikes.device.type == "cpu":
+        flat = spikes.reshape(spikes.shape[0] * spikes.shape[1], -1).numpy()
+        return torch.from_numpy(flat.sum(0, dtype=np.int32)).float()
+    return spikes.sum(dim=(0, 1)).flatten().float()
+
+
+def binary_conv_pooled(spikes, signs):
+    """conv(k) of uint8 spikes `[T, B, C, H, W]` by +-1 weights `signs`, then 2x2 average pooling,
+    as float32 `[T, B, out, H', W']`, by popcount (`snn_tha.kernels.popcount`): the pooled sums
+    are integers, and the float convolution of the folded kernel (taps in quarters) computes the
+    same integers / 4 exactly in any order, so both give the same floats. The T*B images are
+    split over torch's threads. None where the kernels do not build here."""
+    lib = popcount.library()
+    if lib is None or spikes.shape[2] > 64:
+        return None
+    steps, batch = spikes.shape[:2]
+    images = spikes.reshape(steps * batch, *spikes.shape[2:]).numpy()
+    plus = np.ascontiguousarray(popcount.pack_weights(
+        {"kind": "conv", "signs": signs.detach().cpu().numpy()}).T)
+    parts = np.array_split(np.arange(len(images)), max(1, torch.get_num_threads()))
+    parts = [(p[0], p[-1] + 1) for p in parts if len(p)]
+    k = signs.shape[-1]
+    with ThreadPoolExecutor(len(parts)) as pool:   # ctypes releases the GIL
+        sums = list(pool.map(lambda r: popcount.conv_pool(lib, images[r[0]:r[1]], k, plus), parts))
+    out = torch.from_numpy(np.concatenate(sums) if len(sums) > 1 else sums[0]).float().mul_(0.25)
+    return out.reshape(steps, batch, *out.shape[1:])
 
 
 def fold_pool_into_conv(weight, pool=2):

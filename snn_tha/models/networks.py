@@ -7,6 +7,8 @@ Every network has one set of parameters and two ways to run it over time:
   kernels of `snn_tha.kernels.engine` (identical spikes on binary inputs; see that module).
 Float and binarized variants differ only in `binarize` (see `snn_tha.nn.binary`).
 """
+import os
+from contextlib import contextmanager
 from typing import NamedTuple
 
 import torch
@@ -52,6 +54,11 @@ class ConvBlock(nn.Module):
         return self.bn(cur) if self.bn is not None else cur
 
     def sequence_current(self, x, static, num_steps, chunk, fast=False, check_spikes=False):
+        if x.dtype == torch.uint8:   # spikes from the forward-only evaluation (SpikingNet.forward)
+            cur = engine.binary_conv_pooled(x, self.conv.effective_weight()) if self.conv.binarize else None
+            if cur is not None:
+                return engine.batch_norm_per_step(self.bn, cur) if self.bn is not None else cur
+            x = x.float()
         if static:
             # computed once, so folding would save nothing; the per-step loop's own operations
             # keep real-valued inputs (images) bit-identical to it
@@ -82,7 +89,7 @@ class DenseBlock(nn.Module):
         return self.drop(self.fc(x.flatten(1)))
 
     def sequence_current(self, x, static, num_steps, chunk, fast=False, check_spikes=False):
-        x = x.flatten(1 if static else 2)
+        x = x.flatten(1 if static else 2).float()   # uint8 spikes in evaluation
         if fast and not static and self.fc.binarize:  # spikes x (+-1): exact in int8
             cur = engine.faster("linear", F.linear, engine.spike_linear_int8, x,
                                  self.fc.effective_weight(), self.fc.bias,
@@ -108,6 +115,16 @@ class SpikingNet(nn.Module):
         self.blocks = nn.ModuleList(blocks)
         self.engine = engine
         self.conv_chunk = conv_chunk
+        self.forward_only = False   # set by `forward_only(net)`: evaluation's path
+
+    def _hidden_spikes(self, block, cur, num_steps):
+        """Forward-only evaluation: a hidden layer's spikes as uint8 with no membrane record
+        (`engine.lif_spikes`), which a binary conv after it sums by popcount; None to run the
+        usual sequence (training, autograd on, CUDA, no kernel)."""
+        if not self.forward_only or self.training or block is self.blocks[-1]:
+            return None
+        spikes_only = getattr(block.lif, "sequence_spikes", None)
+        return spikes_only(cur, num_steps) if spikes_only else None
 
     def forward(self, x, num_steps=None):
         if self.engine == "reference":
@@ -125,7 +142,9 @@ class SpikingNet(nn.Module):
             first = block is self.blocks[0]
             cur = block.sequence_current(x, static, num_steps, self.conv_chunk,
                                          fast=fast and not static, check_spikes=first)
-            spk, mem = block.lif.sequence(cur, num_steps if static else None)
+            spk = self._hidden_spikes(block, cur, num_steps if static else None)
+            if spk is None:
+                spk, mem = block.lif.sequence(cur, num_steps if static else None)
             layer_spikes.append(spk)
             x, static = spk, False
         return SNNOutput(spk, mem, layer_spikes)
@@ -143,6 +162,23 @@ class SpikingNet(nn.Module):
             mem_out.append(mems[-1])
         layer_spikes = [torch.stack(r) for r in records]
         return SNNOutput(layer_spikes[-1], torch.stack(mem_out), layer_spikes)
+
+
+@contextmanager
+def forward_only(net):
+    """Evaluation without autograd records: hidden layers' spikes as uint8 from the C++ LIF
+    forward with no membranes, binary convolutions on them by popcount. Exact: the same spikes,
+    predictions and counts as the usual forward (tests); `SNN_THA_FORWARD_ONLY=0` turns it off
+    (the bench's "before")."""
+    before = getattr(net, "forward_only", None)   # None: not a SpikingNet, only no_grad
+    if before is not None:
+        net.forward_only = os.environ.get("SNN_THA_FORWARD_ONLY", "1") != "0"
+    try:
+        with torch.no_grad():
+            yield net
+    finally:
+        if before is not None:
+            net.forward_only = before
 
 
 def _lifs(cfg, n):

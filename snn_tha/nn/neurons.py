@@ -87,9 +87,17 @@ class Leaky(snn.Leaky):
         the same at every step. Returns (spikes, membranes), both ``[T, B, ...]``: spikes and
         membranes bit-identical to T calls of snnTorch's per-step forward.
         """
-        params = LifParams(self.beta.clamp(0, 1), self.threshold, self.surrogate_centre_value(),
-                           self.slope)
-        return engine.lif_sequence(current, params, num_steps, self.backend)
+        return engine.lif_sequence(current, self._params(), num_steps, self.backend)
+
+    def sequence_spikes(self, current, num_steps=None):
+        """Evaluation: `sequence`'s spikes only, as uint8, with no membrane record and no
+        autograd (`engine.lif_spikes`, the same C++ forward); None where that path does not run
+        here (autograd on, CUDA, no compiler): call `sequence`."""
+        return engine.lif_spikes(current, self._params(), num_steps, self.backend)
+
+    def _params(self):
+        return LifParams(self.beta.clamp(0, 1), self.threshold, self.surrogate_centre_value(),
+                         self.slope)
 
     def sequence_loop(self, current):
         """`sequence` as a Python loop of `lif_step` under autograd (the readable reference)."""

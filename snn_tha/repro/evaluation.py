@@ -13,6 +13,8 @@ from snn_tha.repro.config import ConfigError
 from snn_tha.repro.data import batches
 from snn_tha.repro.device import describe as describe_device, on_device
 from snn_tha.functional.losses import predict
+from snn_tha.kernels.engine import neuron_counts
+from snn_tha.models.networks import forward_only
 
 log = logging.getLogger("snn_tha")
 
@@ -42,12 +44,12 @@ def evaluate(model, split, cfg, to_input, annealing=None, activity=False):
     model.eval()
     correct, counts = 0, None
     device = next(model.parameters()).device
-    with test_thresholds(annealing, cfg.test_threshold):
+    with test_thresholds(annealing, cfg.test_threshold), forward_only(model):
         for x, y in on_device(batches(split, cfg.batch_size, to_input=to_input), device):
             out = model(x, cfg.num_steps if cfg.data.is_static else None)
             correct += int((predict(out.spikes) == y).sum())
             if activity:
-                layer_counts = [s.sum(dim=(0, 1)).flatten() for s in out.layer_spikes]
+                layer_counts = [neuron_counts(s) for s in out.layer_spikes]
                 counts = layer_counts if counts is None else [a + b for a, b in zip(counts, layer_counts)]
     model.train(was_training)
     return correct / len(split), counts

@@ -25,6 +25,7 @@ def library():
     lib = native.load(SOURCE, FLAGS, "LIF kernel")
     i64, f32, ptr = ctypes.c_int64, ctypes.c_float, ctypes.c_void_p
     lib.lif_forward.argtypes = [ptr, ptr, ptr, i64, i64, f32, f32, ctypes.c_int, ctypes.c_int]
+    lib.lif_forward_spikes.argtypes = [ptr, ptr, i64, i64, f32, f32, ctypes.c_int, ctypes.c_int]
     lib.lif_backward.argtypes = [ptr, ptr, ptr, ptr, i64, i64, f32, f32, f32, ctypes.c_int,
                                  ctypes.c_int]
     return lib
@@ -40,6 +41,13 @@ def forward(current, mem, spk, steps, beta, theta, static):
     n = mem[0].numel()
     library().lif_forward(_ptr(current), _ptr(mem), _ptr(spk), steps, n, beta, theta, int(static),
                           torch.get_num_threads())
+
+
+def forward_spikes(current, spk, steps, beta, theta, static):
+    """`forward` writing only the spikes, into uint8 `spk` [T, *shape] (evaluation)."""
+    n = spk[0].numel()
+    library().lif_forward_spikes(_ptr(current), _ptr(spk), steps, n, beta, theta, int(static),
+                                 torch.get_num_threads())
 
 
 def backward(mem, grad_spk, grad_mem, out, beta, centre, slope, sum_time):

@@ -1,4 +1,4 @@
-// The bit-packed engine's integer currents and its LIF (snn_tha/deploy/native.py calls these; the numpy
+// The bit-packed engine's integer currents and its LIF (snn_tha/kernels/popcount.py calls these; the numpy
 // path in packed.py computes the same integers). For +-1 weights with sign bits `plus` and
 // binary inputs s packed into 64-bit words:
 //     current = 2 * popcount(plus AND s) - popcount(s)

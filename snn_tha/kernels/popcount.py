@@ -1,6 +1,8 @@
-"""The packed engine's popcount currents and LIF compiled (`popcount.cpp`, built once per machine through
-`snn_tha.kernels.native`); None where no compiler builds it, and `packed` then uses numpy's
-`bitwise_count`. Same integers either way (a test). No torch."""
+"""Popcount currents of +-1 weights times binary spikes, and the deployment's LIF, compiled
+(`popcount.cpp`, built once per machine through `snn_tha.kernels.native`), with the bit layout
+they share (`pack_weights`). Used by the 1-bit engine (`snn_tha.deploy.packed`, which falls back to
+numpy's `bitwise_count` where `library()` is None) and by the forward-only evaluation of the
+PyTorch networks (`snn_tha.kernels.engine.binary_conv_pooled`). numpy and ctypes only, no torch."""
 import ctypes
 import functools
 import logging
@@ -11,6 +13,41 @@ import numpy as np
 from snn_tha.kernels import native
 
 log = logging.getLogger("snn_tha")
+
+
+def pack_rows(bits):
+    """[..., n] of 0/1 -> [..., words] uint64, zero-padded (padding bits are 0 in both operands,
+    so they never count)."""
+    packed = np.packbits(bits, axis=-1)
+    pad = -packed.shape[-1] % 8
+    if pad:
+        packed = np.concatenate([packed, np.zeros(packed.shape[:-1] + (pad,), np.uint8)], axis=-1)
+    return np.ascontiguousarray(packed).view(np.uint64)
+
+
+def pack_weights(layer):
+    """The layer's sign bits as rows of uint64 words, one row per output channel, in the bit
+    order of the inputs they meet (a conv's patches as `popcount.cpp` and
+    `snn_tha.deploy.packed.pixel_words` pack them, `pack_rows` of the flat input else)."""
+    plus = (layer["signs"] > 0).astype(np.uint8)
+    if layer["kind"] != "conv":
+        return pack_rows(plus.reshape(plus.shape[0], -1))
+    out, c, k, _ = plus.shape
+    words = np.zeros((out, patch_words(c, k)), np.uint64)
+    per_word = 64 // c
+    for offset in range(k * k):
+        dy, dx = divmod(offset, k)
+        word, shift = divmod(offset, per_word)
+        for ch in range(c):
+            words[:, word] |= plus[:, ch, dy, dx].astype(np.uint64) << np.uint64(shift * c + ch)
+    return words
+
+
+def patch_words(channels, k):
+    """64-bit words per k x k patch of `channels` bits per pixel (64 // channels pixels a word)."""
+    return -(-(k * k) // (64 // channels))
+
+
 SOURCE = Path(__file__).with_name("popcount.cpp")
 # -march: the CPU's popcount and vector width (popcount.cpp picks AVX-512, AVX2 or plain code);
 # -ffp-contract=off -fno-fast-math: the LIF rounds as numpy's float32 multiply then add
@@ -25,7 +62,7 @@ def library(march="native"):
         lib = native.load(SOURCE, (f"-march={march}",) + FLAGS, "popcount kernel")
     except OSError as err:
         log.warning("snn-tha: the compiled popcount kernel is unavailable (%s); the packed engine "
-                    "uses numpy's bitwise_count", err)
+                    "uses numpy's bitwise_count, evaluation the float convolution", err)
         return None
     i64, ptr = ctypes.c_int64, ctypes.c_void_p
     lib.popcount_dense.argtypes = [ptr, i64, i64, ptr, i64, ptr]
