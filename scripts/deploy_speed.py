@@ -30,12 +30,9 @@ def timed(fn, repeats=3):
     return statistics.median(seconds), out
 
 
-ISA_SWITCHES = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
-
-
 def command_line(argv):
     """The command as run, with the instruction-set switches it ran under."""
-    env = [f"{k}={os.environ[k]}" for k in ISA_SWITCHES if k in os.environ]
+    env = [f"{k}={os.environ[k]}" for k in provenance.ISA_SWITCHES if k in os.environ]
     args = sys.argv[1:] if argv is None else argv
     return " ".join(env + [".venv/bin/python scripts/deploy_speed.py"] + list(args))
 

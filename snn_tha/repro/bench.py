@@ -125,7 +125,8 @@ def run(out_dir, repeats=5, names=None, cases=CASES, device="cpu", stem="bench")
                "cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
                "matmul_peak_gflops": round(peak, 1), "repeats": repeats,
                "copy_bandwidth_gbs": bench_lif.copy_bandwidth_gbs(device),
-               "keep_freed_memory": host_memory.keep_freed_memory()}
+               "keep_freed_memory": host_memory.keep_freed_memory(),
+               "instruction_set": provenance.cpu_instruction_set()}
     write(out_dir, rows, lif_rows, machine, stem)
     return rows
 
@@ -138,11 +139,23 @@ def write(out_dir, rows, lif_rows, machine, stem="bench"):
     files.atomic_write_json(out_dir / f"{stem}_machine.json", {**machine, **provenance.provenance()})
 
 
+def _instruction_set_words(machine):
+    """", AMD EPYC, PyTorch dispatch AVX2 (ATEN_CPU_CAPABILITY=avx2 ...), flags avx2, fma"
+    (empty for a machine JSON written before the key)."""
+    isa = machine.get("instruction_set")
+    if not isa:
+        return ""
+    switches = " ".join(f"{k}={v}" for k, v in isa.get("switches", {}).items())
+    return (f" of {isa['cpu']}, PyTorch dispatch {isa['aten_capability']}"
+            f"{f' ({switches})' if switches else ''}, flags {', '.join(isa['flags']) or 'none of AVX2/AVX-512'}")
+
+
 def write_markdown(out_dir, rows, lif_rows, machine, stem="bench"):
     lines = ["# Training-step benchmark (`make bench`)", "",
              f"One training step (forward, backward, Adam) at paper settings, annealing variants, "
              f"median of {machine['repeats']} interleaved repeats after one warm-up, every variant "
-             f"in one process; device {machine['device']}, {machine['threads']} CPU threads; "
+             f"in one process; device {machine['device']}, {machine['threads']} CPU threads"
+             f"{_instruction_set_words(machine)}; "
              f"measured fp32 matmul peak {machine['matmul_peak_gflops']} GFLOP/s. "
              f"`{TORCH_LIF}` is the engine with the LIF as torch operations (before the fused "
              f"kernels); SpikingJelly's rows use its LIF with soft reset: the same cost, not the "

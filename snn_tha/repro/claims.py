@@ -10,10 +10,11 @@ import logging
 import statistics
 from pathlib import Path
 
-from snn_tha.repro import files, paper, paths, tables
+from snn_tha.repro import files, paper, paths, schema, side_by_side, tables
 from snn_tha.repro.data import DataError
 from snn_tha.repro.claim_stats import MIN_PAIRS, RULE, UNDECIDED, describe, paired, seeds_needed
 from snn_tha.repro.ablation import CLAIM_VARIANTS, PREFIXES, train_config_file
+from snn_tha.repro.run_setup import prepare_data
 
 ACC_EFFECT = 1.0    # pp: Table 1's gaps between the binarized variants are about 1 point
 DEAD_EFFECT = 10.0  # pp: Fig. 5 / Sec. 5.2 report 10-30 points fewer dead neurons
@@ -27,14 +28,23 @@ def variant_configs(prefix):
     return [p for p in found if p.is_file()]
 
 
-def run_all(profile, seeds, datasets, overrides=()):
-    """Train every variant of every data set whose data is present; returns trained data sets."""
+def run_all(profile, seeds, datasets, overrides=(), jobs=1):
+    """Train every variant of every data set whose data is present; returns trained data sets.
+    `jobs` > 1: that many runs side by side (`side_by_side`), each data set checked first."""
     done = []
     for dataset in datasets:
         prefix = PREFIXES[dataset]
         try:
-            for path in variant_configs(prefix):
-                train_config_file(path, profile, seeds, overrides)
+            if jobs > 1:
+                from snn_tha.repro import experiment   # it imports this module
+                planned = [(p, schema.load_config(p, profile, [*overrides, f"repeats={seeds}"]))
+                           for p in variant_configs(prefix)]
+                if planned:
+                    prepare_data(planned[0][1])   # absent data: one line, as sequential training
+                side_by_side.train_commands(experiment.commands(planned, overrides), jobs)
+            else:
+                for path in variant_configs(prefix):
+                    train_config_file(path, profile, seeds, overrides)
             done.append(dataset)
         except DataError as err:
             log.warning("skipping %s: %s", dataset, err)
@@ -269,8 +279,8 @@ def write(profile, datasets, out=None, runs_root=None):
     return path
 
 
-def claims(profile, seeds, datasets=tuple(PREFIXES), overrides=(), train=True):
-    trained = run_all(profile, seeds, datasets, overrides) if train else list(datasets)
+def claims(profile, seeds, datasets=tuple(PREFIXES), overrides=(), train=True, jobs=1):
+    trained = run_all(profile, seeds, datasets, overrides, jobs) if train else list(datasets)
     for name in tables.TABLES:
         try:
             tables.build(name, profile)

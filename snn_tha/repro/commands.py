@@ -83,7 +83,7 @@ def cmd_claims(args):
     from snn_tha.repro import claims
     overrides = args.overrides + ([f"device={args.device}"] if args.device else [])
     path = claims.claims(args.profile, args.seeds, tuple(args.datasets), overrides,
-                         train=args.train)
+                         train=args.train, jobs=args.jobs)
     log.info("wrote %s", path)
 
 
@@ -192,6 +192,9 @@ def build_parser():
     datasets = list(PAPER_DATASETS)
     p.add_argument("--datasets", nargs="+", default=datasets, choices=datasets,
                    help="data sets to try (those without data are skipped with a line)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="runs trained side by side, each with cpu_count // JOBS threads "
+                        "(default 1; make claims uses 2: faster on 2 cores, see README)")
     _add_set_and_no_train(p, "the claims file, tables and figures")
 
     p = _command(sub, cmd_ablate, "ablate",

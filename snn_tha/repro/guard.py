@@ -14,11 +14,12 @@ from snn_tha.repro.train import NonFiniteError
 
 # numeric options and the least value that makes sense
 COUNTS = {"seeds": (1, "seeds to train"), "budget": (1, "trials in the study"),
-          "limit": (1, "test images"), "seed": (0, "the study's seed")}
+          "limit": (1, "test images"), "seed": (0, "the study's seed"),
+          "jobs": (1, "runs trained at a time")}
 
 
 def check_counts(args):
-    """--seeds, --budget, --limit >= 1 and --seed >= 0 (ConfigError naming the option)."""
+    """--seeds, --budget, --limit, --jobs >= 1 and --seed >= 0 (ConfigError naming the option)."""
     for key, (least, what) in COUNTS.items():
         value = getattr(args, key, None)
         if value is not None and value < least:

@@ -1,4 +1,5 @@
 """Provenance of a result: the code's git commit, package versions, machine, time, seed."""
+import os
 import platform
 import subprocess
 import sys
@@ -61,7 +62,7 @@ def provenance(seed=None):
 def cpu_instruction_set():
     """What the numbers were measured on: the CPU model, the vector instruction set PyTorch
     dispatches to (ATen's capability: DEFAULT, AVX2, AVX512, ...) and the AVX-512 / VNNI / AMX
-    flags the kernel reports."""
+    flags the kernel reports, and the instruction-set switches set in the environment."""
     import torch
     model, flags = platform.processor() or "unknown", set()
     try:
@@ -75,4 +76,10 @@ def cpu_instruction_set():
         pass
     wanted = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "avx_vnni")
     return {"cpu": model, "aten_capability": torch.backends.cpu.get_cpu_capability(),
-            "flags": [f for f in wanted if f in flags]}
+            "flags": [f for f in wanted if f in flags],
+            "switches": {k: os.environ[k] for k in ISA_SWITCHES if k in os.environ}}
+
+
+# the documented switches that make an AVX-512 machine compute as an AVX2 one (flags above are
+# still the CPU's own: these say what PyTorch, oneDNN and MKL were allowed to use)
+ISA_SWITCHES = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
