@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from snn_tha.repro import experiment, schema, side_by_side
+from snn_tha.repro import schema, side_by_side
 from snn_tha.repro.config import ConfigError
 
 CONFIG = "configs/fmnist_annealing.yaml"
@@ -15,7 +15,7 @@ def test_runs_side_by_side_each_finish_as_alone(data_dir, tmp_path, monkeypatch)
     overrides = [f"data.data_dir={data_dir}", "data.validation_size=20"]
     cfg = schema.load_config(CONFIG, "smoke", overrides + ["repeats=2"])
     monkeypatch.setenv("SNN_THA_RESULTS", str(tmp_path / "parallel"))
-    side_by_side.train_commands(experiment.commands([(CONFIG, cfg)], overrides), jobs=2)
+    side_by_side.train_commands(side_by_side.commands([(CONFIG, cfg)], overrides), jobs=2)
     alone = train(cfg, tmp_path / "alone", progress=False)["runs"]
     for k, final in enumerate(alone):
         run = tmp_path / "parallel" / "runs" / "fmnist_annealing" / f"smoke-seed{k}"

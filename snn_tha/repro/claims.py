@@ -36,12 +36,11 @@ def run_all(profile, seeds, datasets, overrides=(), jobs=1):
         prefix = PREFIXES[dataset]
         try:
             if jobs > 1:
-                from snn_tha.repro import experiment   # it imports this module
                 planned = [(p, schema.load_config(p, profile, [*overrides, f"repeats={seeds}"]))
                            for p in variant_configs(prefix)]
                 if planned:
                     prepare_data(planned[0][1])   # absent data: one line, as sequential training
-                side_by_side.train_commands(experiment.commands(planned, overrides), jobs)
+                side_by_side.train_commands(side_by_side.commands(planned, overrides), jobs)
             else:
                 for path in variant_configs(prefix):
                     train_config_file(path, profile, seeds, overrides)

@@ -2,10 +2,10 @@
 variants, print them (--dry-run), train them (resumable), then build its table and claims."""
 import argparse
 import logging
-import shlex
 from pathlib import Path
 
 from snn_tha.repro import ablation, catalogue, claims, paths, schema, tables
+from snn_tha.repro.side_by_side import commands  # noqa: F401 (snn-tha runs prints them)
 from snn_tha.repro.data.common import DataError
 from snn_tha.repro.train import check_data_root, train
 
@@ -35,18 +35,6 @@ def plan(configs, args):
     extra = [*getattr(args, "overrides", []), f"repeats={args.seeds}"]
     extra += [f"device={args.device}"] if args.device else []
     return [(path, schema.load_config(path, args.profile, extra)) for path in configs]
-
-
-def commands(planned, overrides=()):
-    """One self-contained command per (experiment, seed) run (`--set` overrides included)."""
-    extra = "".join(f" --set {shlex.quote(o)}" for o in overrides)
-    lines = []
-    for path, cfg in planned:
-        for k in range(cfg.repeats):
-            shown = Path(path).resolve().relative_to(tables.ROOT) if Path(path).is_absolute() else path
-            lines.append(f"snn-tha train {shlex.quote(str(shown))} --profile {cfg.profile} "
-                         f"--set seed={cfg.seed + k} --set repeats=1{extra} --resume")
-    return lines
 
 
 def run(dataset, configs, args, ablation_config=None):
