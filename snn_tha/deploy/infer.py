@@ -1,4 +1,7 @@
-"""The 1-bit deployment engine: runs a `snn-tha export` file with numpy only (no PyTorch).
+"""Runs a `snn-tha export` file on test images with numpy only (no PyTorch).
+
+This module is the float32 reference engine and the command line (`snn-tha infer`), which runs
+the bit-packed engine of `snn_tha.deploy.packed` by default (the same predictions).
 
 Per layer: binary spikes (or the image's uint8 pixels) times +-1 weights as integer sums (the
 2x2 average pooling is folded into a stride-2 convolution with integer taps), and the LIF
@@ -177,9 +180,11 @@ def add_arguments(p):
     p.add_argument("file", help="an export: model.1bit.npz (with model.1bit.json beside it)")
     p.add_argument("--data", default="data", help="data root holding the test split (static data)")
     p.add_argument("--limit", type=int, help="first N test images only")
-    p.add_argument("--engine", choices=("float", "packed"), default="float",
-                   help="float: float32 matrix products (default); packed: sign and spike bits "
-                        "with popcount (snn_tha.deploy.packed); the same predictions")
+    p.add_argument("--engine", choices=("packed", "float"), default="packed",
+                   help="packed (default): sign and spike bits with popcount, compiled once per "
+                        "machine (snn_tha.deploy.packed; numpy's bitwise_count without a "
+                        "compiler); float: float32 matrix products, the reference; the same "
+                        "predictions")
     p.add_argument("--predictions", metavar="CSV", help="write each image's label, prediction "
                    "and output spike counts there")
 
