@@ -1,37 +1,38 @@
-import json
-
 import pytest
 
-from snn_tha.repro import schema, side_by_side
+from snn_tha.repro import side_by_side
 from snn_tha.repro.config import ConfigError
+from snn_tha.repro.data.common import DataError
 
 CONFIG = "configs/fmnist_annealing.yaml"
 
 
 def test_runs_side_by_side_each_finish_as_alone(data_dir, tmp_path, monkeypatch):
-    """Two seeds trained two at a time (one thread each on 2 cores) give the run folders that
-    training them one after the other in this process gives: same accuracies and thresholds."""
+    """Two seeds trained two at a time (worker processes, a share of the cores each) give the
+    run folders that training them one after the other in this process gives."""
+    from snn_tha.repro import schema
     from snn_tha.repro.train import train
-    overrides = [f"data.data_dir={data_dir}", "data.validation_size=20"]
-    cfg = schema.load_config(CONFIG, "smoke", overrides + ["repeats=2"])
+    overrides = (f"data.data_dir={data_dir}", "data.validation_size=20")
     monkeypatch.setenv("SNN_THA_RESULTS", str(tmp_path / "parallel"))
-    side_by_side.train_commands(side_by_side.commands([(CONFIG, cfg)], overrides), jobs=2)
+    theirs = side_by_side.train_runs([(CONFIG, "smoke", k, overrides) for k in (0, 1)], jobs=2)
+    cfg = schema.load_config(CONFIG, "smoke", list(overrides) + ["repeats=2"])
     alone = train(cfg, tmp_path / "alone", progress=False)["runs"]
-    for k, final in enumerate(alone):
-        run = tmp_path / "parallel" / "runs" / "fmnist_annealing" / f"smoke-seed{k}"
-        theirs = json.loads((run / "final.json").read_text())
-        assert theirs["seed"] == final["seed"] == k
-        for key in ("test_acc", "val_acc", "eval_thresholds", "iterations"):
-            assert theirs[key] == pytest.approx(final[key], abs=0.05 if key.endswith("acc") else 1e-6), key
+    assert (tmp_path / "parallel" / "runs" / "fmnist_annealing" / "smoke-seed1" / "final.json").is_file()
+    for k, (a, b) in enumerate(zip(alone, theirs)):
+        assert a["seed"] == b["seed"] == k
+        assert a["eval_thresholds"] == b["eval_thresholds"] and a["iterations"] == b["iterations"]
+        # 1 thread against this process's threads: float sums in other orders, 32 test images
+        assert abs(a["test_acc"] - b["test_acc"]) <= 0.07
 
 
-def test_a_failed_run_is_one_line_naming_its_command(tmp_path, monkeypatch):
+def test_a_failed_run_is_one_line_naming_it_and_missing_data_stays_a_data_error(data_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("SNN_THA_RESULTS", str(tmp_path))
-    bad = "snn-tha train configs/no_such_experiment.yaml --profile smoke --set seed=0 --set repeats=1 --resume"
     with pytest.raises(ConfigError) as err:
-        side_by_side.train_commands([bad], jobs=2)
+        side_by_side.train_runs([("configs/no_such_experiment.yaml", "smoke", 0, ())], jobs=2)
     assert "1 of 1 runs failed" in str(err.value) and "no_such_experiment" in str(err.value)
     assert "\n" not in str(err.value)
+    with pytest.raises(DataError):   # no such data root: claims then skips the data set, one line
+        side_by_side.train_runs([(CONFIG, "smoke", 0, (f"data.data_dir={tmp_path / 'empty'}",))], jobs=2)
 
 
 @pytest.mark.parametrize("jobs, cpus, threads", [(1, 2, 2), (2, 2, 1), (3, 2, 1), (2, 16, 8)])

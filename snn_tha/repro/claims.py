@@ -14,7 +14,6 @@ from snn_tha.repro import files, paper, paths, schema, side_by_side, tables
 from snn_tha.repro.data import DataError
 from snn_tha.repro.claim_stats import MIN_PAIRS, RULE, UNDECIDED, describe, paired, seeds_needed
 from snn_tha.repro.ablation import CLAIM_VARIANTS, PREFIXES, train_config_file
-from snn_tha.repro.run_setup import prepare_data
 
 ACC_EFFECT = 1.0    # pp: Table 1's gaps between the binarized variants are about 1 point
 DEAD_EFFECT = 10.0  # pp: Fig. 5 / Sec. 5.2 report 10-30 points fewer dead neurons
@@ -30,17 +29,13 @@ def variant_configs(prefix):
 
 def run_all(profile, seeds, datasets, overrides=(), jobs=1):
     """Train every variant of every data set whose data is present; returns trained data sets.
-    `jobs` > 1: that many runs side by side (`side_by_side`), each data set checked first."""
+    `jobs` > 1: that many runs side by side (`side_by_side.train_runs`), the same runs."""
     done = []
     for dataset in datasets:
         prefix = PREFIXES[dataset]
         try:
             if jobs > 1:
-                planned = [(p, schema.load_config(p, profile, [*overrides, f"repeats={seeds}"]))
-                           for p in variant_configs(prefix)]
-                if planned:
-                    prepare_data(planned[0][1])   # absent data: one line, as sequential training
-                side_by_side.train_commands(side_by_side.commands(planned, overrides), jobs)
+                side_by_side.train_runs(_seed_runs(prefix, profile, seeds, overrides), jobs)
             else:
                 for path in variant_configs(prefix):
                     train_config_file(path, profile, seeds, overrides)
@@ -48,6 +43,15 @@ def run_all(profile, seeds, datasets, overrides=(), jobs=1):
         except DataError as err:
             log.warning("skipping %s: %s", dataset, err)
     return done
+
+
+def _seed_runs(prefix, profile, seeds, overrides):
+    """(config, profile, seed, overrides) of every run `train_config_file` would train."""
+    runs = []
+    for path in variant_configs(prefix):
+        first = schema.load_config(path, profile, [*overrides, f"repeats={seeds}"]).seed
+        runs += [(path, profile, first + k, tuple(overrides)) for k in range(seeds)]
+    return runs
 
 
 def runs_by_variant(profile, dataset, runs_root=None):

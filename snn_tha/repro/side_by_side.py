@@ -1,18 +1,19 @@
 """Training runs side by side: `jobs` worker processes of cpu_count // jobs threads each, one
-`snn-tha train ... --set seed=k --set repeats=1 --resume` per (experiment, seed), the commands
-`snn-tha runs` prints. On the 2-core development machine two 1-thread runs finish a pair sooner
-than two 2-thread runs one after the other (PyTorch's threads scale below 2x on the small
-per-step tensors; measured in the README), so `make claims` trains two at a time."""
+(experiment, seed) run each, trained by `train` as in sequence (`train_runs`); and the same runs
+as self-contained `snn-tha train` commands for other machines (`commands`, what `snn-tha runs`
+prints). On the 2-core development machine two 1-thread runs finish a pair sooner than two
+2-thread runs one after the other (measured in the README), so `make claims` trains two at a
+time."""
 import logging
+import multiprocessing
 import os
 import shlex
-import subprocess
-import sys
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from snn_tha.repro import paths
 from snn_tha.repro.config import ConfigError
+from snn_tha.repro.data.common import DataError
 
 log = logging.getLogger("snn_tha")
 
@@ -33,30 +34,51 @@ def threads_per_job(jobs):
     return max(1, (os.cpu_count() or 1) // jobs)
 
 
-def _argv(command):
-    """`snn-tha train ...` as this interpreter's module call (no reliance on PATH)."""
-    words = shlex.split(command)
-    return [sys.executable, "-m", "snn_tha.repro.cli", *words[1:]]
+def _start_worker(threads):
+    import torch
+    torch.set_num_threads(threads)
 
 
-def train_commands(to_run, jobs):
-    """Run the `snn-tha train` commands `jobs` at a time; a failed run is a ConfigError naming
-    its command and its last line, after the others have finished (their results are kept)."""
+def _train_one(path, profile, seed, overrides):
+    """One seed as `train` runs it in sequence (resume "auto": a finished run of these settings
+    is left as it is, one of other settings moved aside), in a worker process."""
+    from snn_tha.repro import schema
+    from snn_tha.repro.train import train
+    cfg = schema.load_config(path, profile, [*overrides, f"seed={seed}", "repeats=1"])
+    return train(cfg, resume="auto", progress=False)["runs"][0]
+
+
+def train_runs(runs, jobs):
+    """Train `runs` [(config path, profile, seed, overrides)] `jobs` at a time, each worker with
+    its share of the cores; returns their final results in order. The first failure is raised
+    once the others have finished (their results are kept): a DataError as it is (the caller
+    skips that data set), anything else as a ConfigError naming the run."""
     threads = threads_per_job(jobs)
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    log.info("training %d runs, %d at a time with %d thread(s) each", len(to_run), jobs, threads)
-
-    def run(indexed):
-        k, command = indexed
-        done = subprocess.run(_argv(command), env=env, cwd=paths.ROOT, capture_output=True,
-                              text=True)   # the commands name configs/ relative to the checkout
-        log.info("[%d/%d] %s: %s", k + 1, len(to_run), command,
-                 "done" if done.returncode == 0 else f"failed (exit {done.returncode})")
-        return command, done
-
-    with ThreadPoolExecutor(jobs) as pool:
-        failed = [(c, d) for c, d in pool.map(run, enumerate(to_run)) if d.returncode != 0]
+    log.info("training %d runs, %d at a time with %d thread(s) each", len(runs), jobs, threads)
+    saved = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    os.environ.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))  # for the workers
+    try:
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_start_worker, initargs=(threads,)) as pool:
+            futures = [pool.submit(_train_one, *run) for run in runs]
+            outcomes = []
+            for k, (run, future) in enumerate(zip(runs, futures)):
+                error = future.exception()
+                if not isinstance(error, DataError):   # absent data: the caller's one line
+                    log.info("[%d/%d] %s seed %d: %s", k + 1, len(runs), Path(run[0]).stem,
+                             run[2], "done" if error is None else f"failed ({error})")
+                outcomes.append(error or future.result())
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    failed = [(run, e) for run, e in zip(runs, outcomes) if isinstance(e, BaseException)]
     if failed:
-        command, done = failed[0]
-        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
-        raise ConfigError(f"{len(failed)} of {len(to_run)} runs failed; first: `{command}`: {last}")
+        (path, _, seed, _), error = failed[0]
+        if isinstance(error, DataError):
+            raise error
+        raise ConfigError(f"{len(failed)} of {len(runs)} runs failed; first: {Path(path).name} "
+                          f"seed {seed}: {str(error).splitlines()[0] if str(error) else type(error).__name__}")
+    return outcomes
