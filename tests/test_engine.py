@@ -334,3 +334,32 @@ def test_popcount_conv_equals_the_folded_float_conv():
     folded = engine.fold_pool_into_conv(signs)
     theirs = F.conv2d(spikes.float().flatten(0, 1), folded, stride=2).view(3, 4, 32, 3, 4)   # 7 conv rows: pooling drops one
     assert torch.equal(ours, theirs)
+
+
+def test_spikes_a_convolution_reads_are_stored_channels_last():
+    """The engine keeps layer 1's spikes (and layer 2's current) channels-last on the CPU, so
+    oneDNN reorders no activation; the reference loop's spikes are unchanged by it (the other
+    tests compare them)."""
+    _, net = net_pair("static_conv", True)
+    x, steps = inputs("static_conv", batch=3)
+    out = net(x, steps)
+    assert engine.is_channels_last_sequence(out.layer_spikes[0])
+    assert engine.is_channels_last_sequence(out.layer_spikes[1])
+    assert out.layer_spikes[2].is_contiguous()
+
+
+def test_batch_norm_per_step_on_channels_last_storage_equals_nchw():
+    torch.manual_seed(7)
+    x = torch.randn(6, 5, 4, 3, 3) * torch.arange(1, 7).view(6, 1, 1, 1, 1) + 1.5
+    w, b = torch.randn(4).requires_grad_(), torch.randn(4).requires_grad_()
+    grad = torch.randn_like(x)
+    results = []
+    for stored in (x, engine.channels_first_view(engine.channels_last_storage(x))):
+        xi = stored.detach().clone() if stored.is_contiguous() else stored.detach()
+        xi.requires_grad_()
+        y, mean, var = engine._BatchNormPerStep.apply(xi, w, b, 1e-5)
+        assert engine.is_channels_last_sequence(y) == engine.is_channels_last_sequence(xi)
+        results.append((y, mean, var, *torch.autograd.grad((y * grad).sum(), (xi, w, b))))
+    assert engine.is_channels_last_sequence(engine.channels_first_view(engine.channels_last_storage(x)))
+    for nchw, last in zip(*results):
+        torch.testing.assert_close(last, nchw, rtol=1e-5, atol=1e-5)

@@ -145,7 +145,7 @@ def binary_conv_pooled(spikes, signs):
     if lib is None or spikes.shape[2] > 64:
         return None
     steps, batch = spikes.shape[:2]
-    images = spikes.reshape(steps * batch, *spikes.shape[2:]).numpy()
+    images = spikes.reshape(steps * batch, *spikes.shape[2:]).contiguous().numpy()   # NCHW
     plus = np.ascontiguousarray(popcount.pack_weights(
         {"kind": "conv", "signs": signs.detach().cpu().numpy()}).T)
     parts = np.array_split(np.arange(len(images)), max(1, torch.get_num_threads()))
@@ -155,6 +155,17 @@ def binary_conv_pooled(spikes, signs):
         sums = list(pool.map(lambda r: popcount.conv_pool(lib, images[r[0]:r[1]], k, plus), parts))
     out = torch.from_numpy(np.concatenate(sums) if len(sums) > 1 else sums[0]).float().mul_(0.25)
     return out.reshape(steps, batch, *out.shape[1:])
+
+
+def channels_last_storage(x):
+    """`[..., C, H, W]` as `[..., H, W, C]` contiguous (no copy when it is stored so already):
+    the same values, stored as oneDNN's convolutions read them without a reorder."""
+    return x.movedim(-3, -1).contiguous()
+
+
+def channels_first_view(x):
+    """`[..., H, W, C]` storage seen as `[..., C, H, W]` (a view: every image channels-last)."""
+    return x.movedim(-1, -3)
 
 
 def fold_pool_into_conv(weight, pool=2):
@@ -175,14 +186,43 @@ def over_time(fn, x, chunk):
 
 
 def _sum_per_step_channel(v, spatial):
-    """[T, B, C*spatial] -> [T, C]: sums over the batch, then over each channel's positions."""
+    """[T, B, C*spatial] -> [T, C]: sums over the batch, then over each channel's positions;
+    `spatial` None: v is [T, M, C] (channels-last storage), summed over its rows."""
+    if spatial is None:
+        return v.sum(1)
     return v.sum(1).view(v.shape[0], -1, spatial).sum(-1)
 
 
 def _spread(v, spatial):
     """[T, C] -> [T, 1, C*spatial]: a per-(step, channel) value at every position. Broadcasting
-    over a contiguous last dim is several times faster than over [T, 1, C, 1]."""
+    over a contiguous last dim is several times faster than over [T, 1, C, 1]. `spatial` None:
+    [T, 1, C] for channels-last rows."""
+    if spatial is None:
+        return v.unsqueeze(1)
     return v.repeat_interleave(spatial, dim=1).unsqueeze(1)
+
+
+def is_channels_last_sequence(x):
+    """x `[T, B, C, H, W]` stored as `[T, B, H, W, C]` (see `channels_last_storage`)."""
+    return x.dim() == 5 and x.movedim(2, -1).is_contiguous() and not x.is_contiguous()
+
+
+def _per_channel_rows(x):
+    """(values with channels last or interleaved, `spatial` for the helpers above, n per (t, c)):
+    [T, M, C] rows for channels-last storage, [T, B, C*S] else; both views, no copy."""
+    steps, batch, channels = x.shape[:3]
+    if is_channels_last_sequence(x):
+        rows = x.movedim(2, -1).reshape(steps, -1, channels)
+        return rows, None, rows.shape[1]
+    spatial = x[0, 0, 0].numel()
+    return x.reshape(steps, batch, -1), spatial, batch * spatial
+
+
+def _as_input(values, x):
+    """Per-channel rows (`_per_channel_rows`) back to x's shape and storage."""
+    if is_channels_last_sequence(x):
+        return values.view(x.movedim(2, -1).shape).movedim(-1, 2)
+    return values.view_as(x)
 
 
 class _BatchNormPerStep(torch.autograd.Function):
@@ -193,30 +233,27 @@ class _BatchNormPerStep(torch.autograd.Function):
         dx = w * rstd * (dy - sum(dy) / n - xhat * sum(dy * xhat) / n)
         dw = sum over t of sum(dy * xhat),  db = sum of dy
     Same statistics as T per-step calls, to rounding (another reduction order); the variance
-    is two-pass (centred), as torch's."""
+    is two-pass (centred), as torch's. Channels-last storage is kept (its output too), so the
+    convolution before it reads and writes no reordered copy."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, eps):
-        steps, batch, channels = x.shape[:3]
-        spatial = x[0, 0, 0].numel()
-        xv = x.reshape(steps, batch, -1)
-        n = batch * spatial
+        xv, spatial, n = _per_channel_rows(x)
         mean = _sum_per_step_channel(xv, spatial) / n
         var = _sum_per_step_channel((xv - _spread(mean, spatial)).square_(), spatial) / n
         rstd = torch.rsqrt(var + eps)
         scale = rstd * weight
         shift = bias - mean * scale
         y = torch.addcmul(_spread(shift, spatial), xv, _spread(scale, spatial))
-        ctx.save_for_backward(xv, mean, rstd, weight)
+        ctx.save_for_backward(x, mean, rstd, weight)
         ctx.mark_non_differentiable(mean, var)
-        return y.view_as(x), mean, var
+        return _as_input(y, x), mean, var
 
     @staticmethod
     def backward(ctx, grad_y, _grad_mean, _grad_var):
-        xv, mean, rstd, weight = ctx.saved_tensors
-        spatial = xv.shape[2] // mean.shape[1]
-        n = xv.shape[1] * spatial
-        dy = grad_y.reshape(xv.shape)
+        x, mean, rstd, weight = ctx.saved_tensors
+        xv, spatial, n = _per_channel_rows(x)
+        dy = grad_y.movedim(2, -1).reshape(xv.shape) if spatial is None else grad_y.reshape(xv.shape)
         sum_dy = _sum_per_step_channel(dy, spatial)
         sum_dy_xhat = (_sum_per_step_channel(dy * xv, spatial) - mean * sum_dy) * rstd
         a = weight * rstd
@@ -224,7 +261,7 @@ class _BatchNormPerStep(torch.autograd.Function):
         c = -a * sum_dy / n - mean * b
         grad_x = torch.addcmul(torch.addcmul(_spread(c, spatial), dy, _spread(a, spatial)),
                                xv, _spread(b, spatial))
-        return grad_x.view_as(grad_y), sum_dy_xhat.sum(0), sum_dy.sum(0), None
+        return _as_input(grad_x, x), sum_dy_xhat.sum(0), sum_dy.sum(0), None
 
 
 def _update_running_stats(bn, mean, var, count):

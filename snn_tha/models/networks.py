@@ -65,6 +65,8 @@ class ConvBlock(nn.Module):
             cur = F.avg_pool2d(self.conv(x), 2)
             return engine.batch_norm_static(self.bn, cur, num_steps) if self.bn is not None else cur
         folded = engine.fold_pool_into_conv(self.conv.effective_weight())
+        if engine.is_channels_last_sequence(x):
+            folded = folded.contiguous(memory_format=torch.channels_last)   # as its input
         if fast:  # spikes in: exact forward, bf16 gradients where measured faster
             conv = lambda imgs: engine.faster(  # noqa: E731
                 "conv", _conv_stride2, engine.spike_conv_bf16_grad, imgs, folded,
@@ -117,6 +119,15 @@ class SpikingNet(nn.Module):
         self.conv_chunk = conv_chunk
         self.forward_only = False   # set by `forward_only(net)`: evaluation's path
 
+    def _channels_last(self, i, cur):
+        """Whether block i's LIF runs on channels-last storage: its spikes feed a convolution,
+        or its current comes so from one (a convolution then batch norm on such spikes). oneDNN
+        then reorders nothing between NCHW and its blocked layout, forward or backward."""
+        if cur.device.type != "cpu" or cur.dim() < 4:
+            return False
+        feeds_conv = i + 1 < len(self.blocks) and isinstance(self.blocks[i + 1], ConvBlock)
+        return feeds_conv or engine.is_channels_last_sequence(cur)
+
     def _hidden_spikes(self, block, cur, num_steps):
         """Forward-only evaluation: a hidden layer's spikes as uint8 with no membrane record
         (`engine.lif_spikes`), which a binary conv after it sums by popcount; None to run the
@@ -133,7 +144,7 @@ class SpikingNet(nn.Module):
         layer_spikes = []
         fast = self.engine == "fast"
         # the first layer's input may be real-valued (images): low precision only for spikes
-        for block in self.blocks:
+        for i, block in enumerate(self.blocks):
             # a static current stays static only if no fresh dropout mask is drawn per step
             keep_static = static and not (isinstance(block, DenseBlock) and block.drop.p > 0
                                           and self.training)
@@ -142,9 +153,14 @@ class SpikingNet(nn.Module):
             first = block is self.blocks[0]
             cur = block.sequence_current(x, static, num_steps, self.conv_chunk,
                                          fast=fast and not static, check_spikes=first)
+            channels_last = self._channels_last(i, cur)
+            if channels_last:   # the LIF is element-wise: only the storage changes
+                cur = engine.channels_last_storage(cur)
             spk = self._hidden_spikes(block, cur, num_steps if static else None)
             if spk is None:
                 spk, mem = block.lif.sequence(cur, num_steps if static else None)
+            if channels_last:
+                spk = engine.channels_first_view(spk)
             layer_spikes.append(spk)
             x, static = spk, False
         return SNNOutput(spk, mem, layer_spikes)
