@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from snn_tha.kernels import engine, fused
+from snn_tha.kernels import batch_norm, engine, fused
 from snn_tha.models import ARCHITECTURES, NetConfig, build
 from snn_tha.repro.schema import LAYERS
 from snn_tha.nn.neurons import Leaky
@@ -252,7 +252,7 @@ def _assert_bn_close(a, b, tol=dict(rtol=1e-5, atol=1e-5)):
 
 @pytest.mark.parametrize("momentum", [0.1, None], ids=["momentum", "cumulative"])
 def test_batched_batch_norm_equals_per_step_calls(momentum):
-    """Per-step statistics in one computation (engine._BatchNormPerStep) against T module
+    """Per-step statistics in one computation (batch_norm._BatchNormPerStep) against T module
     calls: outputs and gradients to rounding (another reduction order), T running-stat updates."""
     loop, batched = _bn_pair(momentum)
     torch.manual_seed(4)
@@ -357,7 +357,7 @@ def test_batch_norm_per_step_on_channels_last_storage_equals_nchw():
     for stored in (x, engine.channels_first_view(engine.channels_last_storage(x))):
         xi = stored.detach().clone() if stored.is_contiguous() else stored.detach()
         xi.requires_grad_()
-        y, mean, var = engine._BatchNormPerStep.apply(xi, w, b, 1e-5)
+        y, mean, var = batch_norm._BatchNormPerStep.apply(xi, w, b, 1e-5)
         assert engine.is_channels_last_sequence(y) == engine.is_channels_last_sequence(xi)
         results.append((y, mean, var, *torch.autograd.grad((y * grad).sum(), (xi, w, b))))
     assert engine.is_channels_last_sequence(engine.channels_first_view(engine.channels_last_storage(x)))
