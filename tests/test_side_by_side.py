@@ -39,3 +39,17 @@ def test_a_failed_run_is_one_line_naming_it_and_missing_data_stays_a_data_error(
 def test_each_job_gets_its_share_of_the_cores(jobs, cpus, threads, monkeypatch):
     monkeypatch.setattr(side_by_side.os, "cpu_count", lambda: cpus)
     assert side_by_side.threads_per_job(jobs) == threads
+
+
+def test_claims_side_by_side_skip_absent_data_with_one_line_and_no_folders(tmp_path, monkeypatch, caplog):
+    from snn_tha.repro import claims
+    from snn_tha.repro.data import static
+    monkeypatch.setattr(static, "_try_download", lambda root, name: False)
+    monkeypatch.setenv("SNN_THA_RESULTS", str(tmp_path / "results"))
+    with caplog.at_level("WARNING", logger="snn_tha"):
+        done = claims.run_all("smoke", 2, ["mnist"], [f"data.data_dir={tmp_path / 'data'}"], jobs=2)
+    assert done == []
+    assert [r.getMessage() for r in caplog.records if "skipping" in r.getMessage()] == [
+        r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len([r for r in caplog.records if "skipping mnist" in r.getMessage()]) == 1
+    assert not (tmp_path / "results" / "runs").exists() or not any((tmp_path / "results" / "runs").iterdir())

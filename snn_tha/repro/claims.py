@@ -14,6 +14,7 @@ from snn_tha.repro import files, paper, paths, schema, side_by_side, tables
 from snn_tha.repro.data import DataError
 from snn_tha.repro.claim_stats import MIN_PAIRS, RULE, UNDECIDED, describe, paired, seeds_needed
 from snn_tha.repro.ablation import CLAIM_VARIANTS, PREFIXES, train_config_file
+from snn_tha.repro.run_setup import prepare_data
 
 ACC_EFFECT = 1.0    # pp: Table 1's gaps between the binarized variants are about 1 point
 DEAD_EFFECT = 10.0  # pp: Fig. 5 / Sec. 5.2 report 10-30 points fewer dead neurons
@@ -35,7 +36,10 @@ def run_all(profile, seeds, datasets, overrides=(), jobs=1):
         prefix = PREFIXES[dataset]
         try:
             if jobs > 1:
-                side_by_side.train_runs(_seed_runs(prefix, profile, seeds, overrides), jobs)
+                runs = _seed_runs(prefix, profile, seeds, overrides)
+                if runs:   # absent data: one line here, not a failure in every worker
+                    prepare_data(schema.load_config(runs[0][0], profile, list(overrides)))
+                side_by_side.train_runs(runs, jobs)
             else:
                 for path in variant_configs(prefix):
                     train_config_file(path, profile, seeds, overrides)
