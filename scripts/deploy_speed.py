@@ -5,7 +5,6 @@ after a warm-up. Writes results/bench/deploy_speed.{json,md}.
 Usage: .venv/bin/python scripts/deploy_speed.py [MODEL_DIR] [--images N]
 """
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -32,9 +31,9 @@ def timed(fn, repeats=3):
 
 def command_line(argv):
     """The command as run, with the instruction-set switches it ran under."""
-    env = [f"{k}={os.environ[k]}" for k in provenance.ISA_SWITCHES if k in os.environ]
+    switches = provenance.switch_words(provenance.cpu_instruction_set())
     args = sys.argv[1:] if argv is None else argv
-    return " ".join(env + [".venv/bin/python scripts/deploy_speed.py"] + list(args))
+    return " ".join(([switches] if switches else []) + [".venv/bin/python scripts/deploy_speed.py"] + list(args))
 
 
 def main(argv=None):

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from snn_tha.kernels.engine import neuron_counts  # noqa: E402
 from snn_tha.kernels.host_memory import keep_freed_memory  # noqa: E402
 from snn_tha.models.networks import forward_only  # noqa: E402
 from snn_tha.repro import files, paths, provenance, run_export  # noqa: E402
@@ -33,7 +34,7 @@ def per_image(model, split, cfg, to_input):
         for x, _ in batches(split, cfg.batch_size, to_input=to_input):
             out = model(x, cfg.num_steps)
             preds.append(out.spikes.sum(0).argmax(1))
-            layer = [s.float().sum(dim=(0, 1)).flatten() for s in out.layer_spikes]
+            layer = [neuron_counts(s) for s in out.layer_spikes]
             counts = layer if counts is None else [a + b for a, b in zip(counts, layer)]
     return torch.cat(preds), counts
 

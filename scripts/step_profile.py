@@ -63,7 +63,7 @@ def main(argv=None):
               "provenance": provenance.provenance()}
     out = paths.ROOT / "results" / "bench"
     files.atomic_write_json(out / f"{args.name}.json", result)
-    switches = " ".join(f"{k}={v}" for k, v in isa["switches"].items())
+    switches = provenance.switch_words(isa)
     lines = [f"# One training step of {case.name} by part (exact engine, T={case.num_steps}, "
              f"batch {case.batch}, {result['threads']} threads, {args.steps} profiled steps)", "",
              f"Machine: {isa['cpu']}, PyTorch dispatch {isa['aten_capability']}"

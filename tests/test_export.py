@@ -269,7 +269,7 @@ def test_compiled_popcount_conv_gives_numpys_integers(channels, march):
     layer = {"kind": "conv", "signs": np.where(gen.random((7, channels, 5, 5)) < 0.5, -1.0, 1.0)}
     spikes = (gen.random((3, channels, 13, 13)) < 0.3).astype(np.uint8)
     plus = packed.pack_weights(layer)
-    theirs = native.conv_pool(lib, spikes, 5, np.ascontiguousarray(plus.T))
+    theirs = native.conv_pool(lib, spikes, 5, plus)
     expected = infer.conv(spikes.astype(np.float32), infer.fold_pool(layer["signs"].astype(np.float32)))
     np.testing.assert_array_equal(theirs, expected)
     if 64 % channels == 0:

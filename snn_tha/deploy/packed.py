@@ -89,11 +89,9 @@ def spike_current(layer, plus, spikes, lib=None):
     """A binary layer's integer current: compiled popcount kernels where `lib` (the loaded
     `snn_tha.kernels.popcount` library) is given, numpy's bitwise_count else; the same integers."""
     if lib is not None:
-        columns = np.ascontiguousarray(plus.T)
         if layer["kind"] == "conv":
-            return popcount.conv_pool(lib, np.ascontiguousarray(spikes, np.uint8),
-                                    layer["signs"].shape[-1], columns)
-        return popcount.dense(lib, pack_rows(spikes.reshape(spikes.shape[0], -1)), columns)
+            return popcount.conv_pool(lib, spikes, layer["signs"].shape[-1], plus)
+        return popcount.dense(lib, pack_rows(spikes.reshape(spikes.shape[0], -1)), plus)
     if layer["kind"] == "conv":
         return spike_conv(spikes, layer, plus)
     packed = pack_rows(spikes.reshape(spikes.shape[0], -1))

@@ -149,8 +149,7 @@ def binary_conv_pooled(spikes, signs):
         return None
     steps, batch = spikes.shape[:2]
     images = spikes.reshape(steps * batch, *spikes.shape[2:]).contiguous().numpy()   # NCHW
-    plus = np.ascontiguousarray(popcount.pack_weights(
-        {"kind": "conv", "signs": signs.detach().cpu().numpy()}).T)
+    plus = popcount.pack_weights({"kind": "conv", "signs": signs.detach().cpu().numpy()})
     parts = np.array_split(np.arange(len(images)), max(1, torch.get_num_threads()))
     parts = [(p[0], p[-1] + 1) for p in parts if len(p)]
     k = signs.shape[-1]

@@ -75,19 +75,28 @@ def _ptr(a):
     return ctypes.c_void_p(a.ctypes.data)
 
 
-def dense(lib, packed_rows, plus_columns):
-    """[rows, words] uint64 inputs x [words, out] uint64 sign bits -> [rows, out] int32."""
+def _columns(plus):
+    """`pack_weights`' rows [out, words] as the kernels read them: [words, out], contiguous."""
+    return np.ascontiguousarray(plus.T)
+
+
+def dense(lib, packed_rows, plus):
+    """[rows, words] uint64 inputs x `pack_weights` rows [out, words] -> [rows, out] int32."""
     rows, words = packed_rows.shape
-    out = np.empty((rows, plus_columns.shape[1]), np.int32)
-    lib.popcount_dense(_ptr(packed_rows), rows, words, _ptr(plus_columns), out.shape[1], _ptr(out))
+    columns = _columns(plus)   # held here: ctypes keeps only its address
+    out = np.empty((rows, plus.shape[0]), np.int32)
+    lib.popcount_dense(_ptr(packed_rows), rows, words, _ptr(columns), out.shape[1], _ptr(out))
     return out
 
 
-def conv_pool(lib, spikes, k, plus_columns):
-    """Binary spikes [N, C, H, W] (uint8) -> pooled integer current [N, out, Ho/2, Wo/2] int32."""
+def conv_pool(lib, spikes, k, plus):
+    """Binary spikes [N, C, H, W] (uint8) by `pack_weights` rows [out, words] -> pooled integer
+    current [N, out, Ho/2, Wo/2] int32."""
+    spikes = np.ascontiguousarray(spikes, np.uint8)
+    columns = _columns(plus)   # held here: ctypes keeps only its address
     n, c, h, w = spikes.shape
-    out = np.empty((n, plus_columns.shape[1], (h - k + 1) // 2, (w - k + 1) // 2), np.int32)
-    lib.popcount_conv_pool(_ptr(spikes), n, c, h, w, k, _ptr(plus_columns), out.shape[1], _ptr(out))
+    out = np.empty((n, plus.shape[0], (h - k + 1) // 2, (w - k + 1) // 2), np.int32)
+    lib.popcount_conv_pool(_ptr(spikes), n, c, h, w, k, _ptr(columns), out.shape[1], _ptr(out))
     return out
 
 

@@ -145,7 +145,7 @@ def _instruction_set_words(machine):
     isa = machine.get("instruction_set")
     if not isa:
         return ""
-    switches = " ".join(f"{k}={v}" for k, v in isa.get("switches", {}).items())
+    switches = provenance.switch_words(isa)
     return (f" of {isa['cpu']}, PyTorch dispatch {isa['aten_capability']}"
             f"{f' ({switches})' if switches else ''}, flags {', '.join(isa['flags']) or 'none of AVX2/AVX-512'}")
 

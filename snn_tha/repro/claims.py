@@ -36,10 +36,12 @@ def run_all(profile, seeds, datasets, overrides=(), jobs=1):
         prefix = PREFIXES[dataset]
         try:
             if jobs > 1:
-                runs = _seed_runs(prefix, profile, seeds, overrides)
-                if runs:   # absent data: one line here, not a failure in every worker
-                    prepare_data(schema.load_config(runs[0][0], profile, list(overrides)))
-                side_by_side.train_runs(runs, jobs)
+                planned = [(p, schema.load_config(p, profile, [*overrides, f"repeats={seeds}"]))
+                           for p in variant_configs(prefix)]
+                if planned:   # absent data: one line here, not a failure in every worker
+                    prepare_data(planned[0][1])
+                side_by_side.train_runs([(path, profile, seed, tuple(overrides)) for path, _, seed
+                                         in side_by_side.each_seed(planned)], jobs)
             else:
                 for path in variant_configs(prefix):
                     train_config_file(path, profile, seeds, overrides)
@@ -47,15 +49,6 @@ def run_all(profile, seeds, datasets, overrides=(), jobs=1):
         except DataError as err:
             log.warning("skipping %s: %s", dataset, err)
     return done
-
-
-def _seed_runs(prefix, profile, seeds, overrides):
-    """(config, profile, seed, overrides) of every run `train_config_file` would train."""
-    runs = []
-    for path in variant_configs(prefix):
-        first = schema.load_config(path, profile, [*overrides, f"repeats={seeds}"]).seed
-        runs += [(path, profile, first + k, tuple(overrides)) for k in range(seeds)]
-    return runs
 
 
 def runs_by_variant(profile, dataset, runs_root=None):

@@ -103,10 +103,10 @@ def cmd_report(args):
 
 def cmd_runs(args):
     """One self-contained `snn-tha train` command per (experiment, seed): fan out anywhere."""
-    from snn_tha.repro import experiment, tables
+    from snn_tha.repro import experiment, side_by_side, tables
     configs = ([paths.CONFIGS / f"{e}.yaml" for e in args.experiments] if args.experiments
                else tables.table_configs("table1") + tables.table_configs("table2"))
-    print("\n".join(experiment.commands(experiment.plan(configs, args))))
+    print("\n".join(side_by_side.commands(experiment.plan(configs, args))))
 
 
 def cmd_export(args):

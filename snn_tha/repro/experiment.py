@@ -4,8 +4,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from snn_tha.repro import ablation, catalogue, claims, paths, schema, tables
-from snn_tha.repro.side_by_side import commands  # noqa: F401 (snn-tha runs prints them)
+from snn_tha.repro import ablation, catalogue, claims, paths, schema, side_by_side, tables
 from snn_tha.repro.data.common import DataError
 from snn_tha.repro.train import check_data_root, train
 
@@ -51,7 +50,7 @@ def run(dataset, configs, args, ablation_config=None):
 def _run(dataset, configs, args, ablation_config):
     planned = plan(configs, args)
     if args.dry_run:   # exactly what a real run trains: the variants, then the ablation
-        lines = commands(planned, args.overrides)
+        lines = side_by_side.commands(planned, args.overrides)
         if ablation_config and args.ablation:
             shown = Path(ablation_config).resolve().relative_to(tables.ROOT)
             lines += ablation.ablation_commands(shown, args.profile, args.seeds,

@@ -83,3 +83,9 @@ def cpu_instruction_set():
 # the documented switches that make an AVX-512 machine compute as an AVX2 one (flags above are
 # still the CPU's own: these say what PyTorch, oneDNN and MKL were allowed to use)
 ISA_SWITCHES = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
+
+
+def switch_words(isa):
+    """"ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 ..." of a `cpu_instruction_set()` record
+    (empty when none was set, or for a record written before the key)."""
+    return " ".join(f"{k}={v}" for k, v in isa.get("switches", {}).items())

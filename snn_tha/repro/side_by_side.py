@@ -18,15 +18,22 @@ from snn_tha.repro.data.common import DataError
 log = logging.getLogger("snn_tha")
 
 
+def each_seed(planned):
+    """(config path, cfg, seed) of every run of [(config path, cfg)]: seeds cfg.seed + k for its
+    `repeats`, the runs `train(cfg)` makes one after the other."""
+    for path, cfg in planned:
+        for k in range(cfg.repeats):
+            yield path, cfg, cfg.seed + k
+
+
 def commands(planned, overrides=()):
     """One self-contained command per (experiment, seed) run (`--set` overrides included)."""
     extra = "".join(f" --set {shlex.quote(o)}" for o in overrides)
     lines = []
-    for path, cfg in planned:
-        for k in range(cfg.repeats):
-            shown = Path(path).resolve().relative_to(paths.ROOT) if Path(path).is_absolute() else path
-            lines.append(f"snn-tha train {shlex.quote(str(shown))} --profile {cfg.profile} "
-                         f"--set seed={cfg.seed + k} --set repeats=1{extra} --resume")
+    for path, cfg, seed in each_seed(planned):
+        shown = Path(path).resolve().relative_to(paths.ROOT) if Path(path).is_absolute() else path
+        lines.append(f"snn-tha train {shlex.quote(str(shown))} --profile {cfg.profile} "
+                     f"--set seed={seed} --set repeats=1{extra} --resume")
     return lines
 
 
@@ -35,6 +42,8 @@ def threads_per_job(jobs):
 
 
 def _start_worker(threads):
+    """A worker's share of the cores: torch's intra-op pool (OpenMP and MKL), which the fused
+    kernels also take their thread count from."""
     import torch
     torch.set_num_threads(threads)
 
@@ -55,30 +64,21 @@ def train_runs(runs, jobs):
     skips that data set), anything else as a ConfigError naming the run."""
     threads = threads_per_job(jobs)
     log.info("training %d runs, %d at a time with %d thread(s) each", len(runs), jobs, threads)
-    saved = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
-    os.environ.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))  # for the workers
-    try:
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=_start_worker, initargs=(threads,)) as pool:
-            futures = [pool.submit(_train_one, *run) for run in runs]
-            outcomes = []
-            for k, (run, future) in enumerate(zip(runs, futures)):
-                error = future.exception()
-                if not isinstance(error, DataError):   # absent data: the caller's one line
-                    log.info("[%d/%d] %s seed %d: %s", k + 1, len(runs), Path(run[0]).stem,
-                             run[2], "done" if error is None else f"failed ({error})")
-                outcomes.append(error or future.result())
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-    failed = [(run, e) for run, e in zip(runs, outcomes) if isinstance(e, BaseException)]
+    failed = []
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_start_worker, initargs=(threads,)) as pool:
+        futures = [pool.submit(_train_one, *run) for run in runs]
+        for k, (run, future) in enumerate(zip(runs, futures)):
+            error = future.exception()
+            if error is not None:
+                failed.append((run, error))
+            if not isinstance(error, DataError):   # absent data: the caller's one line
+                log.info("[%d/%d] %s seed %d: %s", k + 1, len(runs), Path(run[0]).stem,
+                         run[2], "done" if error is None else f"failed ({error})")
     if failed:
         (path, _, seed, _), error = failed[0]
         if isinstance(error, DataError):
             raise error
         raise ConfigError(f"{len(failed)} of {len(runs)} runs failed; first: {Path(path).name} "
                           f"seed {seed}: {str(error).splitlines()[0] if str(error) else type(error).__name__}")
-    return outcomes
+    return [future.result() for future in futures]
