@@ -16,10 +16,9 @@ gradients) to rounding.
   else as torch operations per step; tests hold the kernels to the torch path.
 - static inputs: a current that is the same at every step is passed once (`[B, ...]`);
   its gradient is the sum over steps of the per-step gradients.
-- `fold_pool_into_conv`: a kxk convolution followed by 2x2 average pooling equals one
-  (k+1)x(k+1) stride-2 convolution with the box-summed kernel / 4 (~2.8x fewer MACs for k=5).
-- `over_time`: runs a per-image function over [T, B, ...] in chunks of time steps (chunk=1
-  is the per-step loop, chunk=T one whole-sequence call); the best chunk is a measurement.
+- `snn_tha.kernels.pooled_conv`: a kxk convolution followed by 2x2 average pooling, over all
+  time steps, as the 2x2 box mean of the input then one stride-2 kxk convolution (4x fewer
+  multiplies than the loop's convolution then pooling), in chunks of time steps.
 """
 
 from concurrent.futures import ThreadPoolExecutor
@@ -34,7 +33,7 @@ from snn_tha.kernels.layout import (channels_first_view, channels_last_storage, 
                                     is_channels_last_sequence)
 from snn_tha.functional.equations import LifParams, fast_sigmoid_grad, heaviside, lif_membrane  # noqa: F401 (LifParams: re-exported)
 from snn_tha.kernels.low_precision import (faster, is_spike_tensor,  # noqa: F401 (moved there)
-                                          spike_conv_bf16_grad, spike_linear_int8)
+                                          spike_linear_int8)
 
 
 class _LIFSequence(torch.autograd.Function):
@@ -156,23 +155,6 @@ def binary_conv_pooled(spikes, signs):
     with ThreadPoolExecutor(len(parts)) as pool:   # ctypes releases the GIL
         sums = list(pool.map(lambda r: popcount.conv_pool(lib, images[r[0]:r[1]], k, plus), parts))
     out = torch.from_numpy(np.concatenate(sums) if len(sums) > 1 else sums[0]).float().mul_(0.25)
-    return out.reshape(steps, batch, *out.shape[1:])
-
-
-def fold_pool_into_conv(weight, pool=2):
-    """Kernel of conv(k) -> avg_pool(2) as one conv(k+1, stride 2): box-sum of the 4 shifts / 4."""
-    if pool != 2:
-        raise ValueError(f"fold_pool_into_conv supports 2x2 pooling only, got {pool}")
-    shifts = [F.pad(weight, (j, 1 - j, i, 1 - i)) for i in (0, 1) for j in (0, 1)]
-    return (shifts[0] + shifts[1] + shifts[2] + shifts[3]) * 0.25
-
-
-def over_time(fn, x, chunk):
-    """Apply a per-image function to x `[T, B, ...]`, `chunk` time steps per call."""
-    steps, batch = x.shape[:2]
-    chunk = max(1, min(int(chunk), steps))
-    outs = [fn(part.reshape(-1, *x.shape[2:])) for part in torch.split(x, chunk)]
-    out = torch.cat(outs) if len(outs) > 1 else outs[0]
     return out.reshape(steps, batch, *out.shape[1:])
 
 

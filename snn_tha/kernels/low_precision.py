@@ -53,33 +53,6 @@ def is_spike_tensor(x):
     return bool(x.min() >= 0 and x.max() <= 127 and torch.equal(x, torch.floor(x)))
 
 
-class _SpikeConvBF16Grad(torch.autograd.Function):
-    """conv2d with an fp32 (exact) forward and bf16 backward matmuls."""
-
-    @staticmethod
-    def forward(ctx, x, weight, stride):
-        ctx.save_for_backward(x, weight)
-        ctx.stride = stride
-        return F.conv2d(x, weight, stride=stride)
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        x, weight = ctx.saved_tensors
-        g = grad_out.bfloat16()
-        grad_x = grad_w = None
-        if ctx.needs_input_grad[0]:
-            grad_x = torch.nn.grad.conv2d_input(x.shape, weight.bfloat16(), g,
-                                                stride=ctx.stride).float()
-        if ctx.needs_input_grad[1]:
-            grad_w = torch.nn.grad.conv2d_weight(x.bfloat16(), weight.shape, g,
-                                                 stride=ctx.stride).float()
-        return grad_x, grad_w, None
-
-
-def spike_conv_bf16_grad(x, weight, stride=2):
-    return _SpikeConvBF16Grad.apply(x, weight, stride)
-
-
 def _pad_to(t, dim, multiple):
     extra = (-t.shape[dim]) % multiple
     if extra == 0:

@@ -7,6 +7,7 @@ Every network has one set of parameters and two ways to run it over time:
   kernels of `snn_tha.kernels.engine` (identical spikes on binary inputs; see that module).
 Float and binarized variants differ only in `binarize` (see `snn_tha.nn.binary`).
 """
+import functools
 import os
 from contextlib import contextmanager
 from typing import NamedTuple
@@ -16,6 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from snn_tha.kernels import engine
+from snn_tha.kernels.pooled_conv import pooled_conv_over_time
 from snn_tha.nn.binary import Conv2d, Linear
 from snn_tha.nn.neurons import Leaky
 from snn_tha.models.config import ARCHITECTURES, ENGINES, NetConfig  # noqa: F401 (NetConfig: re-exported)
@@ -32,10 +34,6 @@ def _spike_guard(x, check):
     """The first layer's input may be real-valued (images): low precision only for spikes,
     checked only when the low-precision op would run (`engine.faster`)."""
     return (lambda: engine.is_spike_tensor(x)) if check else None
-
-
-def _conv_stride2(imgs, weight):
-    return F.conv2d(imgs, weight, stride=2)
 
 
 class ConvBlock(nn.Module):
@@ -64,16 +62,14 @@ class ConvBlock(nn.Module):
             # keep real-valued inputs (images) bit-identical to it
             cur = F.avg_pool2d(self.conv(x), 2)
             return engine.batch_norm_static(self.bn, cur, num_steps) if self.bn is not None else cur
-        folded = engine.fold_pool_into_conv(self.conv.effective_weight())
-        if engine.is_channels_last_sequence(x):
-            folded = folded.contiguous(memory_format=torch.channels_last)   # as its input
+        weight = self.conv.effective_weight()
         if fast:  # spikes in: exact forward, bf16 gradients where measured faster
-            conv = lambda imgs: engine.faster(  # noqa: E731
-                "conv", _conv_stride2, engine.spike_conv_bf16_grad, imgs, folded,
-                guard=_spike_guard(imgs, check_spikes))
+            cur = engine.faster(
+                "pooled conv", functools.partial(pooled_conv_over_time, chunk=chunk),
+                functools.partial(pooled_conv_over_time, chunk=chunk, low_precision_grad=True),
+                x, weight, guard=_spike_guard(x, check_spikes))
         else:
-            conv = lambda imgs: F.conv2d(imgs, folded, stride=2)  # noqa: E731
-        cur = engine.over_time(conv, x, chunk)
+            cur = pooled_conv_over_time(x, weight, chunk)
         return engine.batch_norm_per_step(self.bn, cur) if self.bn is not None else cur
 
 
@@ -90,14 +86,25 @@ class DenseBlock(nn.Module):
     def step_current(self, x):
         return self.drop(self.fc(x.flatten(1)))
 
+    def _rows_and_weight(self, x, static):
+        """Flattened inputs and the weight that reads them. Channels-last spikes `[T, B, C, H, W]`
+        are flattened in their storage order (h, w, c), a view, and the weight's columns are
+        permuted to match: no copy of the activations either way, and each output sums the
+        same products (exact on spikes times +-1 weights)."""
+        weight = self.fc.effective_weight()
+        if static or not engine.is_channels_last_sequence(x):
+            return x.flatten(1 if static else 2).float(), weight   # uint8 spikes in evaluation
+        c, h, w = x.shape[2:]
+        rows = x.movedim(2, -1).flatten(2).float()
+        return rows, weight.view(-1, c, h, w).permute(0, 2, 3, 1).reshape(weight.shape[0], -1)
+
     def sequence_current(self, x, static, num_steps, chunk, fast=False, check_spikes=False):
-        x = x.flatten(1 if static else 2).float()   # uint8 spikes in evaluation
+        x, weight = self._rows_and_weight(x, static)
         if fast and not static and self.fc.binarize:  # spikes x (+-1): exact in int8
-            cur = engine.faster("linear", F.linear, engine.spike_linear_int8, x,
-                                 self.fc.effective_weight(), self.fc.bias,
-                                 guard=_spike_guard(x, check_spikes))
+            cur = engine.faster("linear", F.linear, engine.spike_linear_int8, x, weight,
+                                 self.fc.bias, guard=_spike_guard(x, check_spikes))
         else:
-            cur = self.fc(x)
+            cur = F.linear(x, weight, self.fc.bias)
         if static or not (self.training and self.drop.p > 0):
             return self.drop(cur)
         # one mask per step, drawn in the per-step loop's order: same random stream, same masks
@@ -110,7 +117,7 @@ class SpikingNet(nn.Module):
     """A feed-forward stack of blocks. `forward(x)` takes time-first `[T, B, ...]` input, or a
     static `[B, ...]` input shown at every one of `num_steps` steps."""
 
-    def __init__(self, blocks, engine="exact", conv_chunk=10):
+    def __init__(self, blocks, engine="exact", conv_chunk=25):
         super().__init__()
         if engine not in ENGINES:
             raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")

@@ -95,9 +95,11 @@ def read_final(path):
     return check_final(final, str(path))
 
 
-# keys that say where or how often a run ran, not what it computed: runs differing only in
-# these are repeats of one setting (the seed is in the run folder's name)
-NOT_SETTINGS = ("seed", "repeats", "device", "data.data_dir")
+# keys that say where or how often a run ran, or how its work was split, not what it computed:
+# runs differing only in these are repeats of one setting (the seed is in the run folder's
+# name). net.conv_chunk (time steps per convolution call) changes the order in which weight
+# gradients are summed, as the thread count or the CPU does, and no value
+NOT_SETTINGS = ("seed", "repeats", "device", "data.data_dir", "net.conv_chunk")
 
 
 # keys added after runs were recorded, with the value every run made before them used: a

@@ -1,0 +1,157 @@
+"""A kxk convolution followed by 2x2 average pooling, over time-first spikes `[T, B, C, H, W]`,
+as the box mean of the input and then one stride-2 kxk convolution:
+    avg_pool2(conv_k(x, w))[i, j] = sum_{a,b} w[a, b] * box(x)[2i + a, 2j + b],
+    box(x)[i, j] = (x[i, j] + x[i, j+1] + x[i+1, j] + x[i+1, j+1]) / 4
+(convolution and the box filter commute; pooling keeps every second position). That is k*k
+multiplies per output and channel, against (k+1)^2 for one stride-2 convolution with the
+pooling folded into its kernel (1.44x fewer for k = 5; the engine's path until 2026-12-04) and
+4 k^2 for the per-step loop's convolution then pooling. On spikes (or spike counts) times +-1 weights every box value is a
+multiple of 1/4 and every sum exact, so the currents are the per-step loop's to the bit; float
+weights agree to rounding.
+
+The box mean and its adjoint run in `box_filter.cpp` (torch's avg_pool2d and its backward where
+no compiler builds it: the same values). The autograd function writes each chunk of time steps
+straight into one output and, backward, into one input gradient, stored channels-last on the CPU
+(what oneDNN's convolutions and the LIF after read without a reorder): no concatenation and no
+layout copy of either.
+"""
+import ctypes
+import functools
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from snn_tha.kernels import native
+from snn_tha.kernels.fused.cpu import FLAGS
+
+SOURCE = Path(__file__).with_name("box_filter.cpp")
+
+
+@functools.cache
+def library():
+    """The built box-filter kernels, or None where no compiler builds them (torch's ops then)."""
+    try:
+        lib = native.load(SOURCE, FLAGS, "box-filter kernel")
+    except OSError:
+        return None
+    i64, ptr = ctypes.c_int64, ctypes.c_void_p
+    for fn in (lib.box_mean_forward, lib.box_mean_backward):
+        fn.argtypes = [ptr, ptr, i64, i64, i64, i64, ctypes.c_int]
+    return lib
+
+
+def _rows(images):
+    """(n, h, w, c) of images `[N, C, H, W]` stored channels-last or NCHW (as rows of W*C)."""
+    n, c, h, w = images.shape
+    if images.is_contiguous(memory_format=torch.channels_last):
+        return n, h, w, c
+    if images.is_contiguous():
+        return n * c, h, w, 1
+    return None
+
+
+def box_mean(images):
+    """2x2 box mean with stride 1, `[N, C, H, W]` -> `[N, C, H-1, W-1]` in the input's storage."""
+    lib, rows = library(), _rows(images)
+    if lib is None or rows is None or images.device.type != "cpu" or images.dtype != torch.float32:
+        return F.avg_pool2d(images, 2, stride=1)
+    n, h, w, c = rows
+    shape = images.shape[:2] + (images.shape[2] - 1, images.shape[3] - 1)
+    fmt = torch.channels_last if c == images.shape[1] and c > 1 else torch.contiguous_format
+    out = torch.empty(shape, memory_format=fmt)
+    lib.box_mean_forward(ctypes.c_void_p(images.data_ptr()), ctypes.c_void_p(out.data_ptr()),
+                         n, h, w, c, torch.get_num_threads())
+    return out
+
+
+def box_mean_backward_into(grad_box, out):
+    """The adjoint of `box_mean`: the gradient of its input, written into `out` `[N, C, H, W]`
+    (a view, stored as `grad_box`)."""
+    lib, rows = library(), _rows(out)
+    grad_box = grad_box.contiguous(memory_format=_format_of(out))
+    if lib is None or rows is None or out.device.type != "cpu" or out.dtype != torch.float32:
+        torch.ops.aten.avg_pool2d_backward.grad_input(grad_box, out, [2, 2], [1, 1], [0, 0],
+                                                      False, True, None, grad_input=out)
+        return out
+    n, h, w, c = rows
+    lib.box_mean_backward(ctypes.c_void_p(grad_box.data_ptr()), ctypes.c_void_p(out.data_ptr()),
+                          n, h, w, c, torch.get_num_threads())
+    return out
+
+
+def _format_of(images):
+    cl = images.shape[1] > 1 and images.is_contiguous(memory_format=torch.channels_last)
+    return torch.channels_last if cl else torch.contiguous_format
+
+
+def _images(x):
+    """`[t, B, C, H, W]` -> `[t*B, C, H, W]`, a view."""
+    return x.reshape(-1, *x.shape[2:])
+
+
+def _time_first(shape, channels_last, like):
+    """An empty `[T, B, C, H, W]`, stored `[T, B, H, W, C]` when channels_last."""
+    if channels_last:
+        steps, batch, c, h, w = shape
+        return like.new_empty((steps, batch, h, w, c)).movedim(-1, 2)
+    return like.new_empty(shape)
+
+
+class _PooledConvOverTime(torch.autograd.Function):
+    """See the module docstring; `chunk` time steps per convolution call."""
+
+    @staticmethod
+    def forward(ctx, x, weight, chunk, low_precision_grad):
+        steps, batch, _, h, w = x.shape
+        k = weight.shape[-1]
+        out_hw = ((h - 1 - k) // 2 + 1, (w - 1 - k) // 2 + 1)
+        channels_last = x.device.type == "cpu"
+        weight = weight.contiguous(memory_format=torch.channels_last) if channels_last else weight
+        out = _time_first((steps, batch, weight.shape[0], *out_hw), channels_last, x)
+        boxes = []
+        for t0 in range(0, steps, chunk):
+            box = box_mean(_images(x[t0:t0 + chunk]))
+            _images(out[t0:t0 + chunk]).copy_(F.conv2d(box, weight, stride=2))
+            boxes.append(box)
+        ctx.save_for_backward(weight, *boxes)
+        ctx.chunk, ctx.low_precision_grad, ctx.channels_last = chunk, low_precision_grad, channels_last
+        ctx.x_shape = x.shape
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        weight, *boxes = ctx.saved_tensors
+        need_x, need_w = ctx.needs_input_grad[:2]
+        grad_x = _time_first(ctx.x_shape, ctx.channels_last, grad_out) if need_x else None
+        grad_w = None
+        for box, t0 in zip(boxes, range(0, ctx.x_shape[0], ctx.chunk)):
+            g = _images(grad_out[t0:t0 + ctx.chunk]).contiguous(memory_format=_format_of(box))
+            g_box, g_w = _conv_backward(g, box, weight, need_x, need_w, ctx.low_precision_grad)
+            if need_w:
+                grad_w = g_w if grad_w is None else grad_w.add_(g_w)
+            if need_x:
+                box_mean_backward_into(g_box, _images(grad_x[t0:t0 + ctx.chunk]))
+        return grad_x, grad_w, None, None
+
+
+def _conv_backward(g, box, weight, need_input, need_weight, low_precision):
+    """Gradients of the stride-2 convolution; in bf16 for `fast` mode (box values and +-1
+    weights are exact in bf16, the incoming gradient is rounded)."""
+    if low_precision:
+        g, box, weight = g.bfloat16(), box.bfloat16(), weight.bfloat16()
+    g_in, g_w, _ = torch.ops.aten.convolution_backward(
+        g, box, weight, None, [2, 2], [0, 0], [1, 1], False, [0, 0], 1,
+        [need_input, need_weight, False])
+    return (None if g_in is None else g_in.float()), (None if g_w is None else g_w.float())
+
+
+def pooled_conv_over_time(x, weight, chunk, low_precision_grad=False):
+    """avg_pool2(conv_k(x_t, weight)) for every step of x `[T, B, C, H, W]` -> `[T, B, O, H', W']`
+    (channels-last storage on the CPU), `chunk` steps per call. `low_precision_grad`: bf16
+    convolution gradients (`fast` mode); the forward is fp32 either way."""
+    if x.dim() != 5 or min(x.shape[-2:]) < weight.shape[-1] + 1:
+        raise ValueError(f"pooled_conv_over_time needs [T, B, C, H, W] with H, W > "
+                         f"{weight.shape[-1]}, got {tuple(x.shape)}")
+    return _PooledConvOverTime.apply(x, weight, max(1, min(int(chunk), x.shape[0])),
+                                     bool(low_precision_grad))

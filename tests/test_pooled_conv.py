@@ -1,0 +1,106 @@
+"""The box-mean-then-stride-2 convolution (`snn_tha.kernels.pooled_conv`) against the per-step
+loop's convolution then average pooling: the same currents to the bit on spikes times +-1
+weights, gradients to rounding, the C++ box filter against torch's avg_pool2d."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from snn_tha.kernels import pooled_conv
+from snn_tha.kernels.layout import channels_first_view, channels_last_storage
+
+
+def spikes(*shape, seed=0, density=0.3):
+    gen = torch.Generator().manual_seed(seed)
+    return (torch.rand(*shape, generator=gen) < density).float()
+
+
+def signs(out_ch, in_ch, k=5, seed=1):
+    gen = torch.Generator().manual_seed(seed)
+    return torch.where(torch.rand(out_ch, in_ch, k, k, generator=gen) < 0.5, -1.0, 1.0)
+
+
+def loop_current(x, weight):
+    """The per-step loop's operations: conv(k) then 2x2 average pooling, step by step."""
+    return torch.stack([F.avg_pool2d(F.conv2d(x_t, weight), 2) for x_t in x])
+
+
+def stored_channels_last(x):
+    return channels_first_view(channels_last_storage(x))
+
+
+@pytest.fixture(params=["cpp", "torch"])
+def box_backend(request, monkeypatch):
+    """Both box filters: the C++ kernel and torch's avg_pool2d fallback (no compiler)."""
+    if request.param == "torch":
+        monkeypatch.setattr(pooled_conv, "library", lambda: None)
+    elif pooled_conv.library() is None:
+        pytest.skip("no C++ compiler here")
+    return request.param
+
+
+@pytest.mark.parametrize("channels_last", [True, False])
+@pytest.mark.parametrize("shape", [(6, 16, 12, 12), (3, 2, 9, 13), (2, 1, 7, 6)])
+def test_box_mean_and_its_adjoint_equal_avg_pool2d(box_backend, channels_last, shape):
+    x = spikes(*shape) * 3   # small integers (spike counts): every sum exact
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    ours = pooled_conv.box_mean(x)
+    assert torch.equal(ours, F.avg_pool2d(x, 2, stride=1))
+    assert ours.is_contiguous(memory_format=torch.channels_last if channels_last
+                              else torch.contiguous_format)   # the input's storage
+    grad_box = torch.randn(ours.shape).contiguous(memory_format=torch.channels_last
+                                                  if channels_last else torch.contiguous_format)
+    out = torch.full_like(x, float("nan"))   # every element must be written
+    pooled_conv.box_mean_backward_into(grad_box, out)
+    xr = x.clone().requires_grad_()
+    expected, = torch.autograd.grad(F.avg_pool2d(xr, 2, stride=1), xr, grad_box)
+    torch.testing.assert_close(out, expected, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("stored_cl", [True, False])
+@pytest.mark.parametrize("chunk", [1, 3, 7])
+def test_currents_equal_the_loops_to_the_bit_and_gradients_to_rounding(box_backend, stored_cl, chunk):
+    x = spikes(7, 3, 16, 12, 12)
+    if stored_cl:
+        x = stored_channels_last(x)
+    x.requires_grad_()
+    w = signs(8, 16).requires_grad_()
+    ours = pooled_conv.pooled_conv_over_time(x, w, chunk)
+    theirs = loop_current(x, w)
+    assert torch.equal(ours, theirs)
+    assert ours.movedim(2, -1).is_contiguous()   # stored channels-last: what the LIF reads
+    g = torch.randn(ours.shape)
+    got = torch.autograd.grad(ours, (x, w), g)
+    want = torch.autograd.grad(theirs, (x, w), g)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-4)
+
+
+def test_float_weights_and_a_first_layer_without_input_gradient():
+    x = spikes(5, 2, 2, 14, 11, density=0.1)        # DVS-like: NCHW, no gradient wanted
+    w = torch.randn(4, 2, 5, 5, requires_grad=True)
+    ours = pooled_conv.pooled_conv_over_time(x, w, 2)
+    theirs = loop_current(x, w)
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
+    g = torch.randn(ours.shape)
+    torch.testing.assert_close(torch.autograd.grad(ours, w, g)[0],
+                               torch.autograd.grad(theirs, w, g)[0], rtol=1e-5, atol=1e-4)
+
+
+def test_low_precision_gradients_keep_the_exact_forward():
+    x = stored_channels_last(spikes(4, 2, 16, 12, 12)).requires_grad_()
+    w = signs(8, 16).requires_grad_()
+    ours = pooled_conv.pooled_conv_over_time(x, w, 2, low_precision_grad=True)
+    theirs = loop_current(x, w)
+    assert torch.equal(ours, theirs)
+    g = torch.randn(ours.shape)
+    for a, b in zip(torch.autograd.grad(ours, (x, w), g), torch.autograd.grad(theirs, (x, w), g)):
+        assert a.dtype == torch.float32
+        torch.testing.assert_close(a, b, rtol=0.05, atol=0.05 * b.abs().max().item())
+
+
+def test_inputs_too_small_or_not_time_first_are_refused():
+    with pytest.raises(ValueError, match=r"\[T, B, C, H, W\]"):
+        pooled_conv.pooled_conv_over_time(torch.zeros(3, 16, 12, 12), signs(8, 16), 2)
+    with pytest.raises(ValueError, match="H, W > 5"):
+        pooled_conv.pooled_conv_over_time(torch.zeros(2, 1, 16, 5, 12), signs(8, 16), 2)
