@@ -25,9 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from snn_tha.kernels import fused, popcount
+from snn_tha.kernels import fused, popcount, random_masks
 from snn_tha.kernels.batch_norm import batch_norm_per_step, batch_norm_static  # noqa: F401 (moved there)
 from snn_tha.kernels.layout import (channels_first_view, channels_last_storage,  # noqa: F401
                                     is_channels_last_sequence)
@@ -163,9 +162,14 @@ def dropout_per_step(drop, cur):
     order (T draws of `bernoulli_(1 - p)` on one step's shape: the random stream of T calls of
     `drop`) and applied in one multiply, as torch's CPU dropout does per call:
         y[t] = cur[t] * (m[t] / (1 - p)),  m[t] ~ Bernoulli(1 - p)
-    No stacking: one pass over the current forward and backward."""
+    No stacking: one pass over the current forward and backward. The masks of all steps come
+    from `random_masks.bernoulli_masks` (the same numbers, ~10x faster) where cur is contiguous,
+    so that its logical order is the order in which torch's calls would fill it."""
     keep = 1.0 - drop.p
-    noise = torch.empty_like(cur)
-    for noise_t in noise:
-        noise_t.bernoulli_(keep)
+    if cur.device.type == "cpu" and cur.is_contiguous():
+        noise = random_masks.bernoulli_masks(cur.shape, keep)
+    else:
+        noise = torch.empty_like(cur)
+        for noise_t in noise:
+            noise_t.bernoulli_(keep)
     return cur * noise.div_(keep)

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from snn_tha.kernels import engine
 from snn_tha.kernels.pooled_conv import pooled_conv_over_time
+from snn_tha.kernels.sparse_linear import spike_linear
 from snn_tha.nn.binary import Conv2d, Linear
 from snn_tha.nn.neurons import Leaky
 from snn_tha.models.config import ARCHITECTURES, ENGINES, NetConfig  # noqa: F401 (NetConfig: re-exported)
@@ -101,10 +102,10 @@ class DenseBlock(nn.Module):
     def sequence_current(self, x, static, num_steps, chunk, fast=False, check_spikes=False):
         x, weight = self._rows_and_weight(x, static)
         if fast and not static and self.fc.binarize:  # spikes x (+-1): exact in int8
-            cur = engine.faster("linear", F.linear, engine.spike_linear_int8, x, weight,
+            cur = engine.faster("linear", spike_linear, engine.spike_linear_int8, x, weight,
                                  self.fc.bias, guard=_spike_guard(x, check_spikes))
-        else:
-            cur = F.linear(x, weight, self.fc.bias)
+        else:   # sparse inputs (SHD's) by their nonzeros, exact; F.linear else
+            cur = spike_linear(x, weight, self.fc.bias)
         if static or not (self.training and self.drop.p > 0):
             return self.drop(cur)
         # one mask per step, drawn in the per-step loop's order: same random stream, same masks

@@ -1,5 +1,6 @@
 """What a bench step computes: nominal FLOPs of the per-step algorithm, the FLOPs a step really
-executes (torch's FlopCounterMode; int8 matmuls count as 2*m*k*n), and this machine's fp32
+executes (torch's FlopCounterMode; int8 matmuls count as 2*m*k*n, the sparse spike
+kernels as 2 * nonzeros * outputs: `sparse_linear.counting_flops`), and this machine's fp32
 matmul peak that they are divided by."""
 import time
 
@@ -27,13 +28,16 @@ def _int_mm_flops(a_shape, b_shape, *args, out_shape=None, **kwargs):
 
 
 def executed_flops(step):
-    """FLOPs of the matmuls and convolutions one call of `step` runs (torch's FlopCounterMode)."""
+    """FLOPs of the matmuls and convolutions one call of `step` runs (torch's FlopCounterMode),
+    and of the sparse spike kernels."""
     from torch.utils import flop_counter
+    from snn_tha.kernels import sparse_linear
     if torch.ops.aten._int_mm not in flop_counter.flop_registry:
         flop_counter.register_flop_formula(torch.ops.aten._int_mm)(_int_mm_flops)
-    with flop_counter.FlopCounterMode(display=False) as counter:
+    with flop_counter.FlopCounterMode(display=False) as counter, \
+            sparse_linear.counting_flops() as sparse:
         step()
-    return counter.get_total_flops()
+    return counter.get_total_flops() + sparse[0]
 
 
 def matmul_peak_gflops(n=2048, repeats=5, device="cpu"):
