@@ -60,7 +60,7 @@ def test_variants_include_the_engine_before_the_fused_kernels():
 
 def test_torch_lif_variant_runs_the_torch_loop(monkeypatch):
     """The `before` row really runs without the fused kernel, and restores the choice after."""
-    from snn_tha.kernels import engine, fused
+    from snn_tha.kernels import fused
     seen = []
     original = fused.kernel_for
     monkeypatch.setattr(fused, "kernel_for", lambda t, *a: seen.append(original(t, *a)) or seen[-1])

@@ -90,3 +90,15 @@ def load(source, flags, what):
     if not target.exists():
         _build(cxx, Path(source), flags, target)
     return ctypes.CDLL(str(target))
+
+
+def load_optional(source, flags, what, argtypes):
+    """`load`, with each function's ctypes argument types set from `argtypes` ({name: [...]});
+    None where no compiler builds it (the caller then takes its torch path)."""
+    try:
+        lib = load(source, flags, what)
+    except OSError:
+        return None
+    for name, types in argtypes.items():
+        getattr(lib, name).argtypes = types
+    return lib

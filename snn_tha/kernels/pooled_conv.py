@@ -31,14 +31,10 @@ SOURCE = Path(__file__).with_name("box_filter.cpp")
 @functools.cache
 def library():
     """The built box-filter kernels, or None where no compiler builds them (torch's ops then)."""
-    try:
-        lib = native.load(SOURCE, FLAGS, "box-filter kernel")
-    except OSError:
-        return None
     i64, ptr = ctypes.c_int64, ctypes.c_void_p
-    for fn in (lib.box_mean_forward, lib.box_mean_backward):
-        fn.argtypes = [ptr, ptr, i64, i64, i64, i64, ctypes.c_int]
-    return lib
+    types = [ptr, ptr, i64, i64, i64, i64, ctypes.c_int]
+    return native.load_optional(SOURCE, FLAGS, "box-filter kernel",
+                                {"box_mean_forward": types, "box_mean_backward": types})
 
 
 def _rows(images):

@@ -24,13 +24,9 @@ LEFT, NEXT, WORDS = 8, 16, 24   # byte offsets of left (int32), next (uint64), s
 
 @functools.cache
 def library():
-    try:
-        lib = native.load(SOURCE, FLAGS, "Bernoulli kernel")
-    except OSError:
-        return None
     ptr = ctypes.c_void_p
-    lib.bernoulli_masks.argtypes = [ptr, ptr, ptr, ptr, ctypes.c_int64, ctypes.c_double]
-    return lib
+    return native.load_optional(SOURCE, FLAGS, "Bernoulli kernel", {
+        "bernoulli_masks": [ptr, ptr, ptr, ptr, ctypes.c_int64, ctypes.c_double]})
 
 
 def _draw(lib, shape, p):

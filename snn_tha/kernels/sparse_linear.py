@@ -25,16 +25,12 @@ MIN_OUTPUTS = 64    # narrower layers: a row of outputs is too short to pay for 
 
 @functools.cache
 def library():
-    try:
-        lib = native.load(SOURCE, FLAGS, "sparse linear kernel")
-    except OSError:
-        return None
     i64, ptr, c_int = ctypes.c_int64, ctypes.c_void_p, ctypes.c_int
-    lib.sparse_rows_count.argtypes = [ptr, i64, i64, ptr, c_int]
-    lib.sparse_rows_fill.argtypes = [ptr, i64, i64, ptr, ptr, ptr, c_int]
-    lib.sparse_linear_forward.argtypes = [ptr, ptr, ptr, ptr, ptr, ptr, i64, i64, c_int]
-    lib.sparse_linear_weight_grad.argtypes = [ptr, ptr, ptr, ptr, ptr, i64, i64, i64, c_int]
-    return lib
+    return native.load_optional(SOURCE, FLAGS, "sparse linear kernel", {
+        "sparse_rows_count": [ptr, i64, i64, ptr, c_int],
+        "sparse_rows_fill": [ptr, i64, i64, ptr, ptr, ptr, c_int],
+        "sparse_linear_forward": [ptr, ptr, ptr, ptr, ptr, ptr, i64, i64, c_int],
+        "sparse_linear_weight_grad": [ptr, ptr, ptr, ptr, ptr, i64, i64, i64, c_int]})
 
 
 _tally = None   # [FLOPs] while `counting_flops` is active
