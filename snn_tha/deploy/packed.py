@@ -125,14 +125,14 @@ def lif_over_time(layer, currents, static_steps=None, lib=None):
     return spikes.view(np.uint8)
 
 
-def run(manifest, layers, inputs, compiled="native"):
+def run(manifest, layers, inputs, compiled=True):
     """Output spike counts [B, classes], equal to `snn_tha.deploy.infer.run`'s (float32): uint8
     images [B, H, W] (static) or time-first integer input [T, B, ...]. `compiled`: the kernels of
-    `snn_tha.kernels.popcount`, built for that -march (True: "native"), where they build here;
+    `snn_tha.kernels.popcount`, built for that -march (True: $SNN_THA_MARCH or "native"), where they build here;
     False: numpy only."""
     static = manifest["input"]["kind"] == "image_uint8"
     steps = manifest["num_steps"] if static else inputs.shape[0]
-    lib = popcount.library("native" if compiled is True else compiled) if compiled else None
+    lib = popcount.library(None if compiled is True else compiled) if compiled else None
     if static:
         spikes = lif_over_time(layers[0], integer_current(layers[0], inputs[:, None]), steps, lib)
     else:
@@ -146,7 +146,7 @@ def run(manifest, layers, inputs, compiled="native"):
     return spikes.sum(axis=0, dtype=np.int64).astype(np.float32)
 
 
-def spike_counts(manifest, layers, inputs, batch=100, threads=None, compiled="native"):
+def spike_counts(manifest, layers, inputs, batch=100, threads=None, compiled=True):
     """`run` in batches of images (the batch axis: 0 for static images, 1 for time-first input),
     `threads` batches at a time (default: every CPU; numpy's element-wise loops release the GIL
     but run on one core each)."""

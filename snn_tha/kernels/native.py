@@ -19,6 +19,15 @@ from pathlib import Path
 
 log = logging.getLogger("snn_tha")
 
+# -march of every C++ kernel of the project (default: this CPU). `x86-64-v3` builds them as for
+# an AVX2 CPU: with PyTorch's, oneDNN's and MKL's switches (snn_tha.repro.provenance.ISA_SWITCHES)
+# an AVX-512 machine then computes as an AVX2 one throughout, kernels included.
+MARCH_ENV = "SNN_THA_MARCH"
+
+
+def march():
+    return os.environ.get(MARCH_ENV) or "native"
+
 
 def cache_dir():
     root = os.environ.get("SNN_THA_CACHE") or os.path.join(

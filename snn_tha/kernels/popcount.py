@@ -55,11 +55,11 @@ FLAGS = ("-O3", "-ffp-contract=off", "-fno-fast-math", "-shared", "-fPIC", "-std
 
 
 @functools.cache
-def library(march="native"):
-    """The loaded kernels built for `march` (tests build the lower instruction sets too), or None
-    (one line says why) when they cannot be built here."""
+def library(march=None):
+    """The loaded kernels built for `march` (tests build the lower instruction sets too; None:
+    `native.march()`), or None (one line says why) when they cannot be built here."""
     try:
-        lib = native.load(SOURCE, (f"-march={march}",) + FLAGS, "popcount kernel")
+        lib = native.load(SOURCE, (f"-march={march or native.march()}",) + FLAGS, "popcount kernel")
     except OSError as err:
         log.warning("snn-tha: the compiled popcount kernel is unavailable (%s); the packed engine "
                     "uses numpy's bitwise_count, evaluation the float convolution", err)

@@ -81,8 +81,10 @@ def cpu_instruction_set():
 
 
 # the documented switches that make an AVX-512 machine compute as an AVX2 one (flags above are
-# still the CPU's own: these say what PyTorch, oneDNN and MKL were allowed to use)
-ISA_SWITCHES = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
+# still the CPU's own: these say what PyTorch, oneDNN, MKL and the project's C++ kernels
+# (snn_tha.kernels.native.MARCH_ENV) were allowed to use)
+ISA_SWITCHES = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS",
+                "SNN_THA_MARCH")
 
 
 def switch_words(isa):

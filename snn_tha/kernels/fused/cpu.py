@@ -14,8 +14,8 @@ from snn_tha.kernels import native
 SOURCE = Path(__file__).with_name("lif_cpu.cpp")
 # -ffp-contract=off: no fused multiply-add, so membranes round exactly as torch's mul then add
 # -march=native: this machine's vector width (the SSE2 baseline runs the forward 6x slower), so
-# the cache key names the CPU too.
-FLAGS = ("-O3", "-march=native", "-fopenmp", "-ffp-contract=off", "-fno-fast-math", "-shared", "-fPIC",
+# the cache key names the CPU too ($SNN_THA_MARCH chooses another: `native.march`).
+FLAGS = ("-O3", f"-march={native.march()}", "-fopenmp", "-ffp-contract=off", "-fno-fast-math", "-shared", "-fPIC",
          "-std=c++17")
 
 
