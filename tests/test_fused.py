@@ -25,6 +25,9 @@ DEVICE = os.environ.get("SNN_THA_TEST_DEVICE", "cpu")
 MEM_TOL = dict(rtol=1e-6, atol=1e-6)
 GRAD_TOL = dict(rtol=1e-5, atol=1e-5)
 SHAPE = (3, 4, 5, 7)   # [B, C, H, W]: 420 neurons, not a multiple of any block size
+# 4160 neurons: a 4096-neuron block and a partial one, every step's rows aligned for the
+# training forward's streaming stores (420: only every fourth step's)
+ALIGNED = (2, 2080)
 
 
 def _run(kernel, current, steps, centre, monkeypatch, grad_mem=True):
@@ -40,11 +43,21 @@ def _run(kernel, current, steps, centre, monkeypatch, grad_mem=True):
     return spk.detach(), mem.detach(), cur.grad
 
 
-def _currents(kind, steps):
+def _currents(kind, steps, shape=SHAPE):
     torch.manual_seed(0)
     if kind == "static":   # [B, ...], the same current at every step
-        return torch.rand(SHAPE, device=DEVICE) * 0.9, steps
-    return torch.randn(steps, *SHAPE, device=DEVICE) * 0.7 + 0.3, None
+        return torch.rand(shape, device=DEVICE) * 0.9, steps
+    return torch.randn(steps, *shape, device=DEVICE) * 0.7 + 0.3, None
+
+
+@pytest.mark.parametrize("kind", ["static", "time-varying"])
+def test_streamed_rows_give_the_loops_spikes_and_membranes(kind, monkeypatch):
+    current, num_steps = _currents(kind, 9, ALIGNED)
+    want = _run("torch", current, num_steps, 0.6, monkeypatch)
+    got = _run(KERNEL, current, num_steps, 0.6, monkeypatch)
+    assert want[0].sum() > 0 and want[0].mean() < 1
+    assert torch.equal(got[0], want[0])
+    torch.testing.assert_close(got[1], want[1], **MEM_TOL)
 
 
 @pytest.mark.parametrize("kind", ["static", "time-varying"])

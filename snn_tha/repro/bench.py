@@ -9,7 +9,10 @@ resident set (VmHWM, reset after setup) over two steps, freed memory returned to
 (on a GPU: peak allocated).
 Executed FLOPs are counted by torch's FlopCounterMode over one step of each variant (the
 convolutions and matmuls it actually runs, forward and backward; int8 matmuls count as
-2*m*k*n operations), and divided by the step time and this machine's measured fp32 matmul peak.
+2*m*k*n operations; the sparse spike kernels as 2 * nonzeros * outputs), and divided by the
+step time and this machine's measured fp32 matmul peak: a variant that skips work (the box-mean
+convolution, the sparse inputs) executes fewer FLOPs, so its share of the peak can fall as its
+step gets faster.
 """
 import argparse
 import functools
@@ -160,8 +163,9 @@ def write_markdown(out_dir, rows, lif_rows, machine, stem="bench"):
              f"`{TORCH_LIF}` is the engine with the LIF as torch operations (before the fused "
              f"kernels); SpikingJelly's rows use its LIF with soft reset: the same cost, not the "
              f"same numbers. Executed GFLOP: the convolutions and matmuls each variant really "
-             f"runs (torch's FlopCounterMode, forward + backward); the last column divides them "
-             f"by the step time and the matmul peak. Peak MB: growth of the peak resident set over "
+             f"runs (torch's FlopCounterMode, forward + backward; the sparse spike kernels as "
+             f"2 x nonzeros x outputs); the last column divides them by the step time and the "
+             f"matmul peak (work skipped lowers both the time and the FLOPs). Peak MB: growth of the peak resident set over "
              f"two steps in a fresh process (the first with its one-time work), freed memory "
              f"returned to the system: the live peak.", "",
              "| network | T | batch | engine | s/step | samples/s | speed-up | peak MB | "

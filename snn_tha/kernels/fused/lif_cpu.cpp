@@ -7,11 +7,58 @@
 // separate mul and add kernels. Neurons are independent, so OpenMP splits them; time is serial.
 #include <cmath>
 #include <cstdint>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define SNN_THA_X86 1
+#endif
 
 namespace {
 constexpr int64_t kBlock = 4096;  // neurons per task: whole pages per row (prefetch), state in L1-L2
 
 inline int64_t block_count(int64_t n) { return (n + kBlock - 1) / kBlock; }
+
+// Training's records (membranes and float spikes, T x N each) are far larger than the caches
+// and read again only later, so they are written with streaming stores: a plain store first
+// reads each line it writes (write-allocate), twice the traffic. The same operations as the
+// loop below (multiply, add, subtract, compare), so the same bits; returns how many neurons it
+// did (0 where the rows are not aligned for streaming, or no vector unit is targeted).
+#if defined(SNN_THA_X86) && defined(__AVX512F__)
+constexpr int64_t kLanes = 16;
+inline int64_t stream_step(const float* c, float* m, float* z, float* prev, int64_t len,
+                           float beta, float theta) {
+  if ((reinterpret_cast<uintptr_t>(m) | reinterpret_cast<uintptr_t>(z)) % 64) return 0;
+  const __m512 vb = _mm512_set1_ps(beta), vt = _mm512_set1_ps(theta), one = _mm512_set1_ps(1.0f);
+  int64_t i = 0;
+  for (; i + kLanes <= len; i += kLanes) {
+    const __m512 p = _mm512_loadu_ps(prev + i);
+    __m512 u = _mm512_add_ps(_mm512_mul_ps(vb, p), _mm512_loadu_ps(c + i));
+    u = _mm512_mask_sub_ps(u, _mm512_cmp_ps_mask(p, vt, _CMP_GT_OQ), u, vt);
+    _mm512_stream_ps(m + i, u);
+    _mm512_stream_ps(z + i, _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(u, vt, _CMP_GT_OQ), one));
+    _mm512_storeu_ps(prev + i, u);
+  }
+  return i;
+}
+#elif defined(SNN_THA_X86) && defined(__AVX__)
+constexpr int64_t kLanes = 8;
+inline int64_t stream_step(const float* c, float* m, float* z, float* prev, int64_t len,
+                           float beta, float theta) {
+  if ((reinterpret_cast<uintptr_t>(m) | reinterpret_cast<uintptr_t>(z)) % 32) return 0;
+  const __m256 vb = _mm256_set1_ps(beta), vt = _mm256_set1_ps(theta), one = _mm256_set1_ps(1.0f);
+  int64_t i = 0;
+  for (; i + kLanes <= len; i += kLanes) {
+    const __m256 p = _mm256_loadu_ps(prev + i);
+    __m256 u = _mm256_add_ps(_mm256_mul_ps(vb, p), _mm256_loadu_ps(c + i));
+    u = _mm256_blendv_ps(u, _mm256_sub_ps(u, vt), _mm256_cmp_ps(p, vt, _CMP_GT_OQ));
+    _mm256_stream_ps(m + i, u);
+    _mm256_stream_ps(z + i, _mm256_and_ps(_mm256_cmp_ps(u, vt, _CMP_GT_OQ), one));
+    _mm256_storeu_ps(prev + i, u);
+  }
+  return i;
+}
+#else
+inline int64_t stream_step(const float*, float*, float*, float*, int64_t, float, float) { return 0; }
+#endif
 
 // The forward, for training (membranes and float spikes) and for evaluation (spikes only, as
 // bytes: no membrane record, a quarter of the traffic, what the popcount convolution reads).
@@ -26,7 +73,10 @@ void forward_steps(const float* cur, float* mem, Spike* spk, int64_t steps, int6
       const float* __restrict__ c = cur + (is_static ? 0 : t * n) + lo;
       float* __restrict__ m = kMembranes ? mem + t * n + lo : nullptr;
       Spike* __restrict__ z = spk + t * n + lo;
-      for (int64_t i = 0; i < len; ++i) {
+      int64_t i = 0;
+      if constexpr (kMembranes && sizeof(Spike) == sizeof(float))
+        i = stream_step(c, m, reinterpret_cast<float*>(z), prev, len, beta, theta);
+      for (; i < len; ++i) {
         const float p = prev[i];
         float u = beta * p + c[i];
         u = (p > theta) ? u - theta : u;
@@ -35,6 +85,9 @@ void forward_steps(const float* cur, float* mem, Spike* spk, int64_t steps, int6
         prev[i] = u;
       }
     }
+#ifdef SNN_THA_X86
+    _mm_sfence();   // streamed stores visible before the task ends
+#endif
   }
 }
 }  // namespace
