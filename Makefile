@@ -24,11 +24,13 @@ $(STAMP): requirements.txt pyproject.toml
 venv: $(STAMP) ## build .venv from requirements.txt (done automatically by every target)
 
 # The numerics tests run again under emulated lower instruction sets (PyTorch's, oneDNN's and
-# MKL's documented switches), so an AVX-512 machine also computes what AVX2 and generic CPUs do;
-# each run prints its spike comparisons, flips, smallest margin and largest difference.
+# MKL's documented switches, and the project's C++ kernels built for AVX2), so an AVX-512
+# machine also computes what AVX2 and generic CPUs do; each run prints its spike comparisons,
+# flips, smallest margin and largest difference.
 NUMERICS_TESTS := tests/test_engine.py tests/test_neurons.py tests/test_fused.py tests/test_export.py \
-	tests/test_release_step.py tests/test_annealing_snntorch.py
-LOWER_ISA := ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2
+	tests/test_release_step.py tests/test_annealing_snntorch.py tests/test_pooled_conv.py \
+	tests/test_sparse_linear.py tests/test_random_masks.py
+LOWER_ISA := ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2 SNN_THA_MARCH=x86-64-v3
 numerics_log = SNN_THA_NUMERICS_LOG=$$(mktemp -u /tmp/snn_tha_numerics.XXXXXX)
 test: $(STAMP) ## the test suite (what CI runs; ~3.5 min on 2 idle cores after the venv), the numerics tests under AVX2 and generic kernels, and on one thread
 	$(numerics_log) $(BIN)/python -m pytest -q

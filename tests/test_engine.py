@@ -341,3 +341,13 @@ def test_batch_norm_per_step_on_channels_last_storage_equals_nchw():
     assert engine.is_channels_last_sequence(engine.channels_first_view(engine.channels_last_storage(x)))
     for nchw, last in zip(*results):
         torch.testing.assert_close(last, nchw, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.uint8])
+def test_neuron_counts_of_channels_last_spikes_are_in_channel_height_width_order(dtype):
+    spikes = (torch.rand(5, 3, 4, 6, 7) < 0.3).to(dtype)
+    stored = engine.channels_first_view(engine.channels_last_storage(spikes))
+    assert engine.is_channels_last_sequence(stored)
+    expected = spikes.float().sum(dim=(0, 1)).flatten()
+    assert torch.equal(engine.neuron_counts(stored), expected)
+    assert torch.equal(engine.neuron_counts(spikes), expected)

@@ -55,6 +55,13 @@ def test_runs_of_one_setting_are_repeats(data_dir, results):
     assert any(",2," in r or r.endswith(",2") for r in rows[1:]), rows   # n = 2 runs, one row
 
 
+def test_runs_differing_only_in_conv_chunk_are_repeats(data_dir, results):
+    """conv_chunk splits the work (weight gradients summed in another order), as the thread
+    count does: the committed runs of conv_chunk 10 and new ones of 25 are one setting."""
+    _two_runs(data_dir, results, ("--set", "net.conv_chunk=10"))
+    assert main(["table1", "--no-train", "--profile", "smoke"]) == 0
+
+
 def test_a_run_recorded_before_init_order_is_not_a_repeat_of_one_after(data_dir, results, capsys):
     """A config.yaml without net.init_order was made in the older order ("torch_first")."""
     out = _two_runs(data_dir, results)

@@ -130,10 +130,14 @@ def neuron_counts(spikes):
     """Each neuron's spikes summed over time and batch, `[T, B, ...]` -> float32 `[N]` (exact:
     integers below 2**24). uint8 spikes (forward-only evaluation) are summed by numpy, whose
     integer reduction is ~15x faster here than torch's over uint8."""
+    if is_channels_last_sequence(spikes):   # summed in storage order: torch's reduction over
+        # the permuted view took 264 ms for layer 1's [100, 128, 16, 12, 12], this ~20x less
+        per_position = neuron_counts(spikes.movedim(2, -1))   # [H*W*C], contiguous storage
+        return per_position.view(spikes.shape[3], spikes.shape[4], spikes.shape[2]).permute(2, 0, 1).flatten()
     if spikes.dtype == torch.uint8 and spikes.device.type == "cpu":
         flat = spikes.reshape(spikes.shape[0] * spikes.shape[1], -1).numpy()
         return torch.from_numpy(flat.sum(0, dtype=np.int32)).float()
-    return spikes.sum(dim=(0, 1)).flatten().float()
+    return spikes.reshape(spikes.shape[0] * spikes.shape[1], -1).sum(0).float()
 
 
 def binary_conv_pooled(spikes, signs):
