@@ -302,11 +302,16 @@ def test_forward_only_evaluation_gives_the_same_spikes(arch, binarize, batch_nor
         assert fast.layer_spikes[0].dtype == torch.uint8   # the fast path ran
 
 
-def test_popcount_conv_equals_the_loops_float_conv_then_pooling():
+@pytest.mark.parametrize("stored_channels_last", [False, True])
+def test_popcount_conv_equals_the_loops_float_conv_then_pooling(stored_channels_last):
     gen = torch.Generator().manual_seed(2)
     signs = torch.where(torch.rand(32, 16, 5, 5, generator=gen) < 0.5, -1.0, 1.0)
     spikes = (torch.rand(3, 4, 16, 11, 12, generator=gen) < 0.3)
-    ours = engine.binary_conv_pooled(spikes.to(torch.uint8), signs)
+    stored = spikes.to(torch.uint8)
+    if stored_channels_last:   # as evaluation's LIF stores the spikes a convolution reads
+        stored = engine.channels_first_view(engine.channels_last_storage(stored))
+        assert engine.is_channels_last_sequence(stored)
+    ours = engine.binary_conv_pooled(stored, signs)
     if ours is None:
         pytest.skip("no C++ compiler here")
     # 7 conv rows: pooling drops one

@@ -143,21 +143,26 @@ def neuron_counts(spikes):
 def binary_conv_pooled(spikes, signs):
     """conv(k) of uint8 spikes `[T, B, C, H, W]` by +-1 weights `signs`, then 2x2 average pooling,
     as float32 `[T, B, out, H', W']`, by popcount (`snn_tha.kernels.popcount`): the pooled sums
-    are integers, and the float convolution of the folded kernel (taps in quarters) computes the
-    same integers / 4 exactly in any order, so both give the same floats. The T*B images are
-    split over torch's threads. None where the kernels do not build here."""
+    are integers, and the training path's box-mean convolution computes the same integers / 4
+    exactly in any order, so both give the same floats. Channels-last spikes (how evaluation's
+    LIF stores those a convolution reads) are read as they are stored; the kernel writes the
+    floats. The T*B images are split over torch's threads. None where the kernels do not build."""
     lib = popcount.library()
     if lib is None or spikes.shape[2] > 64:
         return None
-    steps, batch = spikes.shape[:2]
-    images = spikes.reshape(steps * batch, *spikes.shape[2:]).contiguous().numpy()   # NCHW
+    steps, batch, _, h, w = spikes.shape
+    channels_last = is_channels_last_sequence(spikes)
+    stored = spikes.movedim(2, -1) if channels_last else spikes
+    images = stored.reshape(steps * batch, *stored.shape[2:]).contiguous().numpy()
     plus = popcount.pack_weights({"kind": "conv", "signs": signs.detach().cpu().numpy()})
+    k = signs.shape[-1]
+    out = torch.empty((steps * batch, signs.shape[0], (h - k + 1) // 2, (w - k + 1) // 2))
+    result = out.numpy()
     parts = np.array_split(np.arange(len(images)), max(1, torch.get_num_threads()))
     parts = [(p[0], p[-1] + 1) for p in parts if len(p)]
-    k = signs.shape[-1]
     with ThreadPoolExecutor(len(parts)) as pool:   # ctypes releases the GIL
-        sums = list(pool.map(lambda r: popcount.conv_pool(lib, images[r[0]:r[1]], k, plus), parts))
-    out = torch.from_numpy(np.concatenate(sums) if len(sums) > 1 else sums[0]).float().mul_(0.25)
+        list(pool.map(lambda r: popcount.conv_pool_float_into(
+            lib, images[r[0]:r[1]], channels_last, k, plus, 0.25, result[r[0]:r[1]]), parts))
     return out.reshape(steps, batch, *out.shape[1:])
 
 

@@ -7,6 +7,7 @@
 // compiler's own vectorisation of the plain loop is 2x slower on both), the plain loop else.
 // Integers only: exact on every CPU, whichever path (tests compare each built here with numpy).
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 #if defined(__AVX512VPOPCNTDQ__) && defined(__AVX512F__)
 #include <immintrin.h>
@@ -111,12 +112,15 @@ void popcount_dense(const uint64_t *rows, int64_t nrows, int64_t words, const ui
     }
 }
 
-// A conv layer: spikes [n][c][h][w] (0/1 bytes, c <= 64) by k x k sign kernels at stride 1,
-// then the 2x2 sum pooling (an odd last row / column dropped): result [n][out][ho/2][wo/2].
-// Patch bits: channel ch of patch pixel p (row-major) at bit (p % per_word) * c + ch of word
-// p / per_word, per_word = 64 / c (the layout of packed.pixel_words and packed.pack_weights).
-void popcount_conv_pool(const uint8_t *spikes, int64_t n, int64_t c, int64_t h, int64_t w,
-                        int64_t k, const uint64_t *plus, int64_t out, int32_t *result) {
+}  // extern "C"
+
+namespace {
+
+// The conv layer below, for NCHW or channels-last ([n][h][w][c]) bytes, written as int32 or as
+// float32 times `scale` (exact: |sums| < 2^24 and scale a power of two)
+template <bool kChannelsLast, typename Out>
+void conv_pool(const uint8_t *spikes, int64_t n, int64_t c, int64_t h, int64_t w, int64_t k,
+               const uint64_t *plus, int64_t out, Out *result, float scale) {
     const int64_t ph = (h - k + 1) / 2, pw = (w - k + 1) / 2, per_word = 64 / c;
     const int64_t words = (k * k + per_word - 1) / per_word;
     std::vector<uint64_t> pixels(h * w), patch(words);
@@ -132,9 +136,15 @@ void popcount_conv_pool(const uint8_t *spikes, int64_t n, int64_t c, int64_t h, 
     for (int64_t i = 0; i < n; ++i) {
         const uint8_t *image = spikes + i * c * h * w;
         for (int64_t p = 0; p < h * w; ++p) pixels[p] = 0;
-        for (int64_t ch = 0; ch < c; ++ch)             // channel-major: contiguous reads
+        if (kChannelsLast) {                             // a pixel's channels are adjacent bytes
             for (int64_t p = 0; p < h * w; ++p)
-                pixels[p] |= static_cast<uint64_t>(image[ch * h * w + p] != 0) << ch;
+                for (int64_t ch = 0; ch < c; ++ch)
+                    pixels[p] |= static_cast<uint64_t>(image[p * c + ch] != 0) << ch;
+        } else {
+            for (int64_t ch = 0; ch < c; ++ch)           // channel-major: contiguous reads
+                for (int64_t p = 0; p < h * w; ++p)
+                    pixels[p] |= static_cast<uint64_t>(image[ch * h * w + p] != 0) << ch;
+        }
         for (int64_t py = 0; py < ph; ++py)
             for (int64_t px = 0; px < pw; ++px) {
                 for (int64_t o = 0; o < out; ++o) acc[o] = 0;
@@ -146,10 +156,34 @@ void popcount_conv_pool(const uint8_t *spikes, int64_t n, int64_t c, int64_t h, 
                         patch[word_of[p]] |= corner[at[p]] << shift_of[p];
                     add_row_current(patch.data(), words, plus, out, both.data(), acc.data());
                 }
-                int32_t *cell = result + (i * out) * ph * pw + py * pw + px;
-                for (int64_t o = 0; o < out; ++o) cell[o * ph * pw] = acc[o];
+                Out *cell = result + (i * out) * ph * pw + py * pw + px;
+                for (int64_t o = 0; o < out; ++o)
+                    cell[o * ph * pw] = std::is_same<Out, float>::value
+                        ? static_cast<Out>(static_cast<float>(acc[o]) * scale) : static_cast<Out>(acc[o]);
             }
     }
+}
+
+}  // namespace
+
+extern "C" {
+
+// A conv layer: spikes [n][c][h][w] (0/1 bytes, c <= 64) by k x k sign kernels at stride 1,
+// then the 2x2 sum pooling (an odd last row / column dropped): result [n][out][ho/2][wo/2].
+// Patch bits: channel ch of patch pixel p (row-major) at bit (p % per_word) * c + ch of word
+// p / per_word, per_word = 64 / c (the layout of packed.pixel_words and packed.pack_weights).
+void popcount_conv_pool(const uint8_t *spikes, int64_t n, int64_t c, int64_t h, int64_t w,
+                        int64_t k, const uint64_t *plus, int64_t out, int32_t *result) {
+    conv_pool<false, int32_t>(spikes, n, c, h, w, k, plus, out, result, 1.0f);
+}
+
+// The same sums as float32 times `scale` (evaluation: the pooled mean is sum / 4), from NCHW or,
+// when channels_last, [n][h][w][c] bytes (how evaluation's LIF stores the spikes a conv reads)
+void popcount_conv_pool_float(const uint8_t *spikes, int64_t n, int64_t c, int64_t h, int64_t w,
+                              int64_t k, const uint64_t *plus, int64_t out, float *result,
+                              int channels_last, float scale) {
+    if (channels_last) conv_pool<true, float>(spikes, n, c, h, w, k, plus, out, result, scale);
+    else conv_pool<false, float>(spikes, n, c, h, w, k, plus, out, result, scale);
 }
 
 // The LIF of snn_tha.deploy.ops.lif_step over T steps, the same float32 operations in the same

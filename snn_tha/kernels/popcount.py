@@ -67,6 +67,8 @@ def library(march=None):
     i64, ptr = ctypes.c_int64, ctypes.c_void_p
     lib.popcount_dense.argtypes = [ptr, i64, i64, ptr, i64, ptr]
     lib.popcount_conv_pool.argtypes = [ptr, i64, i64, i64, i64, i64, ptr, i64, ptr]
+    lib.popcount_conv_pool_float.argtypes = [ptr, i64, i64, i64, i64, i64, ptr, i64, ptr,
+                                             ctypes.c_int, ctypes.c_float]
     lib.lif_spikes.argtypes = [ptr, i64, i64, i64, i64, ctypes.c_int, ptr, ptr, ctypes.c_float, ptr]
     return lib
 
@@ -97,6 +99,18 @@ def conv_pool(lib, spikes, k, plus):
     n, c, h, w = spikes.shape
     out = np.empty((n, plus.shape[0], (h - k + 1) // 2, (w - k + 1) // 2), np.int32)
     lib.popcount_conv_pool(_ptr(spikes), n, c, h, w, k, _ptr(columns), out.shape[1], _ptr(out))
+    return out
+
+
+def conv_pool_float_into(lib, images, channels_last, k, plus, scale, out):
+    """`conv_pool`'s sums times `scale` as float32, written into `out` [N, out, Ho/2, Wo/2]
+    (contiguous numpy); images uint8 [N, C, H, W], or [N, H, W, C] when channels_last."""
+    images = np.ascontiguousarray(images, np.uint8)
+    n, c, h, w = (images.shape[0], images.shape[3], *images.shape[1:3]) if channels_last \
+        else images.shape
+    columns = _columns(plus)   # held here: ctypes keeps only its address
+    lib.popcount_conv_pool_float(_ptr(images), n, c, h, w, k, _ptr(columns), out.shape[1],
+                                 _ptr(out), int(channels_last), float(scale))
     return out
 
 
