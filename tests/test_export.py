@@ -274,6 +274,13 @@ def test_compiled_popcount_conv_gives_numpys_integers(channels, march):
     np.testing.assert_array_equal(theirs, expected)
     if 64 % channels == 0:
         np.testing.assert_array_equal(theirs, packed.spike_conv(spikes, layer, plus))
+    # evaluation's variant: channels-last bytes (16 at a time where C divides by 16), any nonzero
+    # byte a spike, floats times 1/4
+    counts = spikes * gen.integers(1, 4, spikes.shape).astype(np.uint8)
+    for stored, channels_last in ((counts, False), (counts.transpose(0, 2, 3, 1), True)):
+        floats = np.full(theirs.shape, np.nan, np.float32)
+        native.conv_pool_float_into(lib, stored, channels_last, 5, plus, 0.25, floats)
+        np.testing.assert_array_equal(floats, theirs.astype(np.float32) * 0.25)
 
 
 @pytest.mark.parametrize("march", MARCHES)

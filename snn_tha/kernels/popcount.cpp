@@ -6,6 +6,7 @@
 // VPOPCNTQ where the CPU has it, an explicit nibble-table count (VPSHUFB) with AVX2 only (the
 // compiler's own vectorisation of the plain loop is 2x slower on both), the plain loop else.
 // Integers only: exact on every CPU, whichever path (tests compare each built here with numpy).
+#include <algorithm>
 #include <cstdint>
 #include <type_traits>
 #include <vector>
@@ -15,6 +16,8 @@
 #elif defined(__AVX2__)
 #include <immintrin.h>
 #define SNN_THA_NIBBLE_POPCOUNT 1
+#elif defined(__SSE2__)
+#include <emmintrin.h>
 #endif
 
 namespace {
@@ -82,6 +85,35 @@ inline void count_both_avx512(const uint64_t *row, int64_t words, const uint64_t
 
 // acc[o] += 2 * popcount(row AND plus[., o]) - popcount(row), over `words` words. `both` is
 // scratch for `out` sums.
+// acc[o] = sum over the nq patches of 2 * popcount(patch AND plus[., o]) - popcount(patch): a
+// pooling window's current at once. With VPOPCNTQ each block of eight outputs keeps its sum in
+// a register over every patch and word, and each row of signs is loaded once for all patches.
+inline void window_current(const uint64_t *patches, int64_t nq, int64_t words,
+                           const uint64_t *plus, int64_t out, int64_t *both, int32_t *acc) {
+    int64_t ones = 0;
+    for (int64_t w = 0; w < nq * words; ++w) ones += __builtin_popcountll(patches[w]);
+    int64_t o = 0;
+#if defined(SNN_THA_VPOPCNT)
+    for (; o + 8 <= out; o += 8) {
+        __m512i sums = _mm512_setzero_si512();
+        for (int64_t w = 0; w < words; ++w) {
+            const __m512i signs = _mm512_loadu_si512(plus + w * out + o);
+            for (int64_t q = 0; q < nq; ++q)
+                sums = _mm512_add_epi64(sums, _mm512_popcnt_epi64(_mm512_and_si512(
+                    _mm512_set1_epi64(static_cast<long long>(patches[q * words + w])), signs)));
+        }
+        _mm512_storeu_si512(both + o, sums);
+    }
+#endif
+    for (int64_t r = o; r < out; ++r) both[r] = 0;
+    if (o < out)
+        for (int64_t q = 0; q < nq; ++q)
+            for (int64_t w = 0; w < words; ++w)
+                for (int64_t r = o; r < out; ++r)
+                    both[r] += __builtin_popcountll(patches[q * words + w] & plus[w * out + r]);
+    for (int64_t r = 0; r < out; ++r) acc[r] = static_cast<int32_t>(2 * both[r] - ones);
+}
+
 inline void add_row_current(const uint64_t *row, int64_t words, const uint64_t *plus,
                             int64_t out, int64_t *both, int32_t *acc) {
     int64_t ones = 0;
@@ -123,7 +155,7 @@ void conv_pool(const uint8_t *spikes, int64_t n, int64_t c, int64_t h, int64_t w
                const uint64_t *plus, int64_t out, Out *result, float scale) {
     const int64_t ph = (h - k + 1) / 2, pw = (w - k + 1) / 2, per_word = 64 / c;
     const int64_t words = (k * k + per_word - 1) / per_word;
-    std::vector<uint64_t> pixels(h * w), patch(words);
+    std::vector<uint64_t> pixels(h * w), patch(4 * words);   // the 4 patches of a window
     // where each patch pixel sits: image offset, word, shift (no divisions in the inner loops)
     std::vector<int64_t> at(k * k), word_of(k * k), shift_of(k * k);
     for (int64_t p = 0; p < k * k; ++p) {
@@ -137,6 +169,19 @@ void conv_pool(const uint8_t *spikes, int64_t n, int64_t c, int64_t h, int64_t w
         const uint8_t *image = spikes + i * c * h * w;
         for (int64_t p = 0; p < h * w; ++p) pixels[p] = 0;
         if (kChannelsLast) {                             // a pixel's channels are adjacent bytes
+#if defined(__SSE2__)
+            if (c % 16 == 0) {   // 16 channels at once: compare with zero, one bit per byte
+                const __m128i zero = _mm_setzero_si128();
+                for (int64_t p = 0; p < h * w; ++p)
+                    for (int64_t j = 0; j < c; j += 16) {
+                        const __m128i bytes = _mm_loadu_si128(
+                            reinterpret_cast<const __m128i *>(image + p * c + j));
+                        const uint64_t nonzero = ~static_cast<uint64_t>(
+                            _mm_movemask_epi8(_mm_cmpeq_epi8(bytes, zero))) & 0xffffu;
+                        pixels[p] |= nonzero << j;
+                    }
+            } else
+#endif
             for (int64_t p = 0; p < h * w; ++p)
                 for (int64_t ch = 0; ch < c; ++ch)
                     pixels[p] |= static_cast<uint64_t>(image[p * c + ch] != 0) << ch;
@@ -147,15 +192,17 @@ void conv_pool(const uint8_t *spikes, int64_t n, int64_t c, int64_t h, int64_t w
         }
         for (int64_t py = 0; py < ph; ++py)
             for (int64_t px = 0; px < pw; ++px) {
-                for (int64_t o = 0; o < out; ++o) acc[o] = 0;
                 for (int64_t q = 0; q < 4; ++q) {          // the 2x2 pooling window
                     const int64_t y = 2 * py + q / 2, x = 2 * px + q % 2;
-                    for (int64_t word = 0; word < words; ++word) patch[word] = 0;
                     const uint64_t *corner = pixels.data() + y * w + x;
-                    for (int64_t p = 0; p < k * k; ++p)
-                        patch[word_of[p]] |= corner[at[p]] << shift_of[p];
-                    add_row_current(patch.data(), words, plus, out, both.data(), acc.data());
+                    for (int64_t word = 0, p = 0; word < words; ++word) {   // in a register:
+                        uint64_t bits = 0;                                  // no store chains
+                        for (const int64_t end = std::min(k * k, p + per_word); p < end; ++p)
+                            bits |= corner[at[p]] << shift_of[p];
+                        patch[q * words + word] = bits;
+                    }
                 }
+                window_current(patch.data(), 4, words, plus, out, both.data(), acc.data());
                 Out *cell = result + (i * out) * ph * pw + py * pw + px;
                 for (int64_t o = 0; o < out; ++o)
                     cell[o * ph * pw] = std::is_same<Out, float>::value
