@@ -25,6 +25,20 @@ def test_loads_torchvision_layout(tmp_path, name):
     assert train.inputs[0, 2 + 2 * label, 10] == 250
 
 
+@pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])
+def test_the_idx_reader_gives_torchvisions_tensors(tmp_path, name):
+    """The loader reads the idx files itself (no torchvision import at run time): the same
+    uint8 images and labels as torchvision's own classes from the same files."""
+    import torchvision
+    write_torchvision_layout(tmp_path, name, n_train=30, n_test=10)
+    ours = load_static(name, tmp_path)
+    cls = getattr(torchvision.datasets, static.TORCHVISION_NAMES[name])
+    for split, train in zip(ours, (True, False)):
+        theirs = cls(str(tmp_path), train=train)
+        assert torch.equal(split.inputs, theirs.data) and split.inputs.dtype == theirs.data.dtype
+        assert torch.equal(split.labels, theirs.targets.long())
+
+
 def test_debian_package_path_is_found_and_unpacked(tmp_path, monkeypatch):
     debian = tmp_path / "usr-share-datasets-fashion-mnist"
     write_debian_fashion_mnist(debian, n_train=20, n_test=8)
