@@ -133,7 +133,11 @@ def _load_idx(name, root):
     splits = []
     for key, (images, labels) in IDX_FILES.items():
         x, y = read_idx(raw / images, "images"), read_idx(raw / labels, "labels")
-        splits.append(check_labels(Split(x, y.long()), raw / labels))   # counts checked there
+        if len(x) != len(y):   # naming both files: which one is from elsewhere
+            raise DataError(f"{raw / labels}: {len(y)} labels for the {len(x)} images of "
+                            f"{raw / images}; the label file belongs to another split or data "
+                            f"set: put the matching files there (`make data`)")
+        splits.append(check_labels(Split(x, y.long()), raw / labels))
     return tuple(splits)
 
 
