@@ -54,8 +54,7 @@ def box_mean(images):
         return F.avg_pool2d(images, 2, stride=1)
     n, h, w, c = rows
     shape = images.shape[:2] + (images.shape[2] - 1, images.shape[3] - 1)
-    fmt = torch.channels_last if c == images.shape[1] and c > 1 else torch.contiguous_format
-    out = torch.empty(shape, memory_format=fmt)
+    out = torch.empty(shape, memory_format=_format_of(images))
     lib.box_mean_forward(ctypes.c_void_p(images.data_ptr()), ctypes.c_void_p(out.data_ptr()),
                          n, h, w, c, torch.get_num_threads())
     return out
