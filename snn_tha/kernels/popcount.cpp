@@ -85,35 +85,6 @@ inline void count_both_avx512(const uint64_t *row, int64_t words, const uint64_t
 
 // acc[o] += 2 * popcount(row AND plus[., o]) - popcount(row), over `words` words. `both` is
 // scratch for `out` sums.
-// acc[o] = sum over the nq patches of 2 * popcount(patch AND plus[., o]) - popcount(patch): a
-// pooling window's current at once. With VPOPCNTQ each block of eight outputs keeps its sum in
-// a register over every patch and word, and each row of signs is loaded once for all patches.
-inline void window_current(const uint64_t *patches, int64_t nq, int64_t words,
-                           const uint64_t *plus, int64_t out, int64_t *both, int32_t *acc) {
-    int64_t ones = 0;
-    for (int64_t w = 0; w < nq * words; ++w) ones += __builtin_popcountll(patches[w]);
-    int64_t o = 0;
-#if defined(SNN_THA_VPOPCNT)
-    for (; o + 8 <= out; o += 8) {
-        __m512i sums = _mm512_setzero_si512();
-        for (int64_t w = 0; w < words; ++w) {
-            const __m512i signs = _mm512_loadu_si512(plus + w * out + o);
-            for (int64_t q = 0; q < nq; ++q)
-                sums = _mm512_add_epi64(sums, _mm512_popcnt_epi64(_mm512_and_si512(
-                    _mm512_set1_epi64(static_cast<long long>(patches[q * words + w])), signs)));
-        }
-        _mm512_storeu_si512(both + o, sums);
-    }
-#endif
-    for (int64_t r = o; r < out; ++r) both[r] = 0;
-    if (o < out)
-        for (int64_t q = 0; q < nq; ++q)
-            for (int64_t w = 0; w < words; ++w)
-                for (int64_t r = o; r < out; ++r)
-                    both[r] += __builtin_popcountll(patches[q * words + w] & plus[w * out + r]);
-    for (int64_t r = 0; r < out; ++r) acc[r] = static_cast<int32_t>(2 * both[r] - ones);
-}
-
 inline void add_row_current(const uint64_t *row, int64_t words, const uint64_t *plus,
                             int64_t out, int64_t *both, int32_t *acc) {
     int64_t ones = 0;
@@ -127,6 +98,39 @@ inline void add_row_current(const uint64_t *row, int64_t words, const uint64_t *
     count_both(row, words, plus, out, both);
 #endif
     for (int64_t o = 0; o < out; ++o) acc[o] += static_cast<int32_t>(2 * both[o] - ones);
+}
+
+// acc[o] = sum over the nq patches of 2 * popcount(patch AND plus[., o]) - popcount(patch): a
+// pooling window's current at once. With VPOPCNTQ each block of eight outputs keeps its sum in
+// a register over every patch and word, and each row of signs is loaded once for all patches;
+// elsewhere (the AVX2 nibble table, plain code) patch by patch through add_row_current.
+inline void window_current(const uint64_t *patches, int64_t nq, int64_t words,
+                           const uint64_t *plus, int64_t out, int64_t *both, int32_t *acc) {
+#if defined(SNN_THA_VPOPCNT)
+    int64_t ones = 0;
+    for (int64_t w = 0; w < nq * words; ++w) ones += __builtin_popcountll(patches[w]);
+    int64_t o = 0;
+    for (; o + 8 <= out; o += 8) {
+        __m512i sums = _mm512_setzero_si512();
+        for (int64_t w = 0; w < words; ++w) {
+            const __m512i signs = _mm512_loadu_si512(plus + w * out + o);
+            for (int64_t q = 0; q < nq; ++q)
+                sums = _mm512_add_epi64(sums, _mm512_popcnt_epi64(_mm512_and_si512(
+                    _mm512_set1_epi64(static_cast<long long>(patches[q * words + w])), signs)));
+        }
+        _mm512_storeu_si512(both + o, sums);
+    }
+    for (int64_t r = o; r < out; ++r) both[r] = 0;
+    for (int64_t q = 0; q < nq; ++q)
+        for (int64_t w = 0; w < words; ++w)
+            for (int64_t r = o; r < out; ++r)
+                both[r] += __builtin_popcountll(patches[q * words + w] & plus[w * out + r]);
+    for (int64_t r = 0; r < out; ++r) acc[r] = static_cast<int32_t>(2 * both[r] - ones);
+#else
+    for (int64_t r = 0; r < out; ++r) acc[r] = 0;
+    for (int64_t q = 0; q < nq; ++q)
+        add_row_current(patches + q * words, words, plus, out, both, acc);
+#endif
 }
 
 }  // namespace
