@@ -125,6 +125,7 @@ def test_a_finished_run_prints_its_summary(data_dir, tmp_path, caplog):
     assert "dead neurons per layer (test set): " + " / ".join(
         f"{100 * d:.1f}%" for d in final["dead_fraction"]) in err
     assert f"files: {tmp_path / 'out' / 'smoke-seed0'}/" in err
+    assert final["threads"] == torch.get_num_threads()   # seconds_by_part are read with it
 
 
 EVENT_CONFIGS = sorted(str(p) for p in Path("configs").glob("[ds][vh][sd]_*.yaml"))

@@ -107,6 +107,7 @@ def write_final(run):
              "train_images": len(run.train_set), "test_images": len(run.test_set),
              "num_steps": cfg.num_steps, "engine": cfg.net.engine,
              "device": describe_device(run.device),
+             "threads": torch.get_num_threads(),   # of the process that finished the run
              "iterations": run.state["iteration"],
              "alpha": [s_.alpha for s_ in run.annealing.schedules] if run.annealing else None,
              "theta_inf": list(cfg.annealing.theta_inf) if cfg.annealing else None,
