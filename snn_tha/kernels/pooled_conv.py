@@ -23,7 +23,8 @@ import torch
 import torch.nn.functional as F
 
 from snn_tha.kernels import native
-from snn_tha.kernels.fused.cpu import FLAGS
+from snn_tha.kernels.fused.cpu import FLAGS, pointer
+from snn_tha.kernels.layout import channels_first_view
 
 SOURCE = Path(__file__).with_name("box_filter.cpp")
 
@@ -37,41 +38,44 @@ def library():
                                 {"box_mean_forward": types, "box_mean_backward": types})
 
 
-def _rows(images):
-    """(n, h, w, c) of images `[N, C, H, W]` stored channels-last or NCHW (as rows of W*C)."""
+def _kernel_rows(images):
+    """(lib, (n, h, w, c)) where the C++ box filter takes images `[N, C, H, W]`: float32 on the
+    CPU, stored channels-last (rows of W*C) or NCHW (N*C images of one channel); else None,
+    and torch's avg_pool2d and its backward run."""
+    lib = library()
+    if lib is None or images.device.type != "cpu" or images.dtype != torch.float32:
+        return None
     n, c, h, w = images.shape
     if images.is_contiguous(memory_format=torch.channels_last):
-        return n, h, w, c
+        return lib, (n, h, w, c)
     if images.is_contiguous():
-        return n * c, h, w, 1
+        return lib, (n * c, h, w, 1)
     return None
 
 
 def box_mean(images):
     """2x2 box mean with stride 1, `[N, C, H, W]` -> `[N, C, H-1, W-1]` in the input's storage."""
-    lib, rows = library(), _rows(images)
-    if lib is None or rows is None or images.device.type != "cpu" or images.dtype != torch.float32:
+    kernel = _kernel_rows(images)
+    if kernel is None:
         return F.avg_pool2d(images, 2, stride=1)
-    n, h, w, c = rows
+    lib, rows = kernel
     shape = images.shape[:2] + (images.shape[2] - 1, images.shape[3] - 1)
     out = torch.empty(shape, memory_format=_format_of(images))
-    lib.box_mean_forward(ctypes.c_void_p(images.data_ptr()), ctypes.c_void_p(out.data_ptr()),
-                         n, h, w, c, torch.get_num_threads())
+    lib.box_mean_forward(pointer(images), pointer(out), *rows, torch.get_num_threads())
     return out
 
 
 def box_mean_backward_into(grad_box, out):
     """The adjoint of `box_mean`: the gradient of its input, written into `out` `[N, C, H, W]`
     (a view, stored as `grad_box`)."""
-    lib, rows = library(), _rows(out)
+    kernel = _kernel_rows(out)
     grad_box = grad_box.contiguous(memory_format=_format_of(out))
-    if lib is None or rows is None or out.device.type != "cpu" or out.dtype != torch.float32:
+    if kernel is None:
         torch.ops.aten.avg_pool2d_backward.grad_input(grad_box, out, [2, 2], [1, 1], [0, 0],
                                                       False, True, None, grad_input=out)
         return out
-    n, h, w, c = rows
-    lib.box_mean_backward(ctypes.c_void_p(grad_box.data_ptr()), ctypes.c_void_p(out.data_ptr()),
-                          n, h, w, c, torch.get_num_threads())
+    lib, rows = kernel
+    lib.box_mean_backward(pointer(grad_box), pointer(out), *rows, torch.get_num_threads())
     return out
 
 
@@ -89,7 +93,7 @@ def _time_first(shape, channels_last, like):
     """An empty `[T, B, C, H, W]`, stored `[T, B, H, W, C]` when channels_last."""
     if channels_last:
         steps, batch, c, h, w = shape
-        return like.new_empty((steps, batch, h, w, c)).movedim(-1, 2)
+        return channels_first_view(like.new_empty((steps, batch, h, w, c)))
     return like.new_empty(shape)
 
 

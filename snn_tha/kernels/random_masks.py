@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from snn_tha.kernels import native
-from snn_tha.kernels.fused.cpu import FLAGS
+from snn_tha.kernels.fused.cpu import FLAGS, pointer
 
 SOURCE = Path(__file__).with_name("bernoulli.cpp")
 STATE_BYTES = 5056            # sizeof(CPUGeneratorImplState) in torch 2.x
@@ -37,7 +37,7 @@ def _draw(lib, shape, p):
     nxt = np.array([raw[NEXT:NEXT + 8].view(np.uint64)[0]], dtype=np.int64)
     out = torch.empty(shape, dtype=torch.float32)
     lib.bernoulli_masks(words.ctypes.data, left.ctypes.data, nxt.ctypes.data,
-                        ctypes.c_void_p(out.data_ptr()), out.numel(), float(p))
+                        pointer(out), out.numel(), float(p))
     raw[WORDS:WORDS + 624 * 8].view(np.uint64)[:] = words
     raw[LEFT:LEFT + 4].view(np.int32)[0] = left[0]
     raw[NEXT:NEXT + 8].view(np.uint64)[0] = nxt[0]

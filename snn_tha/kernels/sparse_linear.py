@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from snn_tha.kernels import native
-from snn_tha.kernels.fused.cpu import FLAGS
+from snn_tha.kernels.fused.cpu import FLAGS, pointer as _p
 
 SOURCE = Path(__file__).with_name("sparse_linear.cpp")
 MAX_DENSITY = 0.1   # fraction of nonzero inputs up to which the sparse kernels run
@@ -51,10 +51,6 @@ def counting_flops():
 def _count(flops):
     if _tally is not None:
         _tally[0] += flops
-
-
-def _p(t):
-    return None if t is None else ctypes.c_void_p(t.data_ptr())
 
 
 def compressed_rows(lib, rows, max_density=MAX_DENSITY):

@@ -31,7 +31,9 @@ def library():
     return lib
 
 
-def _ptr(t):
+def pointer(t):
+    """A tensor's data address for the C kernels (None for None); every torch-side caller of
+    the project's C++ kernels passes tensors through here."""
     return None if t is None else ctypes.c_void_p(t.data_ptr())
 
 
@@ -39,18 +41,18 @@ def forward(current, mem, spk, steps, beta, theta, static):
     """Fill mem, spk `[T, *shape]` (float32, contiguous) from current `[T, *shape]` or `[*shape]`.
     Both kernels use torch's thread count, so the two OpenMP runtimes never oversubscribe."""
     n = mem[0].numel()
-    library().lif_forward(_ptr(current), _ptr(mem), _ptr(spk), steps, n, beta, theta, int(static),
-                          torch.get_num_threads())
+    library().lif_forward(pointer(current), pointer(mem), pointer(spk), steps, n, beta, theta,
+                          int(static), torch.get_num_threads())
 
 
 def forward_spikes(current, spk, steps, beta, theta, static):
     """`forward` writing only the spikes, into uint8 `spk` [T, *shape] (evaluation)."""
     n = spk[0].numel()
-    library().lif_forward_spikes(_ptr(current), _ptr(spk), steps, n, beta, theta, int(static),
-                                 torch.get_num_threads())
+    library().lif_forward_spikes(pointer(current), pointer(spk), steps, n, beta, theta,
+                                 int(static), torch.get_num_threads())
 
 
 def backward(mem, grad_spk, grad_mem, out, beta, centre, slope, sum_time):
     steps, n = mem.shape[0], mem[0].numel()
-    library().lif_backward(_ptr(mem), _ptr(grad_spk), _ptr(grad_mem), _ptr(out), steps, n,
-                           beta, centre, slope, int(sum_time), torch.get_num_threads())
+    library().lif_backward(pointer(mem), pointer(grad_spk), pointer(grad_mem), pointer(out),
+                           steps, n, beta, centre, slope, int(sum_time), torch.get_num_threads())
