@@ -228,14 +228,25 @@ def _assert_bn_close(a, b, tol=dict(rtol=1e-5, atol=1e-5)):
     torch.testing.assert_close(a.bias.grad, b.bias.grad, **tol)
 
 
+@pytest.mark.parametrize("stored", ["nchw", "channels_last"])
 @pytest.mark.parametrize("momentum", [0.1, None], ids=["momentum", "cumulative"])
-def test_batched_batch_norm_equals_per_step_calls(momentum):
-    """Per-step statistics in one computation (batch_norm._BatchNormPerStep) against T module
-    calls: outputs and gradients to rounding (another reduction order), T running-stat updates."""
+def test_batched_batch_norm_equals_per_step_calls(momentum, stored, monkeypatch):
+    """Per-step statistics in one computation (batch_norm._BatchNormPerStep: the torch
+    composition on NCHW storage, the C++ kernel on channels-last) against T module calls:
+    outputs and gradients to rounding (another reduction order), T running-stat updates."""
     loop, batched = _bn_pair(momentum)
     torch.manual_seed(4)
     x = torch.randn(7, 5, 6, 3, 3) * torch.arange(1, 8).view(7, 1, 1, 1, 1) + 2.0
-    x_loop, x_batched = x.clone().requires_grad_(), x.clone().requires_grad_()
+    kernel_calls = []
+    if stored == "channels_last":
+        if batch_norm.library() is None:
+            pytest.skip("no C++ compiler here")
+        kernel_for = batch_norm._kernel_for
+        monkeypatch.setattr(batch_norm, "_kernel_for",
+                            lambda rows: kernel_calls.append(1) or kernel_for(rows))
+    x_loop = x.clone().requires_grad_()
+    x_batched = (x.clone() if stored == "nchw" else
+                 engine.channels_first_view(engine.channels_last_storage(x))).requires_grad_()
     want = torch.stack([loop(x_t) for x_t in x_loop])
     got = engine.batch_norm_per_step(batched, x_batched)
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
@@ -244,6 +255,7 @@ def test_batched_batch_norm_equals_per_step_calls(momentum):
     (got * grad).sum().backward()
     torch.testing.assert_close(x_batched.grad, x_loop.grad, rtol=1e-4, atol=1e-5)
     _assert_bn_close(loop, batched)
+    assert len(kernel_calls) == (2 if stored == "channels_last" else 0)   # forward, backward
     loop.eval(), batched.eval()   # evaluation: running statistics, one call for all steps
     torch.testing.assert_close(engine.batch_norm_per_step(batched, x),
                                torch.stack([loop(x_t) for x_t in x]), rtol=1e-5, atol=1e-5)

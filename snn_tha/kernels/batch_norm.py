@@ -1,10 +1,37 @@
 """Batch norm over time-first currents `[T, B, C, ...]`: per time step in one batched
 computation (training), once for a current shown at every step (static input), and the running
 statistics updated as T per-step calls update them. NCHW or channels-last storage
-(`snn_tha.kernels.layout`)."""
+(`snn_tha.kernels.layout`). On channels-last float32 CPU storage the per-step computation runs
+in `batch_norm.cpp` (one pass over memory each way, tested against the torch composition here,
+which runs elsewhere and where no compiler builds the kernel)."""
+import ctypes
+import functools
+from pathlib import Path
+
 import torch
 
+from snn_tha.kernels import native
+from snn_tha.kernels.fused.cpu import FLAGS, pointer
 from snn_tha.kernels.layout import is_channels_last_sequence
+
+SOURCE = Path(__file__).with_name("batch_norm.cpp")
+
+
+@functools.cache
+def library():
+    """The built per-step batch-norm kernels, or None where no compiler builds them."""
+    i64, ptr, c_int, c_float = ctypes.c_int64, ctypes.c_void_p, ctypes.c_int, ctypes.c_float
+    return native.load_optional(SOURCE, FLAGS, "batch-norm kernel", {
+        "bn_rows_forward": [ptr] * 3 + [c_float] + [ptr] * 4 + [i64] * 3 + [c_int],
+        "bn_rows_backward": [ptr] * 8 + [i64] * 3 + [c_int]})
+
+
+def _kernel_for(rows):
+    """The C++ kernels where `rows` [T, M, C] (channels-last storage) are contiguous float32
+    on the CPU, else None (the torch composition)."""
+    if rows.device.type != "cpu" or rows.dtype != torch.float32 or not rows.is_contiguous():
+        return None
+    return library()
 
 
 def _sum_per_step_channel(v, spatial):
@@ -56,6 +83,12 @@ class _BatchNormPerStep(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, eps):
         xv, spatial, n = _per_channel_rows(x)
+        lib = _kernel_for(xv) if spatial is None else None
+        if lib is not None and weight.dtype == torch.float32:
+            y, mean, var, rstd = _forward_rows(lib, xv, weight.detach(), bias.detach(), eps)
+            ctx.save_for_backward(x, mean, rstd, weight)
+            ctx.mark_non_differentiable(mean, var)
+            return _as_input(y, x), mean, var
         mean = _sum_per_step_channel(xv, spatial) / n
         var = _sum_per_step_channel((xv - _spread(mean, spatial)).square_(), spatial) / n
         rstd = torch.rsqrt(var + eps)
@@ -71,6 +104,11 @@ class _BatchNormPerStep(torch.autograd.Function):
         x, mean, rstd, weight = ctx.saved_tensors
         xv, spatial, n = _per_channel_rows(x)
         dy = grad_y.movedim(2, -1).reshape(xv.shape) if spatial is None else grad_y.reshape(xv.shape)
+        lib = _kernel_for(xv) if spatial is None else None
+        if lib is not None and weight.dtype == torch.float32:
+            grad_x, sum_dy, sum_dy_xhat = _backward_rows(lib, xv, dy.contiguous(), mean, rstd,
+                                                         weight.detach())
+            return _as_input(grad_x, x), sum_dy_xhat.sum(0), sum_dy.sum(0), None
         sum_dy = _sum_per_step_channel(dy, spatial)
         sum_dy_xhat = (_sum_per_step_channel(dy * xv, spatial) - mean * sum_dy) * rstd
         a = weight * rstd
@@ -79,6 +117,28 @@ class _BatchNormPerStep(torch.autograd.Function):
         grad_x = torch.addcmul(torch.addcmul(_spread(c, spatial), dy, _spread(a, spatial)),
                                xv, _spread(b, spatial))
         return _as_input(grad_x, x), sum_dy_xhat.sum(0), sum_dy.sum(0), None
+
+
+def _forward_rows(lib, xv, weight, bias, eps):
+    """`_BatchNormPerStep.forward` on rows [T, M, C] in C++: (y, mean, var, rstd)."""
+    steps, rows, channels = xv.shape
+    y = torch.empty_like(xv)
+    mean, var, rstd = (xv.new_empty((steps, channels)) for _ in range(3))
+    lib.bn_rows_forward(pointer(xv), pointer(weight.contiguous()), pointer(bias.contiguous()),
+                        float(eps), pointer(y), pointer(mean), pointer(var), pointer(rstd),
+                        steps, rows, channels, torch.get_num_threads())
+    return y, mean, var, rstd
+
+
+def _backward_rows(lib, xv, dy, mean, rstd, weight):
+    """`_BatchNormPerStep.backward` on rows [T, M, C] in C++: (grad_x, sum_dy, sum_dy_xhat)."""
+    steps, rows, channels = xv.shape
+    grad_x = torch.empty_like(xv)
+    sum_dy, sum_dy_xhat = xv.new_empty((steps, channels)), xv.new_empty((steps, channels))
+    lib.bn_rows_backward(pointer(xv), pointer(dy), pointer(mean), pointer(rstd),
+                         pointer(weight.contiguous()), pointer(grad_x), pointer(sum_dy),
+                         pointer(sum_dy_xhat), steps, rows, channels, torch.get_num_threads())
+    return grad_x, sum_dy, sum_dy_xhat
 
 
 def _update_running_stats(bn, mean, var, count):
