@@ -60,6 +60,22 @@ def test_streamed_rows_give_the_loops_spikes_and_membranes(kind, monkeypatch):
     torch.testing.assert_close(got[1], want[1], **MEM_TOL)
 
 
+@pytest.mark.skipif(KERNEL != "cpp", reason="the C++ kernel's byte spikes")
+@pytest.mark.parametrize("shape", [SHAPE, ALIGNED], ids=["420 neurons", "4160 neurons"])
+@pytest.mark.parametrize("kind", ["static", "time-varying"])
+def test_evaluations_byte_spikes_are_the_trainings_spikes(kind, shape, monkeypatch):
+    """`engine.lif_spikes` (uint8, no membranes: 32 neurons per store, the rest one by one)
+    against the torch LIF's spikes."""
+    current, num_steps = _currents(kind, 9, shape)
+    want = _run("torch", current, num_steps, 0.6, monkeypatch)[0]
+    beta, theta = torch.tensor(0.85), torch.tensor(0.6)
+    with torch.no_grad():
+        got = engine.lif_spikes(current, engine.LifParams(beta, theta, torch.tensor(0.6), 5.0),
+                                num_steps, backend="cpp")
+    assert got.dtype == torch.uint8 and 0 < want.mean() < 1
+    assert torch.equal(got.float(), want)
+
+
 @pytest.mark.parametrize("kind", ["static", "time-varying"])
 @pytest.mark.parametrize("steps", [1, 9])
 @pytest.mark.parametrize("centre", [0.6, 1.0], ids=["centre=current", "centre=initial"])

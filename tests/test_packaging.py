@@ -39,7 +39,7 @@ def test_the_wheel_ships_the_cpu_kernel_source(tmp_path):
 def test_an_installed_wheel_builds_its_cpu_kernels(tmp_path):
     """Installed (not the checkout): the package found is the wheel's, and its C++ kernels
     build: the LIF, the deployment's popcount, the box filter, the Bernoulli masks, the
-    sparse linear layer and the per-step batch norm."""
+    sparse linear layer, the per-step batch norm and the integer box convolution."""
     src = _source_copy(tmp_path)
     site = tmp_path / "site"
     done = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation",
@@ -48,9 +48,9 @@ def test_an_installed_wheel_builds_its_cpu_kernels(tmp_path):
     code = ("import snn_tha.kernels.fused.cpu as cpu, torch; print(cpu.__file__); cpu.library(); "
             "from snn_tha.kernels import fused; print(fused.kernel_for(torch.zeros(2), 'cpp') is cpu); "
             "from snn_tha.kernels import popcount; print(popcount.library() is not None); "
-            "from snn_tha.kernels import batch_norm, pooled_conv, random_masks, sparse_linear; "
+            "from snn_tha.kernels import batch_norm, box_conv, pooled_conv, random_masks, sparse_linear; "
             "assert None not in (pooled_conv.library(), random_masks.library(), "
-            "sparse_linear.library(), batch_norm.library())")
+            "sparse_linear.library(), batch_norm.library(), box_conv.library())")
     env = {**os.environ, "PYTHONPATH": str(site), "SNN_THA_CACHE": str(tmp_path / "cache")}
     ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                          cwd=tmp_path)
@@ -58,4 +58,4 @@ def test_an_installed_wheel_builds_its_cpu_kernels(tmp_path):
     where, found, popcount = ran.stdout.split()
     assert where.startswith(str(site)) and found == "True" and popcount == "True"
     built = sorted(p.name.split("_")[0] for p in (tmp_path / "cache" / "kernels").glob("*.so"))
-    assert built == ["batch", "bernoulli", "box", "lif", "popcount", "sparse"]   # from the shipped sources
+    assert built == ["batch", "bernoulli", "box", "box", "lif", "popcount", "sparse"]   # from the shipped sources

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from snn_tha.kernels import native
+from snn_tha.kernels import box_conv, native
 from snn_tha.kernels.fused.cpu import FLAGS, pointer
 from snn_tha.kernels.layout import channels_first_view
 
@@ -101,17 +101,25 @@ class _PooledConvOverTime(torch.autograd.Function):
     """See the module docstring; `chunk` time steps per convolution call."""
 
     @staticmethod
-    def forward(ctx, x, weight, chunk, low_precision_grad):
+    def forward(ctx, x, weight, chunk, low_precision_grad, binary_input):
         steps, batch, _, h, w = x.shape
         k = weight.shape[-1]
         out_hw = ((h - 1 - k) // 2 + 1, (w - 1 - k) // 2 + 1)
         channels_last = x.device.type == "cpu"
         weight = weight.contiguous(memory_format=torch.channels_last) if channels_last else weight
         out = _time_first((steps, batch, weight.shape[0], *out_hw), channels_last, x)
+        pairs = _integer_weights(x, weight) if binary_input else None
         boxes = []
         for t0 in range(0, steps, chunk):
-            box = box_mean(_images(x[t0:t0 + chunk]))
-            _images(out[t0:t0 + chunk]).copy_(F.conv2d(box, weight, stride=2))
+            images, target = _images(x[t0:t0 + chunk]), _images(out[t0:t0 + chunk])
+            box = box_mean(images)
+            float_conv = functools.partial(_float_conv_into, box, weight, target)
+            if pairs is None:
+                float_conv()
+            else:   # the same bits either way: the faster here
+                box_conv.faster_of(("pooled conv forward", tuple(images.shape), k), float_conv,
+                                   functools.partial(box_conv.box_conv_into, images, pairs, k,
+                                                     target))
             boxes.append(box)
         ctx.save_for_backward(weight, *boxes)
         ctx.chunk, ctx.low_precision_grad, ctx.channels_last = chunk, low_precision_grad, channels_last
@@ -131,7 +139,19 @@ class _PooledConvOverTime(torch.autograd.Function):
                 grad_w = g_w if grad_w is None else grad_w.add_(g_w)
             if need_x:
                 box_mean_backward_into(g_box, _images(grad_x[t0:t0 + ctx.chunk]))
-        return grad_x, grad_w, None, None
+        return grad_x, grad_w, None, None, None
+
+
+def _float_conv_into(box, weight, target):
+    return target.copy_(F.conv2d(box, weight, stride=2))
+
+
+def _integer_weights(x, weight):
+    """`box_conv.weight_pairs` where the integer kernel applies to spikes x `[T, B, C, H, W]`
+    (binary: the caller knows), else None."""
+    if not box_conv.applies(_images(x[:1]), weight):
+        return None
+    return box_conv.weight_pairs(weight)
 
 
 def _conv_backward(g, box, weight, need_input, need_weight, low_precision):
@@ -145,12 +165,14 @@ def _conv_backward(g, box, weight, need_input, need_weight, low_precision):
     return (None if g_in is None else g_in.float()), (None if g_w is None else g_w.float())
 
 
-def pooled_conv_over_time(x, weight, chunk, low_precision_grad=False):
+def pooled_conv_over_time(x, weight, chunk, low_precision_grad=False, binary_input=False):
     """avg_pool2(conv_k(x_t, weight)) for every step of x `[T, B, C, H, W]` -> `[T, B, O, H', W']`
     (channels-last storage on the CPU), `chunk` steps per call. `low_precision_grad`: bf16
-    convolution gradients (`fast` mode); the forward is fp32 either way."""
+    convolution gradients (`fast` mode); the forward is fp32 either way. `binary_input`: x holds
+    only 0 and 1 (a hidden layer's spikes), so with weights in {-1, 0, 1} the forward may run in
+    integers (`box_conv`: the same bits), where that measured faster here."""
     if x.dim() != 5 or min(x.shape[-2:]) < weight.shape[-1] + 1:
         raise ValueError(f"pooled_conv_over_time needs [T, B, C, H, W] with H, W > "
                          f"{weight.shape[-1]}, got {tuple(x.shape)}")
     return _PooledConvOverTime.apply(x, weight, max(1, min(int(chunk), x.shape[0])),
-                                     bool(low_precision_grad))
+                                     bool(low_precision_grad), bool(binary_input))

@@ -38,8 +38,9 @@ _tally = None   # [FLOPs] while `counting_flops` is active
 
 @contextmanager
 def counting_flops():
-    """Count the multiply-adds (x2) the sparse kernels run inside the block, which torch's
-    FlopCounterMode cannot see: 2 * nonzeros * outputs per forward and per weight gradient."""
+    """Count the multiply-adds (x2) the project's C++ kernels run inside the block, which
+    torch's FlopCounterMode cannot see: here 2 * nonzeros * outputs per forward and per weight
+    gradient; `box_conv` counts its integer convolution as the float one it replaces."""
     global _tally
     before, _tally = _tally, [0]
     try:
@@ -48,7 +49,8 @@ def counting_flops():
         _tally = before
 
 
-def _count(flops):
+def count_flops(flops):
+    """Add `flops` to the active `counting_flops` tally, if any."""
     if _tally is not None:
         _tally[0] += flops
 
@@ -80,7 +82,7 @@ class _SparseLinear(torch.autograd.Function):
                                         weight.shape[0], torch.get_num_threads())
         ctx.save_for_backward(weight, *compressed)
         ctx.inputs = rows.shape[1]
-        _count(2 * len(compressed[1]) * weight.shape[0])
+        count_flops(2 * len(compressed[1]) * weight.shape[0])
         return y
 
     @staticmethod
@@ -96,7 +98,7 @@ class _SparseLinear(torch.autograd.Function):
                                                 ctx.inputs, weight.shape[0],
                                                 torch.get_num_threads())
             grad_w = gwt.t()
-            _count(2 * len(compressed[1]) * weight.shape[0])
+            count_flops(2 * len(compressed[1]) * weight.shape[0])
         return grad_x, None, grad_w, (g.sum(0) if need_b else None)
 
 

@@ -64,13 +64,14 @@ class ConvBlock(nn.Module):
             cur = F.avg_pool2d(self.conv(x), 2)
             return engine.batch_norm_static(self.bn, cur, num_steps) if self.bn is not None else cur
         weight = self.conv.effective_weight()
+        # a later block's input is a LIF's spikes: binary, so the forward may run in integers
+        conv = functools.partial(pooled_conv_over_time, chunk=chunk, binary_input=not check_spikes)
         if fast:  # spikes in: exact forward, bf16 gradients where measured faster
-            cur = engine.faster(
-                "pooled conv", functools.partial(pooled_conv_over_time, chunk=chunk),
-                functools.partial(pooled_conv_over_time, chunk=chunk, low_precision_grad=True),
-                x, weight, guard=_spike_guard(x, check_spikes))
+            cur = engine.faster("pooled conv", conv,
+                                functools.partial(conv, low_precision_grad=True),
+                                x, weight, guard=_spike_guard(x, check_spikes))
         else:
-            cur = pooled_conv_over_time(x, weight, chunk)
+            cur = conv(x, weight)
         return engine.batch_norm_per_step(self.bn, cur) if self.bn is not None else cur
 
 

@@ -1,7 +1,8 @@
 """What a bench step computes: nominal FLOPs of the per-step algorithm, the FLOPs a step really
 executes (torch's FlopCounterMode; int8 matmuls count as 2*m*k*n, the sparse spike
-kernels as 2 * nonzeros * outputs: `sparse_linear.counting_flops`), and this machine's fp32
-matmul peak that they are divided by."""
+kernels as 2 * nonzeros * outputs and the integer box convolution as the float convolution it
+replaces: `sparse_linear.counting_flops`), and this machine's fp32 matmul peak that they are
+divided by."""
 import time
 
 import torch
