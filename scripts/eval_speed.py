@@ -2,8 +2,8 @@
 uint8 hidden spikes from the C++ LIF forward with no membrane record, binary convolutions by
 popcount), in one process on the same images and threads: `evaluate` as a run's final evaluation
 calls it (activity counts on), median of 3 after a warm-up, and every image's prediction and
-every neuron's spike count compared. Writes results/bench/evaluation_speed.{json,md}.
-Usage: .venv/bin/python scripts/eval_speed.py [MODEL_DIR] [--images N]
+every neuron's spike count compared. Writes results/bench/<name>.{json,md} (evaluation_speed).
+Usage: .venv/bin/python scripts/eval_speed.py [MODEL_DIR] [--images N] [--name NAME]
 """
 import argparse
 import dataclasses
@@ -45,6 +45,7 @@ def main(argv=None):
     p.add_argument("--images", type=int, default=5000, help="first N test images (the claims "
                    "profile's test_subset: 5000)")
     p.add_argument("--data", default=str(paths.ROOT / "data"))
+    p.add_argument("--name", default="evaluation_speed", help="results/bench/<name>.{json,md}")
     args = p.parse_args(argv)
     keep_freed_memory()
     model_dir = Path(args.model_dir)
@@ -76,18 +77,20 @@ def main(argv=None):
               "identical_predictions": same_predictions, "identical_spike_counts": same_counts,
               "provenance": provenance.provenance()}
     out = paths.ROOT / "results" / "bench"
-    files.atomic_write_json(out / "evaluation_speed.json", result)
+    files.atomic_write_json(out / f"{args.name}.json", result)
+    command = ".venv/bin/python scripts/eval_speed.py" + (
+        "" if args.name == "evaluation_speed" else f" --name {args.name}")
     lines = [f"# Evaluation with and without the forward-only path ({result['model']}, first "
              f"{len(test_set)} test images, T={cfg.num_steps}, batch {cfg.batch_size}, "
              f"{result['threads']} threads, median of 3 after a warm-up, interleaved)", "",
              f"Machine: {isa['cpu']}, PyTorch dispatch {isa['aten_capability']}. Command: "
-             "`.venv/bin/python scripts/eval_speed.py`. `evaluate(..., activity=True)`, as a "
-             "run's final evaluation calls it.", "",
+             f"`{command}`. `evaluate(..., activity=True)`, as a run's final evaluation calls "
+             "it.", "",
              "| mode | seconds | ms per image |", "|---|---|---|"]
     lines += [f"| {r['mode']} | {r['seconds']:.2f} | {r['ms_per_image']:.2f} |" for r in rows]
     lines += ["", f"Speed-up {result['speed_up']}x; every prediction identical: {same_predictions}; "
               f"every neuron's spike count identical: {same_counts}."]
-    files.atomic_write_text(out / "evaluation_speed.md", "\n".join(lines) + "\n")
+    files.atomic_write_text(out / f"{args.name}.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
 
