@@ -76,6 +76,27 @@ def test_currents_equal_the_loops_to_the_bit_and_gradients_to_rounding(box_backe
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-4)
 
 
+@pytest.mark.parametrize("block", [4, 128], ids=["several blocks and a partial one", "one block"])
+def test_input_gradient_by_columns_equals_the_loops(block, monkeypatch):
+    """The C++ path of the input gradient (matmul to columns, col2im and the box adjoint per
+    block of images) against autograd through the loop's convolution then pooling."""
+    if pooled_conv.library() is None:
+        pytest.skip("no C++ compiler here")
+    monkeypatch.setattr(pooled_conv, "COLUMN_BLOCK", block)
+    runs = []
+    by_columns = pooled_conv._input_grad_by_columns
+    monkeypatch.setattr(pooled_conv, "_input_grad_by_columns",
+                        lambda *a: runs.append(1) or by_columns(*a))
+    x = stored_channels_last(spikes(5, 3, 16, 13, 12)).requires_grad_()
+    w = signs(32, 16).requires_grad_()
+    g = torch.randn(5, 3, 32, 4, 4)
+    got = torch.autograd.grad(pooled_conv.pooled_conv_over_time(x, w, 2), (x, w), g)
+    want = torch.autograd.grad(loop_current(x, w), (x, w), g)
+    assert len(runs) == 3   # one per chunk of 2 steps
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-4)
+
+
 def test_float_weights_and_a_first_layer_without_input_gradient():
     x = spikes(5, 2, 2, 14, 11, density=0.1)        # DVS-like: NCHW, no gradient wanted
     w = torch.randn(4, 2, 5, 5, requires_grad=True)

@@ -13,7 +13,10 @@ The box mean and its adjoint run in `box_filter.cpp` (torch's avg_pool2d and its
 no compiler builds it: the same values). The autograd function writes each chunk of time steps
 straight into one output and, backward, into one input gradient, stored channels-last on the CPU
 (what oneDNN's convolutions and the LIF after read without a reorder): no concatenation and no
-layout copy of either.
+layout copy of either. On spikes the forward may run in integers (`box_conv`, the same bits).
+The input gradient on the CPU is one matmul to convolution columns per block of images, then
+col2im and the box adjoint in one C++ pass (`_input_grad_by_columns`); the weight gradient is
+oneDNN's.
 """
 import ctypes
 import functools
@@ -27,6 +30,7 @@ from snn_tha.kernels.fused.cpu import FLAGS, pointer
 from snn_tha.kernels.layout import channels_first_view
 
 SOURCE = Path(__file__).with_name("box_filter.cpp")
+COLUMN_BLOCK = 128   # images per matmul of the input gradient (64: 0.037, 256: 0.036, 128: 0.035 s)
 
 
 @functools.cache
@@ -35,7 +39,8 @@ def library():
     i64, ptr = ctypes.c_int64, ctypes.c_void_p
     types = [ptr, ptr, i64, i64, i64, i64, ctypes.c_int]
     return native.load_optional(SOURCE, FLAGS, "box-filter kernel",
-                                {"box_mean_forward": types, "box_mean_backward": types})
+                                {"box_mean_forward": types, "box_mean_backward": types,
+                                 "cols_box_backward": [ptr, ptr] + [i64] * 5 + [ctypes.c_int]})
 
 
 def _kernel_rows(images):
@@ -134,12 +139,45 @@ class _PooledConvOverTime(torch.autograd.Function):
         grad_w = None
         for box, t0 in zip(boxes, range(0, ctx.x_shape[0], ctx.chunk)):
             g = _images(grad_out[t0:t0 + ctx.chunk]).contiguous(memory_format=_format_of(box))
-            g_box, g_w = _conv_backward(g, box, weight, need_x, need_w, ctx.low_precision_grad)
+            target = _images(grad_x[t0:t0 + ctx.chunk]) if need_x else None
+            by_columns = need_x and not ctx.low_precision_grad and _columns_apply(g, box, target)
+            g_box, g_w = _conv_backward(g, box, weight, need_x and not by_columns, need_w,
+                                        ctx.low_precision_grad)
             if need_w:
                 grad_w = g_w if grad_w is None else grad_w.add_(g_w)
-            if need_x:
-                box_mean_backward_into(g_box, _images(grad_x[t0:t0 + ctx.chunk]))
+            if by_columns:
+                _input_grad_by_columns(g, weight, target)
+            elif need_x:
+                box_mean_backward_into(g_box, target)
         return grad_x, grad_w, None, None, None
+
+
+def _columns_apply(g, box, target):
+    """Whether `_input_grad_by_columns` runs: the C++ kernels build, float32 CPU tensors stored
+    channels-last."""
+    cl = torch.channels_last
+    return (library() is not None and g.device.type == "cpu"
+            and g.dtype == box.dtype == torch.float32 and g.is_contiguous(memory_format=cl)
+            and target.is_contiguous(memory_format=cl))
+
+
+def _input_grad_by_columns(g, weight, out):
+    """The input gradient of box mean then stride-2 convolution, into `out` `[N, C, H, W]`
+    (channels-last): per block of COLUMN_BLOCK images, the columns g_rows @ W (one matmul,
+    `[rows, k*k*C]`), then col2im and the box mean's adjoint in one C++ pass
+    (`cols_box_backward`) while the block is in cache. 1.5x faster than oneDNN's backward-data
+    convolution and the box adjoint on the static network's layer 2 (AVX2 machine)."""
+    n, out_ch, oh, ow = g.shape
+    rows = g.permute(0, 2, 3, 1).reshape(n * oh * ow, out_ch)            # a view: channels-last
+    wm = weight.permute(0, 2, 3, 1).reshape(out_ch, -1)                   # [O, (a, b, c)]
+    _, c, h, w = out.shape
+    k, per_image = weight.shape[-1], oh * ow
+    cols = g.new_empty((min(n, COLUMN_BLOCK) * per_image, wm.shape[1]))
+    for s in range(0, n, COLUMN_BLOCK):
+        e = min(n, s + COLUMN_BLOCK)
+        block = torch.mm(rows[s * per_image:e * per_image], wm, out=cols[:(e - s) * per_image])
+        library().cols_box_backward(pointer(block), pointer(out[s:e]), e - s, h, w, c, k,
+                                    torch.get_num_threads())
 
 
 def _float_conv_into(box, weight, target):
