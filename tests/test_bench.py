@@ -53,6 +53,29 @@ def test_markdown_rebuilt_from_csv(tmp_path):
     assert "| SHD | LIF 1 | 3x2x5 | C++ fused | 2.0 | 9.0 | 45% |" in md
 
 
+def test_shares_of_the_peak_use_the_readings_of_their_own_rounds(tmp_path, monkeypatch):
+    """The peak is read after every round of repeats; a network's share divides by the median
+    of its rounds' readings, and the text gives the range and each network's reading."""
+    readings = iter([50.0, 200.0, 100.0, 150.0])   # start, then 3 rounds of one network
+    monkeypatch.setattr(bench, "matmul_peak_gflops", lambda **kw: next(readings))
+    monkeypatch.setattr(bench, "time_case", lambda case, repeats, names, device: (
+        {n: 1.0 for n in names}, {n: 1.5e11 for n in names},
+        [bench.matmul_peak_gflops(repeats=2) for _ in range(repeats)]))
+    monkeypatch.setattr(bench, "_probe_memory", lambda *a: 1.0)
+    monkeypatch.setattr(bench.bench_lif, "run", lambda cases, device: _lif_rows())
+    monkeypatch.setattr(bench.bench_lif, "copy_bandwidth_gbs", lambda device: 20.0)
+    rows = bench.run(tmp_path, repeats=3, names=["reference", "exact"], cases=bench.CASES[:1])
+    assert rows[1]["matmul_peak_gflops"] == 150.0 and rows[1]["fraction_of_matmul_peak"] == 1.0
+    md = (tmp_path / "bench.md").read_text()
+    assert "50.0-200.0 GFLOP/s" in md and f"({bench.CASES[0].name} 150.0)" in md
+
+
+def _lif_rows():
+    return [{"network": "SHD", "layer": "LIF 1", "kernel": "C++ fused", "current_shape": "3x2x5",
+             "static": False, "ms_forward_backward": 2.0, "effective_gbs": 9.0,
+             "fraction_of_copy_bandwidth": 0.45}]
+
+
 def test_variants_include_the_engine_before_the_fused_kernels():
     names = list(bench.variants(include_peers=False))
     assert names[:2] == ["reference", bench.TORCH_LIF] and "exact" in names and "fast" in names

@@ -82,19 +82,23 @@ def memory_probe(case_index, variant, device="cpu"):
 
 
 def time_case(case, repeats, names, device="cpu"):
-    """(median seconds, executed FLOPs) per variant, all interleaved in this process."""
+    """(median seconds, executed FLOPs) per variant, all interleaved in this process, and the
+    matmul peak read after each round (GFLOP/s): the machine's speed moves within minutes, so a
+    share of the peak compares a step with the peak of the same minutes."""
     table = variants()
     steps = {n: table[n](case, device) for n in names}
     for n in names:  # warm-up (and the `fast` engine's one-time measurements)
         steps[n]()
     flops = {n: executed_flops(steps[n]) for n in names}
     times = {n: [] for n in names}
+    peaks = []
     for _ in range(repeats):  # interleaved, so drifts hit every variant alike
         for n in names:
             t0 = time.perf_counter()
             steps[n]()
             times[n].append(time.perf_counter() - t0)
-    return {n: statistics.median(v) for n, v in times.items()}, flops
+        peaks.append(matmul_peak_gflops(repeats=2, device=device))
+    return {n: statistics.median(v) for n, v in times.items()}, flops, peaks
 
 
 def _probe_memory(case, name, device):
@@ -108,11 +112,13 @@ def _probe_memory(case, name, device):
 
 
 def run(out_dir, repeats=5, names=None, cases=CASES, device="cpu", stem="bench"):
-    peak = matmul_peak_gflops(device=device)
+    readings = [matmul_peak_gflops(device=device)]
     names = list(names or variants())
     rows = []
     for case in cases:
-        medians, flops = time_case(case, repeats, names, device)
+        medians, flops, peaks = time_case(case, repeats, names, device)
+        readings += peaks
+        peak = statistics.median(peaks)   # this network's minutes
         for name in names:
             seconds = medians[name]
             rows.append({"network": case.name, "device": device, "engine": name,
@@ -122,11 +128,13 @@ def run(out_dir, repeats=5, names=None, cases=CASES, device="cpu", stem="bench")
                          "speedup_vs_reference": round(medians["reference"] / seconds, 2),
                          "peak_memory_mb": round(_probe_memory(case, name, device), 1),
                          "executed_gflop": round(flops[name] / 1e9, 2),
+                         "matmul_peak_gflops": round(peak, 1),
                          "fraction_of_matmul_peak": round(flops[name] / seconds / 1e9 / peak, 4)})
     lif_rows = bench_lif.run(cases, device)
     machine = {"device": device if device == "cpu" else torch.cuda.get_device_name(),
                "cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-               "matmul_peak_gflops": round(peak, 1), "repeats": repeats,
+               "matmul_peak_gflops": round(max(readings), 1), "repeats": repeats,
+               "matmul_peak_readings": [round(r, 1) for r in readings],
                "copy_bandwidth_gbs": bench_lif.copy_bandwidth_gbs(device),
                "keep_freed_memory": host_memory.keep_freed_memory(),
                "instruction_set": provenance.cpu_instruction_set()}
@@ -153,19 +161,34 @@ def _instruction_set_words(machine):
             f"{f' ({switches})' if switches else ''}, flags {', '.join(isa['flags']) or 'none of AVX2/AVX-512'}")
 
 
+def _peak_words(machine, rows):
+    """How the matmul peak was read: once at the start (files before 2026-12-04 evening), or
+    after every round of repeats, each network's share divided by its rounds' median."""
+    readings = machine.get("matmul_peak_readings")
+    if not readings:
+        return f"measured fp32 matmul peak {machine['matmul_peak_gflops']} GFLOP/s."
+    per_network = {r["network"]: r["matmul_peak_gflops"] for r in rows}
+    return (f"fp32 matmul peak (products of 2048 x 2048 matrices) read at the start and after "
+            f"every round of repeats: {min(readings)}-{max(readings)} GFLOP/s; each network's "
+            f"share divides by the median of its own rounds' readings ("
+            + ", ".join(f"{name} {peak}" for name, peak in per_network.items()) + ").")
+
+
 def write_markdown(out_dir, rows, lif_rows, machine, stem="bench"):
     lines = ["# Training-step benchmark (`make bench`)", "",
              f"One training step (forward, backward, Adam) at paper settings, annealing variants, "
              f"median of {machine['repeats']} interleaved repeats after one warm-up, every variant "
              f"in one process; device {machine['device']}, {machine['threads']} CPU threads"
              f"{_instruction_set_words(machine)}; "
-             f"measured fp32 matmul peak {machine['matmul_peak_gflops']} GFLOP/s. "
+             f"{_peak_words(machine, rows)} "
              f"`{TORCH_LIF}` is the engine with the LIF as torch operations (before the fused "
              f"kernels); SpikingJelly's rows use its LIF with soft reset: the same cost, not the "
              f"same numbers. Executed GFLOP: the convolutions and matmuls each variant really "
              f"runs (torch's FlopCounterMode, forward + backward; the sparse spike kernels as "
-             f"2 x nonzeros x outputs); the last column divides them by the step time and the "
-             f"matmul peak (work skipped lowers both the time and the FLOPs). Peak MB: growth of the peak resident set over "
+             f"2 x nonzeros x outputs, the integer box convolution as the float one it "
+             f"replaces); the last column divides them by the step time and the matmul peak "
+             f"(work skipped lowers both the time and the FLOPs). Peak MB: "
+             f"growth of the peak resident set over "
              f"two steps in a fresh process (the first with its one-time work), freed memory "
              f"returned to the system: the live peak.", "",
              "| network | T | batch | engine | s/step | samples/s | speed-up | peak MB | "
