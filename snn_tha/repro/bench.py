@@ -30,7 +30,8 @@ import torch
 from snn_tha.kernels import fused, host_memory
 from snn_tha.models.config import ENGINES
 from snn_tha.repro import bench_lif, bench_peers, files, provenance
-from snn_tha.repro.bench_flops import executed_flops, matmul_peak_gflops, nominal_flops  # noqa: F401
+from snn_tha.repro.bench_flops import (executed_flops, matmul_peak_gflops,  # noqa: F401
+                                      nominal_flops, peak_words)
 from snn_tha.repro.bench_cases import (CASES, TORCH_LIF, BenchCase, default_device,  # noqa: F401
                                        make_inputs, make_step)
 
@@ -161,26 +162,13 @@ def _instruction_set_words(machine):
             f"{f' ({switches})' if switches else ''}, flags {', '.join(isa['flags']) or 'none of AVX2/AVX-512'}")
 
 
-def _peak_words(machine, rows):
-    """How the matmul peak was read: once at the start (files before 2026-12-04 evening), or
-    after every round of repeats, each network's share divided by its rounds' median."""
-    readings = machine.get("matmul_peak_readings")
-    if not readings:
-        return f"measured fp32 matmul peak {machine['matmul_peak_gflops']} GFLOP/s."
-    per_network = {r["network"]: r["matmul_peak_gflops"] for r in rows}
-    return (f"fp32 matmul peak (products of 2048 x 2048 matrices) read at the start and after "
-            f"every round of repeats: {min(readings)}-{max(readings)} GFLOP/s; each network's "
-            f"share divides by the median of its own rounds' readings ("
-            + ", ".join(f"{name} {peak}" for name, peak in per_network.items()) + ").")
-
-
 def write_markdown(out_dir, rows, lif_rows, machine, stem="bench"):
     lines = ["# Training-step benchmark (`make bench`)", "",
              f"One training step (forward, backward, Adam) at paper settings, annealing variants, "
              f"median of {machine['repeats']} interleaved repeats after one warm-up, every variant "
              f"in one process; device {machine['device']}, {machine['threads']} CPU threads"
              f"{_instruction_set_words(machine)}; "
-             f"{_peak_words(machine, rows)} "
+             f"{peak_words(machine, rows)} "
              f"`{TORCH_LIF}` is the engine with the LIF as torch operations (before the fused "
              f"kernels); SpikingJelly's rows use its LIF with soft reset: the same cost, not the "
              f"same numbers. Executed GFLOP: the convolutions and matmuls each variant really "

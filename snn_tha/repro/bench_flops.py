@@ -52,3 +52,16 @@ def matmul_peak_gflops(n=2048, repeats=5, device="cpu"):
             torch.cuda.synchronize()
         times.append(time.perf_counter() - t0)
     return 2 * n ** 3 / min(times) / 1e9
+
+
+def peak_words(machine, rows):
+    """How the matmul peak was read: once at the start (files before 2026-12-04 evening), or
+    after every round of repeats, each network's share divided by its rounds' median."""
+    readings = machine.get("matmul_peak_readings")
+    if not readings:
+        return f"measured fp32 matmul peak {machine['matmul_peak_gflops']} GFLOP/s."
+    per_network = {r["network"]: r["matmul_peak_gflops"] for r in rows}
+    return (f"fp32 matmul peak (products of 2048 x 2048 matrices) read at the start and after "
+            f"every round of repeats: {min(readings)}-{max(readings)} GFLOP/s; each network's "
+            f"share divides by the median of its own rounds' readings ("
+            + ", ".join(f"{name} {peak}" for name, peak in per_network.items()) + ").")
