@@ -26,10 +26,11 @@ def library():
         "bn_rows_backward": [ptr] * 8 + [i64] * 3 + [c_int]})
 
 
-def _kernel_for(rows):
-    """The C++ kernels where `rows` [T, M, C] (channels-last storage) are contiguous float32
-    on the CPU, else None (the torch composition)."""
-    if rows.device.type != "cpu" or rows.dtype != torch.float32 or not rows.is_contiguous():
+def _kernel_for(rows, spatial, weight):
+    """The C++ kernels where `rows` [T, M, C] are channels-last storage (`spatial` None),
+    contiguous float32 on the CPU with float32 weights, else None (the torch composition)."""
+    if (spatial is not None or rows.device.type != "cpu" or rows.dtype != torch.float32
+            or weight.dtype != torch.float32 or not rows.is_contiguous()):
         return None
     return library()
 
@@ -83,8 +84,8 @@ class _BatchNormPerStep(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, eps):
         xv, spatial, n = _per_channel_rows(x)
-        lib = _kernel_for(xv) if spatial is None else None
-        if lib is not None and weight.dtype == torch.float32:
+        lib = _kernel_for(xv, spatial, weight)
+        if lib is not None:
             y, mean, var, rstd = _forward_rows(lib, xv, weight.detach(), bias.detach(), eps)
             ctx.save_for_backward(x, mean, rstd, weight)
             ctx.mark_non_differentiable(mean, var)
@@ -104,8 +105,8 @@ class _BatchNormPerStep(torch.autograd.Function):
         x, mean, rstd, weight = ctx.saved_tensors
         xv, spatial, n = _per_channel_rows(x)
         dy = grad_y.movedim(2, -1).reshape(xv.shape) if spatial is None else grad_y.reshape(xv.shape)
-        lib = _kernel_for(xv) if spatial is None else None
-        if lib is not None and weight.dtype == torch.float32:
+        lib = _kernel_for(xv, spatial, weight)
+        if lib is not None:
             grad_x, sum_dy, sum_dy_xhat = _backward_rows(lib, xv, dy.contiguous(), mean, rstd,
                                                          weight.detach())
             return _as_input(grad_x, x), sum_dy_xhat.sum(0), sum_dy.sum(0), None

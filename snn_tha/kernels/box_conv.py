@@ -8,13 +8,13 @@ storage not channels-last); callers then take their float or popcount path.
 """
 import ctypes
 import functools
-import time
 from pathlib import Path
 
 import torch
 
 from snn_tha.kernels import native, sparse_linear
 from snn_tha.kernels.fused.cpu import FLAGS, pointer
+from snn_tha.kernels.low_precision import median_seconds
 
 SOURCE = Path(__file__).with_name("box_conv.cpp")
 MAX_INPUTS = 8191   # k * k * C: 4 * inputs must stay below 2^15 (the 16-bit sums)
@@ -70,19 +70,6 @@ def faster_of(key, first, second, repeats=3):
     thread count per process; both run while measuring, their results are the same)."""
     key = (key, torch.get_num_threads())
     if key not in _faster:
-        times = []
-        for fn in (first, second):
-            fn()
-            runs = []
-            for _ in range(repeats):
-                start = time.perf_counter()
-                fn()
-                runs.append(time.perf_counter() - start)
-            times.append(sorted(runs)[repeats // 2])
+        times = [median_seconds(fn, repeats) for fn in (first, second)]
         _faster[key] = 0 if times[0] <= times[1] else 1
     return (first, second)[_faster[key]]()
-
-
-def chosen():
-    """{key: 0 or 1} of the choices `faster_of` made in this process (the bench reports them)."""
-    return dict(_faster)

@@ -53,10 +53,6 @@ void box_mean_backward(const float* grad_box, float* out, int64_t n, int64_t h, 
   }
 }
 
-}  // extern "C"
-
-extern "C" {
-
 // The input gradient of the stride-2 convolution of box means, from its columns: gcols
 // [N, OH*OW, K] (K = k*k*C in (a, b, c) order: the output gradient times the weights, one
 // matmul), scattered back onto each image's box grid (col2im), then through the box mean's

@@ -155,14 +155,19 @@ def binary_conv_pooled(spikes, signs):
         return by_popcount()
     k, out_ch = signs.shape[-1], signs.shape[0]
     out_hw = ((images.shape[2] - 1 - k) // 2 + 1, (images.shape[3] - 1 - k) // 2 + 1)
-    out = torch.empty((steps * batch, out_ch, *out_hw), memory_format=torch.channels_last)
 
     def by_products():
+        out = torch.empty((steps * batch, out_ch, *out_hw), memory_format=torch.channels_last)
         return box_conv.box_conv_into(images, pairs, k, out).view(steps, batch, *out.shape[1:])
-    if popcount.library() is None or spikes.shape[2] > 64:   # no popcount route here
+    if not _popcount_applies(spikes):
         return by_products()
     return box_conv.faster_of(("binary conv pooled", tuple(images.shape), k), by_popcount,
                               by_products)
+
+
+def _popcount_applies(spikes):
+    """The popcount kernel builds here and a pixel's channels fit one 64-bit word."""
+    return popcount.library() is not None and spikes.shape[2] <= 64
 
 
 def _popcount_conv_pooled(spikes, signs):
@@ -170,9 +175,9 @@ def _popcount_conv_pooled(spikes, signs):
     Channels-last spikes (how evaluation's LIF stores those a convolution reads) are read as
     they are stored; the kernel writes the floats. The T*B images are split over torch's
     threads. None where the kernel does not build."""
-    lib = popcount.library()
-    if lib is None or spikes.shape[2] > 64:
+    if not _popcount_applies(spikes):
         return None
+    lib = popcount.library()
     steps, batch, _, h, w = spikes.shape
     channels_last = is_channels_last_sequence(spikes)
     stored = spikes.movedim(2, -1) if channels_last else spikes

@@ -34,16 +34,24 @@ def _time_forward_backward(fn, args, repeats=3):
     faster for the static network's convolution and were 16% slower in the whole step."""
     copies = [a.detach().requires_grad_(a.requires_grad) if torch.is_tensor(a) else a
               for a in args]
-    times = []
-    for i in range(repeats + 1):
-        start = time.perf_counter()
+
+    def forward_backward():
         out = fn(*copies)
         if out.requires_grad:
             out.sum().backward()
         if out.is_cuda:
             torch.cuda.synchronize()
-        if i:  # the first run is the warm-up
-            times.append(time.perf_counter() - start)
+    return median_seconds(forward_backward, repeats)
+
+
+def median_seconds(run, repeats=3):
+    """Median wall time of `run()` over `repeats` calls after one warm-up call."""
+    run()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
     return sorted(times)[len(times) // 2]
 
 
