@@ -29,7 +29,7 @@ venv: $(STAMP) ## build .venv from requirements.txt (done automatically by every
 # flips, smallest margin and largest difference.
 NUMERICS_TESTS := tests/test_engine.py tests/test_neurons.py tests/test_fused.py tests/test_export.py \
 	tests/test_release_step.py tests/test_annealing_snntorch.py tests/test_pooled_conv.py \
-	tests/test_sparse_linear.py tests/test_random_masks.py tests/test_box_conv.py
+	tests/test_sparse_linear.py tests/test_random_masks.py tests/test_box_conv.py tests/test_dense.py
 LOWER_ISA := ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2 SNN_THA_MARCH=x86-64-v3
 numerics_log = SNN_THA_NUMERICS_LOG=$$(mktemp -u /tmp/snn_tha_numerics.XXXXXX)
 test: $(STAMP) ## the test suite (what CI runs; ~3.5 min on 2 idle cores after the venv), the numerics tests under AVX2 and generic kernels, and on one thread

@@ -26,7 +26,8 @@ PARTS = (  # (part, test on the op's name), first match wins
     ("LIF forward (fused)", lambda n: "_LIFSequence" in n),
     ("batch norm", lambda n: "batch_norm" in n or "BatchNorm" in n),
     ("optimizer (Adam)", lambda n: "_foreach" in n or "Optimizer" in n or "adam" in n.lower()),
-    ("dense (matmul)", lambda n: n in ("aten::addmm", "aten::mm", "aten::bmm")),
+    ("dense (matmul)", lambda n: n in ("aten::addmm", "aten::mm", "aten::bmm")
+     or "_linear_pointwise" in n),   # oneDNN's products (snn_tha.kernels.dense)
 )
 
 

@@ -5,7 +5,8 @@ input times the outputs:
     y = x W^T + b,   dL/dW = (dL/dy)^T x,   dL/dx = (dL/dy) W   (dense: x's gradient is dense)
 On spikes (or spike counts) times +-1 weights the forward is exact in any order, so the currents
 equal the dense matmul's; gradients agree to rounding (another summation order). Taken where the
-input is sparse enough (`MAX_DENSITY`, measured) and the layer wide enough; F.linear elsewhere.
+input is sparse enough (`MAX_DENSITY`, measured) and the layer wide enough; `dense.linear`
+(oneDNN's, or F.linear) elsewhere.
 """
 import ctypes
 import functools
@@ -13,9 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
-from snn_tha.kernels import native
+from snn_tha.kernels import dense, native
 from snn_tha.kernels.fused.cpu import FLAGS, pointer as _p
 
 SOURCE = Path(__file__).with_name("sparse_linear.cpp")
@@ -90,7 +90,7 @@ class _SparseLinear(torch.autograd.Function):
         weight, *compressed = ctx.saved_tensors
         g = grad_y.contiguous()
         need_x, _, need_w, need_b = ctx.needs_input_grad
-        grad_x = g @ weight if need_x else None
+        grad_x = dense.rows_times(g, weight.t().contiguous()) if need_x else None
         grad_w = None
         if need_w:
             gwt = g.new_empty((ctx.inputs, weight.shape[0]))
@@ -109,10 +109,10 @@ def spike_linear(x, weight, bias=None):
     lib = library()
     if (lib is None or x.device.type != "cpu" or x.dtype != torch.float32
             or weight.dtype != torch.float32 or weight.shape[0] < MIN_OUTPUTS):
-        return F.linear(x, weight, bias)
+        return dense.linear(x, weight, bias)
     rows = x.reshape(-1, x.shape[-1]).contiguous()
     compressed = compressed_rows(lib, rows)
     if compressed is None:
-        return F.linear(x, weight, bias)
+        return dense.linear(x, weight, bias)
     y = _SparseLinear.apply(rows, compressed, weight, bias)
     return y.reshape(*x.shape[:-1], weight.shape[0])

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from snn_tha.kernels import fused, host_memory
+from snn_tha.kernels import dense, fused, host_memory
 from snn_tha.models.config import ENGINES
 from snn_tha.repro import bench_lif, bench_peers, files, provenance
 from snn_tha.repro.bench_flops import (executed_flops, matmul_peak_gflops,  # noqa: F401
@@ -136,6 +136,7 @@ def run(out_dir, repeats=5, names=None, cases=CASES, device="cpu", stem="bench")
                "cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
                "matmul_peak_gflops": round(max(readings), 1), "repeats": repeats,
                "matmul_peak_readings": [round(r, 1) for r in readings],
+               "peak_of_onednn": device == "cpu" and dense.onednn_linear() is not None,
                "copy_bandwidth_gbs": bench_lif.copy_bandwidth_gbs(device),
                "keep_freed_memory": host_memory.keep_freed_memory(),
                "instruction_set": provenance.cpu_instruction_set()}

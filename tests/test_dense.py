@@ -1,0 +1,70 @@
+"""fp32 products through oneDNN (`snn_tha.kernels.dense`): the same values as torch.mm and
+F.linear to rounding (exact on spikes times +-1 weights), the same gradients, F.linear where it
+does not apply, and the bench counting its FLOPs."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from snn_tha.kernels import dense
+
+
+@pytest.fixture
+def onednn_here():
+    if dense.onednn_linear() is None:
+        pytest.skip("this torch build has no oneDNN linear")
+
+
+def spikes_and_signs(rows=300, inputs=130, outputs=70, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    x = (torch.rand(rows, inputs, generator=gen) < 0.2).float()
+    w = torch.where(torch.rand(outputs, inputs, generator=gen) < 0.5, -1.0, 1.0)
+    return x, w, torch.randn(outputs, generator=gen)
+
+
+def test_rows_times_is_the_product_to_fp32_rounding(onednn_here):
+    gen = torch.Generator().manual_seed(3)
+    a, b_t = torch.randn(257, 64, generator=gen), torch.randn(400, 64, generator=gen)
+    exact = a.double() @ b_t.double().t()
+    got = dense.rows_times(a, b_t)
+    assert got.dtype == torch.float32 and got.shape == (257, 400)
+    # 64 products of unit normals: fp32 sums err by a few 1e-6, far below a wrong term's ~1
+    assert (got.double() - exact).abs().max() < 1e-4
+    torch.testing.assert_close(got, torch.mm(a, b_t.t()), rtol=0, atol=1e-4)
+
+
+def test_linear_on_spikes_is_the_exact_sum_plus_the_bias(onednn_here):
+    x, w, b = spikes_and_signs()
+    exact_sum = (x.double() @ w.double().t()).float()   # integers: exact in float32
+    assert torch.equal(dense.linear(x, w), exact_sum)
+    assert torch.equal(dense.linear(x, w, b), F.linear(x, w, b))
+    x3 = x.view(3, 100, 130)   # leading dimensions kept
+    assert torch.equal(dense.linear(x3, w, b), F.linear(x3, w, b))
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_gradients_are_f_linears(onednn_here, bias):
+    x, w, b = spikes_and_signs(seed=1)
+    x = torch.randn_like(x)   # a float input: its gradient and the weight's both checked
+    grads = []
+    for fn in (dense.linear, F.linear):
+        xs, ws, bs = (t.clone().requires_grad_() for t in (x, w, b))
+        y = fn(xs, ws, bs if bias else None)
+        (y * torch.linspace(-1, 1, y.numel()).view_as(y)).sum().backward()
+        grads.append((xs.grad, ws.grad, bs.grad))
+    for ours, theirs in zip(*grads):
+        if theirs is None:
+            assert ours is None
+        else:
+            torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
+
+
+def test_linear_is_f_linear_where_onednn_does_not_apply():
+    x, w, b = (t.double() for t in spikes_and_signs())
+    assert torch.equal(dense.linear(x, w, b), F.linear(x, w, b))   # float64: torch's own path
+
+
+def test_the_bench_counts_onednn_products(onednn_here):
+    from snn_tha.repro.bench_flops import executed_flops
+    x, w, _ = spikes_and_signs(rows=50, inputs=40, outputs=30)
+    assert executed_flops(lambda: dense.linear(x, w)) == 2 * 50 * 40 * 30
+    assert executed_flops(lambda: torch.mm(x, w.t())) == 2 * 50 * 40 * 30
