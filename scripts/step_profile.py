@@ -20,6 +20,8 @@ from snn_tha.repro import files, paths, provenance  # noqa: E402
 from snn_tha.repro.bench_cases import CASES, make_step  # noqa: E402
 
 PARTS = (  # (part, test on the op's name), first match wins
+    ("convolution backward", lambda n: n.startswith("convolution backward")),   # the C++ parts
+    ("convolution forward", lambda n: n.startswith("convolution forward")),
     ("convolution backward", lambda n: "convolution_backward" in n or "ConvolutionBackward" in n),
     ("convolution forward", lambda n: "convolution" in n or "conv2d" in n),
     ("LIF backward (fused)", lambda n: "_LIFSequenceBackward" in n),

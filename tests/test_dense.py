@@ -30,6 +30,13 @@ def test_rows_times_is_the_product_to_fp32_rounding(onednn_here):
     # 64 products of unit normals: fp32 sums err by a few 1e-6, far below a wrong term's ~1
     assert (got.double() - exact).abs().max() < 1e-4
     torch.testing.assert_close(got, torch.mm(a, b_t.t()), rtol=0, atol=1e-4)
+    # transposed views, as the weight gradient passes them: g^T [64, 257] times x [257, 400]
+    x = torch.randn(257, 400, generator=gen)
+    got = dense.rows_times(a.t(), x.t())
+    assert got.shape == (64, 400)
+    assert (got.double() - a.double().t() @ x.double()).abs().max() < 1e-3   # 257 terms
+    with pytest.raises(RuntimeError):   # shapes that do not multiply: an error, as torch.mm's
+        dense.rows_times(a, x)
 
 
 def test_linear_on_spikes_is_the_exact_sum_plus_the_bias(onednn_here):

@@ -125,3 +125,58 @@ def test_inputs_too_small_or_not_time_first_are_refused():
         pooled_conv.pooled_conv_over_time(torch.zeros(3, 16, 12, 12), signs(8, 16), 2)
     with pytest.raises(ValueError, match="H, W > 5"):
         pooled_conv.pooled_conv_over_time(torch.zeros(2, 1, 16, 5, 12), signs(8, 16), 2)
+
+
+@pytest.mark.parametrize("out_ch", [64, 32, 16, 8])
+@pytest.mark.parametrize("float_input", [False, True], ids=["spikes", "floats"])
+def test_weight_gradient_in_cpp_equals_the_loops(out_ch, float_input, monkeypatch):
+    """The C++ weight gradient (register tiles over passes of images; 45 images = one pass and a
+    partial one per chunk, 400 columns = tiles of 6 and one of 4) against autograd through the
+    loop's convolution then pooling; outputs its tile does not divide, and builds without
+    AVX-512, take oneDNN's."""
+    if pooled_conv.library() is None:
+        pytest.skip("no C++ compiler here")
+    runs = []
+    into = pooled_conv._weight_grad_into
+    monkeypatch.setattr(pooled_conv, "_weight_grad_into", lambda *a: runs.append(1) or into(*a))
+    x = spikes(6, 15, 16, 12, 12) * (torch.rand(6, 15, 16, 12, 12) if float_input else 1.0)
+    x = stored_channels_last(x).requires_grad_()
+    w = signs(out_ch, 16).requires_grad_()
+    g = torch.randn(6, 15, out_ch, 4, 4)
+    got = torch.autograd.grad(pooled_conv.pooled_conv_over_time(x, w, 3), (x, w), g)
+    want = torch.autograd.grad(loop_current(x, w), (x, w), g)
+    tile = pooled_conv.library().box_conv_weight_grad_outputs()
+    assert len(runs) == (2 if tile and out_ch % tile == 0 else 0)   # one per chunk of 3 steps
+    assert got[1].shape == w.shape
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-4)
+
+
+def test_weight_gradient_does_not_depend_on_the_thread_count():
+    if pooled_conv.library() is None or not pooled_conv.library().box_conv_weight_grad_outputs():
+        pytest.skip("the C++ weight gradient is built only with AVX-512 (oneDNN's else)")
+    x = stored_channels_last(spikes(4, 40, 16, 12, 12))
+    w = signs(64, 16).requires_grad_()
+    g = torch.randn(4, 40, 64, 4, 4)
+    grads = []
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, 2, 3):
+            torch.set_num_threads(threads)
+            grads.append(torch.autograd.grad(pooled_conv.pooled_conv_over_time(x, w, 4), w, g)[0])
+    finally:
+        torch.set_num_threads(before)
+    assert all(torch.equal(grads[0], other) for other in grads[1:])
+
+
+def test_the_bench_counts_the_cpp_weight_gradient_as_onednns(monkeypatch):
+    from snn_tha.repro.bench_flops import executed_flops
+    x = stored_channels_last(spikes(2, 8, 16, 12, 12)).requires_grad_()
+    w = signs(64, 16).requires_grad_()
+    g = torch.randn(2, 8, 64, 4, 4)
+
+    def step():
+        torch.autograd.grad(pooled_conv.pooled_conv_over_time(x, w, 2), (x, w), g)
+    ours = executed_flops(step)
+    monkeypatch.setattr(pooled_conv, "_weight_grad_applies", lambda *a: False)
+    assert ours == executed_flops(step)

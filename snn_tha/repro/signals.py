@@ -9,6 +9,18 @@ class Terminated(KeyboardInterrupt):
     """Raised in the main thread when the process receives SIGTERM."""
 
 
+def caused_by_sigterm(err):
+    """Whether `err` is `Terminated`, or was raised while one was being handled: a library's
+    own cleanup can fail when the interrupt lands inside it (Optuna's journal-file lock, hit
+    between renaming and removing its lock file, raises FileNotFoundError from its `except
+    BaseException` clause), and the stop must still read as SIGTERM's."""
+    while err is not None:
+        if isinstance(err, Terminated):
+            return True
+        err = err.__context__
+    return False
+
+
 def _raise_terminated(signum, frame):
     raise Terminated("SIGTERM")
 

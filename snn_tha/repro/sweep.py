@@ -98,7 +98,9 @@ def make_objective(space, attrs, out_root, study_overrides=()):
         trial.set_user_attr("worker_pid", os.getpid())
         try:   # SIGTERM while sampling (the membrane scales take a moment) fails it cleanly too
             cfg = trial_config(space, profile, sample_overrides(trial, space, base), study_overrides)
-        except signals.Terminated:
+        except BaseException as err:
+            if not signals.caused_by_sigterm(err):
+                raise
             return _terminated(trial, terminated, frozen.system_attrs.get("fixed_params"))
         on_batch, dead_epoch = dead_watch(trial, attrs.get("dead_batches", 0),
                                           attrs.get("dead_layers", "output"))
@@ -116,7 +118,9 @@ def make_objective(space, attrs, out_root, study_overrides=()):
             run = train(cfg, Path(out_root) / f"trial{trial.number:05d}", progress=False,
                         on_epoch=on_epoch, on_batch=on_batch if attrs.get("dead_batches") else None,
                         retrain=True)
-        except signals.Terminated:
+        except BaseException as err:
+            if not signals.caused_by_sigterm(err):
+                raise
             return _terminated(trial, terminated, frozen.system_attrs.get("fixed_params"))
         return run["runs"][0]["val_acc"]
     terminated = []   # set when a trial was stopped by SIGTERM: the worker then exits
