@@ -30,11 +30,11 @@ inline void adjoint_row(const float* __restrict__ up, const float* __restrict__ 
 // outputs, summed over the rows (n, i, j) of images n0..n1 in order:
 //   gw[q][o] += sum box[n, 2i + a, 2j + b, ch] * g[n, i, j, o],   q = (a * k + b) * C + ch
 // off[q] = (a * WB + b) * C + ch: the box value's place from the patch's corner.
+#if defined(__AVX512F__)
 struct WeightGradShape {
   int64_t hb, wb, c, oh, ow, out_ch;
 };
 
-#if defined(__AVX512F__)
 constexpr int kOutBlock = 64;   // 4 zmm of outputs, 6 columns: 24 accumulators
 template <int QB>
 void weight_grad_tile(const float* box, const float* g, const int64_t* off, int64_t n0,
@@ -64,12 +64,12 @@ void weight_grad_tile(const float* box, const float* g, const int64_t* off, int6
 constexpr int kOutBlock = 0;
 #endif
 
+#if defined(__AVX512F__)
 constexpr int kColumnBlock = 6;
 constexpr int64_t kImagesPerPass = 32;   // one pass's box means and gradients stay in L2 (8: 7.6,
                                          // 16: 7.0, 32: 6.9, 64: 6.9, 128: 7.7 ms a chunk)
 
 // One tile of up to kColumnBlock columns (the last of a row may be shorter).
-#if defined(__AVX512F__)
 void weight_grad_columns(int64_t columns, const float* box, const float* g, const int64_t* off,
                          int64_t n0, int64_t n1, const WeightGradShape& s, int64_t o0,
                          int64_t q0, float* gw) {

@@ -27,12 +27,22 @@ def onednn_linear():
     return op if probe.shape == (2, 4) and bool((probe == 3).all()) else None
 
 
+def _onednn_for(*tensors):
+    """oneDNN's linear where it applies to `tensors` (float32 on the CPU; None entries, an
+    absent bias, pass), else None."""
+    op = onednn_linear()
+    given = [t for t in tensors if t is not None]
+    if op is None or any(t.device.type != "cpu" or t.dtype != torch.float32 for t in given):
+        return None
+    return op
+
+
 def rows_times(a, b_t):
     """a @ b_t.T for fp32 a `[M, K]` and b_t `[N, K]` (contiguous, or either one a transposed
     contiguous matrix, which oneDNN reads as it is): oneDNN's linear on the CPU where torch has
     it, else torch.mm."""
-    op = onednn_linear()
-    if op is None or a.device.type != "cpu" or a.dtype != torch.float32 or b_t.dtype != a.dtype:
+    op = _onednn_for(a, b_t)
+    if op is None:
         return torch.mm(a, b_t.t())
     try:
         return op(a, b_t, None, "none", [], "")
@@ -48,7 +58,6 @@ class _Linear(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias):
         ctx.save_for_backward(x, weight)
-        ctx.has_bias = bias is not None
         return onednn_linear()(x, weight, bias, "none", [], "")
 
     @staticmethod
@@ -58,16 +67,15 @@ class _Linear(torch.autograd.Function):
         g = g.contiguous()
         grad_x = rows_times(g, weight.t().contiguous()) if need_x else None
         grad_w = rows_times(g.t(), x.t()) if need_w else None
-        grad_b = g.sum(0) if need_b and ctx.has_bias else None
+        grad_b = g.sum(0) if need_b else None   # False for an absent bias
         return grad_x, grad_w, grad_b
 
 
 def linear(x, weight, bias=None):
-    """F.linear(x, weight, bias) for x `[..., K]`, the forward and the input gradient through
+    """F.linear(x, weight, bias) for x `[..., K]`, the forward and both gradients through
     oneDNN on the CPU where torch has it (fp32: the same values up to the order of the sums;
     on spikes times +-1 weights the sums are integers, so the forward is the same bits)."""
-    if (onednn_linear() is None or x.device.type != "cpu" or x.dtype != torch.float32
-            or weight.dtype != torch.float32 or (bias is not None and bias.dtype != x.dtype)):
+    if _onednn_for(x, weight, bias) is None:
         return F.linear(x, weight, bias)
     rows = x.reshape(-1, x.shape[-1]).contiguous()
     y = _Linear.apply(rows, weight.contiguous(), bias)

@@ -16,7 +16,7 @@ straight into one output and, backward, into one input gradient, stored channels
 layout copy of either. On spikes the forward may run in integers (`box_conv`, the same bits).
 The input gradient on the CPU is one matmul to convolution columns per block of images, then
 col2im and the box adjoint in one C++ pass (`_input_grad_by_columns`); the weight gradient is
-oneDNN's.
+C++ register tiles where the build has AVX-512 (`_weight_grad_into`), oneDNN's elsewhere.
 """
 import ctypes
 import functools
@@ -171,24 +171,25 @@ class _PooledConvOverTime(torch.autograd.Function):
         return grad_x, grad_w, None, None, None
 
 
-def _columns_apply(g, box, target):
-    """Whether `_input_grad_by_columns` runs: the C++ kernels build, float32 CPU tensors stored
+def _cpp_reads(*images):
+    """The C++ kernels build and read `images` as they are: float32 CPU tensors stored
     channels-last."""
-    cl = torch.channels_last
-    return (library() is not None and g.device.type == "cpu"
-            and g.dtype == box.dtype == torch.float32 and g.is_contiguous(memory_format=cl)
-            and target.is_contiguous(memory_format=cl))
+    return library() is not None and all(
+        t.device.type == "cpu" and t.dtype == torch.float32
+        and t.is_contiguous(memory_format=torch.channels_last) for t in images)
+
+
+def _columns_apply(g, box, target):
+    """Whether `_input_grad_by_columns` runs."""
+    return box.dtype == torch.float32 and _cpp_reads(g, target)
 
 
 def _weight_grad_applies(g, box):
     """Whether `box_conv_weight_grad` (C++) takes the weight gradient: the kernels build with
-    AVX-512, float32 CPU tensors stored channels-last, outputs a multiple of its register
-    tile's (64); oneDNN's convolution backward else."""
-    cl = torch.channels_last
-    return (library() is not None and g.device.type == "cpu"
-            and g.dtype == box.dtype == torch.float32 and g.is_contiguous(memory_format=cl)
-            and box.is_contiguous(memory_format=cl)
-            and (tile := library().box_conv_weight_grad_outputs()) > 0 and g.shape[1] % tile == 0)
+    AVX-512 and read g and box, outputs a multiple of its register tile's (64); oneDNN's
+    convolution backward else."""
+    return (_cpp_reads(g, box) and (tile := library().box_conv_weight_grad_outputs()) > 0
+            and g.shape[1] % tile == 0)
 
 
 def _weight_grad_into(g, box, k, rows_w):
@@ -208,8 +209,7 @@ def _weight_grad_into(g, box, k, rows_w):
 def _weight_from_rows(rows_w, shape, other=None):
     """rows_w `[(a, b, c), O]` as the weight's gradient `[O, C, k, k]` (plus `other`'s)."""
     out_ch, c, k, _ = shape
-    grad = rows_w.view(k, k, c, out_ch).permute(3, 2, 0, 1)
-    grad = grad.contiguous()
+    grad = rows_w.view(k, k, c, out_ch).permute(3, 2, 0, 1).contiguous()
     return grad if other is None else other.add_(grad)
 
 

@@ -27,11 +27,11 @@ from pathlib import Path
 
 import torch
 
-from snn_tha.kernels import dense, fused, host_memory
+from snn_tha.kernels import fused, host_memory
 from snn_tha.models.config import ENGINES
 from snn_tha.repro import bench_lif, bench_peers, files, provenance
 from snn_tha.repro.bench_flops import (executed_flops, matmul_peak_gflops,  # noqa: F401
-                                      nominal_flops, peak_words)
+                                      nominal_flops, peak_reads_onednn, peak_words)
 from snn_tha.repro.bench_cases import (CASES, TORCH_LIF, BenchCase, default_device,  # noqa: F401
                                        make_inputs, make_step)
 
@@ -136,7 +136,7 @@ def run(out_dir, repeats=5, names=None, cases=CASES, device="cpu", stem="bench")
                "cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
                "matmul_peak_gflops": round(max(readings), 1), "repeats": repeats,
                "matmul_peak_readings": [round(r, 1) for r in readings],
-               "peak_of_onednn": device == "cpu" and dense.onednn_linear() is not None,
+               "peak_of_onednn": peak_reads_onednn(device),
                "copy_bandwidth_gbs": bench_lif.copy_bandwidth_gbs(device),
                "keep_freed_memory": host_memory.keep_freed_memory(),
                "instruction_set": provenance.cpu_instruction_set()}

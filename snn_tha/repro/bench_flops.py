@@ -67,10 +67,16 @@ def matmul_peak_gflops(n=2048, repeats=5, device="cpu"):
     from snn_tha.kernels import dense
     a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
     best = _best_gflops(lambda: a @ b, n, repeats, device)
-    if device == "cpu" and dense.onednn_linear() is not None:
+    if peak_reads_onednn(device):
         b_t = b.t().contiguous()
         best = max(best, _best_gflops(lambda: dense.rows_times(a, b_t), n, repeats, device))
     return best
+
+
+def peak_reads_onednn(device):
+    """Whether `matmul_peak_gflops` times oneDNN's linear beside torch.mm."""
+    from snn_tha.kernels import dense
+    return device == "cpu" and dense.onednn_linear() is not None
 
 
 def peak_words(machine, rows):

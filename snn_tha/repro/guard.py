@@ -38,19 +38,6 @@ def guarded(func, args, resume_hint=""):
         fused.choice()  # a bad SNN_THA_LIF_KERNEL is refused before any work
         with signals.sigterm_as_interrupt():
             code = func(args)
-    except Exception as err:   # raised while SIGTERM was being handled: SIGTERM's stop
-        if not signals.caused_by_sigterm(err):
-            return _user_error(err)
-        return _stopped(signals.Terminated("SIGTERM"), resume_hint)
-    except KeyboardInterrupt as err:
-        return _stopped(err, resume_hint)
-    return code if isinstance(code, int) else 0
-
-
-def _user_error(err):
-    """One line and exit 2 for an error a user can fix; anything else keeps its traceback."""
-    try:
-        raise err
     except (ConfigError, DataError, NonFiniteError, ExportError, fused.KernelError) as err:
         return _fail(str(err))
     except OSError as err:  # missing file, read-only folder, full disk: the path and the reason
@@ -60,13 +47,12 @@ def _user_error(err):
             raise
         where = f"{err.filename}: " if err.filename else ""
         return _fail(f"{where}{err.strerror or err}")
-
-
-def _stopped(err, resume_hint):
-    what = "terminated (SIGTERM)" if isinstance(err, signals.Terminated) else "interrupted"
-    print(f"snn-tha: {what}; finished epochs are checkpointed: run the same command "
-          f"with --resume to continue{resume_hint}", file=sys.stderr)
-    return 143 if isinstance(err, signals.Terminated) else 130
+    except KeyboardInterrupt as err:
+        what = "terminated (SIGTERM)" if isinstance(err, signals.Terminated) else "interrupted"
+        print(f"snn-tha: {what}; finished epochs are checkpointed: run the same command "
+              f"with --resume to continue{resume_hint}", file=sys.stderr)
+        return 143 if isinstance(err, signals.Terminated) else 130
+    return code if isinstance(code, int) else 0
 
 
 # errors a user causes (and can fix); anything else is a bug and keeps its traceback

@@ -27,9 +27,14 @@ def _raise_terminated(signum, frame):
 
 @contextmanager
 def sigterm_as_interrupt():
-    """Within the block, SIGTERM raises `Terminated` (a KeyboardInterrupt)."""
+    """Within the block, SIGTERM raises `Terminated` (a KeyboardInterrupt); an error raised
+    while it unwound (`caused_by_sigterm`) leaves the block as `Terminated` too."""
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         yield
+    except Exception as err:
+        if caused_by_sigterm(err):
+            raise Terminated("SIGTERM") from err
+        raise
     finally:
         signal.signal(signal.SIGTERM, previous)
