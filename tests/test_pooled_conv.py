@@ -154,7 +154,8 @@ def test_weight_gradient_in_cpp_equals_the_loops(out_ch, float_input, monkeypatc
 
 def test_weight_gradient_does_not_depend_on_the_thread_count():
     if pooled_conv.library() is None or not pooled_conv.library().box_conv_weight_grad_outputs():
-        pytest.skip("the C++ weight gradient is built only with AVX-512 (oneDNN's else)")
+        pytest.skip("the C++ weight gradient is built only with AVX2 and FMA or AVX-512 "
+                    "(oneDNN's else)")
     x = stored_channels_last(spikes(4, 40, 16, 12, 12))
     w = signs(64, 16).requires_grad_()
     g = torch.randn(4, 40, 64, 4, 4)
@@ -167,6 +168,44 @@ def test_weight_gradient_does_not_depend_on_the_thread_count():
     finally:
         torch.set_num_threads(before)
     assert all(torch.equal(grads[0], other) for other in grads[1:])
+
+
+def _weight_grad_library(march):
+    """box_filter.cpp built for `march` (None where it does not build here)."""
+    import ctypes
+    from snn_tha.kernels import native
+    from snn_tha.kernels.fused.cpu import FLAGS
+    flags = tuple(f"-march={march}" if f.startswith("-march=") else f for f in FLAGS)
+    lib = native.load_optional(pooled_conv.SOURCE, flags, "box-filter kernel", {
+        "box_conv_weight_grad": [ctypes.c_void_p] * 3 + [ctypes.c_int64] * 6 + [ctypes.c_int],
+        "box_conv_weight_grad_outputs": []})
+    if lib is not None:
+        lib.box_conv_weight_grad_outputs.restype = ctypes.c_int64
+    return lib
+
+
+def test_weight_gradient_is_the_same_bits_on_avx2_and_avx512_builds():
+    """Both builds' tiles (6 x 16 in ymm, 6 x 64 in zmm) sum every output's products in the same
+    order with one FMA each: a run's weight gradients do not depend on the machine's vector
+    width."""
+    from snn_tha.kernels.fused.cpu import pointer
+    from snn_tha.repro import provenance
+    if "avx512f" not in provenance.cpu_instruction_set().get("flags", []):
+        pytest.skip("this CPU runs no AVX-512 build")
+    wide, narrow = _weight_grad_library("native"), _weight_grad_library("x86-64-v3")
+    if wide is None or narrow is None:
+        pytest.skip("no C++ compiler here")
+    assert wide.box_conv_weight_grad_outputs() == narrow.box_conv_weight_grad_outputs() == 64
+    box = pooled_conv.box_mean(stored_channels_last(spikes(70, 16, 12, 12)))
+    g = channels_first_view(channels_last_storage(torch.randn(70, 64, 4, 4)))
+    grads = []
+    for lib in (wide, narrow):
+        gw = torch.randn(5 * 5 * 16, 64, generator=torch.Generator().manual_seed(3))
+        lib.box_conv_weight_grad(pointer(box), pointer(g), pointer(gw), 70, 11, 11, 16, 5, 64, 2)
+        grads.append(gw)
+    assert torch.equal(*grads)
+    assert not torch.equal(grads[0], torch.randn(5 * 5 * 16, 64,
+                                                 generator=torch.Generator().manual_seed(3)))
 
 
 def test_the_bench_counts_the_cpp_weight_gradient_as_onednns(monkeypatch):

@@ -10,7 +10,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <vector>
-#if defined(__AVX512F__)
+#if defined(__AVX2__) || defined(__AVX512F__)
 #include <immintrin.h>
 #endif
 
@@ -26,48 +26,75 @@ inline void adjoint_row(const float* __restrict__ up, const float* __restrict__ 
 }
 
 
-// The weight gradient's register tiles (`box_conv_weight_grad`): QB weight columns q x OB
-// outputs, summed over the rows (n, i, j) of images n0..n1 in order:
+// The weight gradient's register tiles (`box_conv_weight_grad`): QB weight columns q x
+// kOutBlock outputs, summed over the rows (n, i, j) of images n0..n1 in order:
 //   gw[q][o] += sum box[n, 2i + a, 2j + b, ch] * g[n, i, j, o],   q = (a * k + b) * C + ch
-// off[q] = (a * WB + b) * C + ch: the box value's place from the patch's corner.
+// off[q] = (a * WB + b) * C + ch: the box value's place from the patch's corner. AVX-512 tiles
+// are 6 columns x 4 zmm (64 outputs, 24 accumulators); AVX2 tiles 6 columns x 2 ymm (16 outputs,
+// 12 of its 16 registers). Every output sums the same products in the same order with one FMA
+// each, so both builds give the same bits, whatever the tile.
 #if defined(__AVX512F__)
+using Vec = __m512;
+constexpr int kVecsPerTile = 4, kLanes = 16;
+inline Vec vload(const float* p) { return _mm512_loadu_ps(p); }
+inline void vstore(float* p, Vec v) { _mm512_storeu_ps(p, v); }
+inline Vec vbroadcast(const float* p) { return _mm512_set1_ps(*p); }
+inline Vec vfma(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
+#elif defined(__AVX2__) && defined(__FMA__)
+using Vec = __m256;
+constexpr int kVecsPerTile = 2, kLanes = 8;
+inline Vec vload(const float* p) { return _mm256_loadu_ps(p); }
+inline void vstore(float* p, Vec v) { _mm256_storeu_ps(p, v); }
+// set1 of the loaded value, not _mm256_broadcast_ss(p): with GCC 12 that builtin kept the
+// accumulators in memory, a store after every FMA (36 ms a chunk against 14.5 with set1)
+inline Vec vbroadcast(const float* p) { return _mm256_set1_ps(*p); }
+inline Vec vfma(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
+#endif
+
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#define SNN_THA_WEIGHT_GRAD_TILES 1
 struct WeightGradShape {
   int64_t hb, wb, c, oh, ow, out_ch;
 };
 
-constexpr int kOutBlock = 64;   // 4 zmm of outputs, 6 columns: 24 accumulators
+constexpr int kOutBlock = kVecsPerTile * kLanes;   // outputs per register tile
+// Layers take the kernel when their outputs are a multiple of 64 on either build (the same
+// layers, so the same bits on AVX2 and AVX-512 machines).
+constexpr int kOutputsMultiple = 64;
+static_assert(kOutputsMultiple % kOutBlock == 0, "a layer's outputs split into whole tiles");
+
 template <int QB>
 void weight_grad_tile(const float* box, const float* g, const int64_t* off, int64_t n0,
                       int64_t n1, const WeightGradShape& s, int64_t o0, int64_t q0, float* gw) {
-  __m512 acc[QB][4];
+  int64_t at[QB];
+  for (int t = 0; t < QB; ++t) at[t] = off[q0 + t];
+  const int64_t oh = s.oh, ow = s.ow, out_ch = s.out_ch, image = s.hb * s.wb * s.c;
+  const int64_t box_row = 2 * s.wb * s.c, box_step = 2 * s.c;
+  Vec acc[QB][kVecsPerTile];
   for (int t = 0; t < QB; ++t)
-    for (int v = 0; v < 4; ++v) acc[t][v] = _mm512_loadu_ps(gw + (q0 + t) * s.out_ch + o0 + 16 * v);
+    for (int v = 0; v < kVecsPerTile; ++v)
+      acc[t][v] = vload(gw + (q0 + t) * out_ch + o0 + kLanes * v);
   for (int64_t n = n0; n < n1; ++n)
-    for (int64_t i = 0; i < s.oh; ++i)
-      for (int64_t j = 0; j < s.ow; ++j) {
-        const float* grow = g + ((n * s.oh + i) * s.ow + j) * s.out_ch + o0;
-        const float* corner = box + ((n * s.hb + 2 * i) * s.wb + 2 * j) * s.c;
-        __m512 gv[4];
-        for (int v = 0; v < 4; ++v) gv[v] = _mm512_loadu_ps(grow + 16 * v);
+    for (int64_t i = 0; i < oh; ++i) {
+      const float* __restrict__ grow = g + (n * oh + i) * ow * out_ch + o0;
+      const float* __restrict__ corner = box + n * image + i * box_row;
+      for (int64_t j = 0; j < ow; ++j, grow += out_ch, corner += box_step) {
+        Vec gv[kVecsPerTile];
+        for (int v = 0; v < kVecsPerTile; ++v) gv[v] = vload(grow + kLanes * v);
         for (int t = 0; t < QB; ++t) {
-          const __m512 b = _mm512_set1_ps(corner[off[q0 + t]]);
-          for (int v = 0; v < 4; ++v) acc[t][v] = _mm512_fmadd_ps(gv[v], b, acc[t][v]);
+          const Vec b = vbroadcast(corner + at[t]);
+          for (int v = 0; v < kVecsPerTile; ++v) acc[t][v] = vfma(gv[v], b, acc[t][v]);
         }
       }
+    }
   for (int t = 0; t < QB; ++t)
-    for (int v = 0; v < 4; ++v) _mm512_storeu_ps(gw + (q0 + t) * s.out_ch + o0 + 16 * v, acc[t][v]);
+    for (int v = 0; v < kVecsPerTile; ++v)
+      vstore(gw + (q0 + t) * out_ch + o0 + kLanes * v, acc[t][v]);
 }
-#else
-// Without AVX-512 oneDNN's backward-weights convolution is the faster (an AVX2 tile of 6 x 16
-// took 22.8 ms a chunk against its 18.9 ms): `box_conv_weight_grad_outputs` says 0 and
-// pooled_conv.py does not call the kernel.
-constexpr int kOutBlock = 0;
-#endif
 
-#if defined(__AVX512F__)
 constexpr int kColumnBlock = 6;
-constexpr int64_t kImagesPerPass = 32;   // one pass's box means and gradients stay in L2 (8: 7.6,
-                                         // 16: 7.0, 32: 6.9, 64: 6.9, 128: 7.7 ms a chunk)
+constexpr int64_t kImagesPerPass = 32;   // one pass's box means and gradients stay in L2 (AVX-512,
+                                         // 8: 7.6, 16: 7.0, 32: 6.9, 64: 6.9, 128: 7.7 ms a chunk)
 
 // One tile of up to kColumnBlock columns (the last of a row may be shorter).
 void weight_grad_columns(int64_t columns, const float* box, const float* g, const int64_t* off,
@@ -82,6 +109,10 @@ void weight_grad_columns(int64_t columns, const float* box, const float* g, cons
     default: weight_grad_tile<1>(box, g, off, n0, n1, s, o0, q0, gw); break;
   }
 }
+#else
+// Without AVX2 and FMA oneDNN's backward-weights convolution runs: `box_conv_weight_grad_outputs`
+// says 0 and pooled_conv.py does not call the kernel.
+constexpr int kOutputsMultiple = 0;
 #endif
 
 }  // namespace
@@ -150,9 +181,9 @@ void cols_box_backward(const float* gcols, float* out, int64_t n, int64_t h, int
   }
 }
 
-// Outputs per register tile of `box_conv_weight_grad` (its out_ch must be a multiple of this);
-// 0 where the build has no AVX-512 and the kernel does nothing.
-int64_t box_conv_weight_grad_outputs() { return kOutBlock; }
+// The multiple of outputs `box_conv_weight_grad` takes (whole register tiles on either build);
+// 0 where the build has neither AVX-512 nor AVX2 with FMA and the kernel does nothing.
+int64_t box_conv_weight_grad_outputs() { return kOutputsMultiple; }
 
 // The weight gradient of the stride-2 kxk convolution of box means, added into gw [k*k*C][O]
 // ((a, b, c) rows: the weight's channels-last storage transposed): box [N, HB, WB, C] and the
@@ -161,7 +192,7 @@ int64_t box_conv_weight_grad_outputs() { return kOutBlock; }
 // does not depend on the thread count.
 void box_conv_weight_grad(const float* box, const float* g, float* gw, int64_t n, int64_t hb,
                           int64_t wb, int64_t c, int64_t k, int64_t out_ch, int threads) {
-#if defined(__AVX512F__)
+#if defined(SNN_THA_WEIGHT_GRAD_TILES)
   const WeightGradShape s{hb, wb, c, (hb - k) / 2 + 1, (wb - k) / 2 + 1, out_ch};
   const int64_t q_all = k * k * c;
   std::vector<int64_t> off(q_all);

@@ -16,7 +16,8 @@ straight into one output and, backward, into one input gradient, stored channels
 layout copy of either. On spikes the forward may run in integers (`box_conv`, the same bits).
 The input gradient on the CPU is one matmul to convolution columns per block of images, then
 col2im and the box adjoint in one C++ pass (`_input_grad_by_columns`); the weight gradient is
-C++ register tiles where the build has AVX-512 (`_weight_grad_into`), oneDNN's elsewhere.
+C++ register tiles where the build has AVX-512 or AVX2 with FMA (`_weight_grad_into`; the same
+bits on either), oneDNN's elsewhere.
 """
 import ctypes
 import functools
@@ -186,17 +187,19 @@ def _columns_apply(g, box, target):
 
 def _weight_grad_applies(g, box):
     """Whether `box_conv_weight_grad` (C++) takes the weight gradient: the kernels build with
-    AVX-512 and read g and box, outputs a multiple of its register tile's (64); oneDNN's
-    convolution backward else."""
+    AVX-512 or AVX2 and FMA and read g and box, outputs a multiple of 64 (whole register tiles
+    on either build); oneDNN's convolution backward else."""
     return (_cpp_reads(g, box) and (tile := library().box_conv_weight_grad_outputs()) > 0
             and g.shape[1] % tile == 0)
 
 
 def _weight_grad_into(g, box, k, rows_w):
     """Add this chunk's weight gradient into rows_w `[k*k*C, O]` ((a, b, c) rows; zeros when
-    None): register tiles of 6 weights x 64 outputs over passes of 32 images, every image's box
-    means read in place, no im2col. 7.3 ms against 10.7 ms for oneDNN's backward-weights
-    convolution on one chunk of 3,200 images of the static network's layer 2 (AVX-512)."""
+    None): register tiles of 6 weights x 64 outputs (AVX-512; 6 x 16 on AVX2) over passes of 32
+    images, every image's box means read in place, no im2col. One chunk of 3,200 images of the
+    static network's layer 2: 7.3 ms against 10.7 ms for oneDNN's backward-weights convolution
+    (Zen 5, AVX-512); on a Zen 4, 15.4 against 24-27 ms (AVX-512), 18.6-18.9 against 19.5 ms
+    (AVX2 build under the AVX2 switches)."""
     n, c, hb, wb = box.shape
     sparse_linear.count_flops(2 * g.numel() * k * k * c)   # the bench's tally: as oneDNN's
     if rows_w is None:
