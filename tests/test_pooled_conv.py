@@ -76,25 +76,59 @@ def test_currents_equal_the_loops_to_the_bit_and_gradients_to_rounding(box_backe
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-4)
 
 
-@pytest.mark.parametrize("block", [4, 128], ids=["several blocks and a partial one", "one block"])
-def test_input_gradient_by_columns_equals_the_loops(block, monkeypatch):
-    """The C++ path of the input gradient (matmul to columns, col2im and the box adjoint per
-    block of images) against autograd through the loop's convolution then pooling."""
+@pytest.mark.parametrize("route", ["cpp images", "matmul blocks of 4", "matmul one block",
+                                   "8 channels (K = 200)"])
+def test_input_gradient_by_columns_equals_the_loops(route, monkeypatch):
+    """The C++ paths of the input gradient against autograd through the loop's convolution then
+    pooling: columns image by image in C++ (`box_conv_input_grad`, taken where k*k*C is a
+    multiple of 80), or a matmul per block of images (several blocks and a partial one, or
+    one), each then col2im and the box adjoint; 8 channels (K = 200) take the matmul."""
     if pooled_conv.library() is None:
         pytest.skip("no C++ compiler here")
-    monkeypatch.setattr(pooled_conv, "COLUMN_BLOCK", block)
-    runs = []
-    by_columns = pooled_conv._input_grad_by_columns
+    channels, in_cpp = (8, False) if route.startswith("8") else (16, route == "cpp images")
+    if route.startswith("matmul"):
+        monkeypatch.setattr(pooled_conv, "_input_grad_in_cpp", lambda columns: False)
+        monkeypatch.setattr(pooled_conv, "COLUMN_BLOCK", 4 if "of 4" in route else 128)
+    elif in_cpp and not pooled_conv._input_grad_in_cpp(400):
+        pytest.skip("the kernels build without AVX2 and FMA here")
+    runs, cpp_runs = [], []
+    by_columns, cpp = pooled_conv._input_grad_by_columns, pooled_conv.library().box_conv_input_grad
     monkeypatch.setattr(pooled_conv, "_input_grad_by_columns",
                         lambda *a: runs.append(1) or by_columns(*a))
-    x = stored_channels_last(spikes(5, 3, 16, 13, 12)).requires_grad_()
-    w = signs(32, 16).requires_grad_()
+    monkeypatch.setattr(pooled_conv.library(), "box_conv_input_grad",
+                        lambda *a: cpp_runs.append(1) or cpp(*a))
+    x = stored_channels_last(spikes(5, 3, channels, 13, 12)).requires_grad_()
+    w = signs(32, channels).requires_grad_()
     g = torch.randn(5, 3, 32, 4, 4)
     got = torch.autograd.grad(pooled_conv.pooled_conv_over_time(x, w, 2), (x, w), g)
     want = torch.autograd.grad(loop_current(x, w), (x, w), g)
     assert len(runs) == 3   # one per chunk of 2 steps
+    assert len(cpp_runs) == (3 if in_cpp else 0)
     for a, b in zip(got, want):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-4)
+
+
+def _input_grad(threads=2):
+    """The static layer 2's input gradient (70 images, 16 -> 64 channels, k = 5) by
+    `_input_grad_by_columns` on `threads` threads."""
+    g = stored_channels_last(torch.randn(70, 64, 4, 4, generator=torch.Generator().manual_seed(4)))
+    w = stored_channels_last(signs(64, 16))
+    out = stored_channels_last(torch.full((70, 16, 12, 12), float("nan")))
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads)
+        pooled_conv._input_grad_by_columns(g, w, out)
+    finally:
+        torch.set_num_threads(before)
+    return out
+
+
+def test_input_gradient_in_cpp_writes_every_element_and_not_by_thread_count():
+    if pooled_conv.library() is None or not pooled_conv._input_grad_in_cpp(400):
+        pytest.skip("the C++ input gradient is built only with AVX2 and FMA or AVX-512")
+    one, two, three = (_input_grad(t) for t in (1, 2, 3))
+    assert not one.isnan().any()
+    assert torch.equal(one, two) and torch.equal(one, three)
 
 
 def test_float_weights_and_a_first_layer_without_input_gradient():
@@ -178,28 +212,38 @@ def _weight_grad_library(march):
     flags = tuple(f"-march={march}" if f.startswith("-march=") else f for f in FLAGS)
     lib = native.load_optional(pooled_conv.SOURCE, flags, "box-filter kernel", {
         "box_conv_weight_grad": [ctypes.c_void_p] * 3 + [ctypes.c_int64] * 6 + [ctypes.c_int],
-        "box_conv_weight_grad_outputs": []})
+        "box_conv_weight_grad_outputs": [],
+        "box_conv_input_grad": [ctypes.c_void_p] * 3 + [ctypes.c_int64] * 6 + [ctypes.c_int],
+        "box_conv_input_grad_columns": []})
     if lib is not None:
         lib.box_conv_weight_grad_outputs.restype = ctypes.c_int64
+        lib.box_conv_input_grad_columns.restype = ctypes.c_int64
     return lib
 
 
-def test_weight_gradient_is_the_same_bits_on_avx2_and_avx512_builds():
-    """Both builds' tiles (6 x 16 in ymm, 6 x 64 in zmm) sum every output's products in the same
-    order with one FMA each: a run's weight gradients do not depend on the machine's vector
-    width."""
-    from snn_tha.kernels.fused.cpu import pointer
+@pytest.fixture
+def both_builds():
+    """box_filter.cpp built for this CPU's AVX-512 and for AVX2 (x86-64-v3)."""
     from snn_tha.repro import provenance
     if "avx512f" not in provenance.cpu_instruction_set().get("flags", []):
         pytest.skip("this CPU runs no AVX-512 build")
     wide, narrow = _weight_grad_library("native"), _weight_grad_library("x86-64-v3")
     if wide is None or narrow is None:
         pytest.skip("no C++ compiler here")
+    return wide, narrow
+
+
+def test_weight_gradient_is_the_same_bits_on_avx2_and_avx512_builds(both_builds):
+    """Both builds' tiles (6 x 16 in ymm, 6 x 64 in zmm) sum every output's products in the same
+    order with one FMA each: a run's weight gradients do not depend on the machine's vector
+    width."""
+    from snn_tha.kernels.fused.cpu import pointer
+    wide, narrow = both_builds
     assert wide.box_conv_weight_grad_outputs() == narrow.box_conv_weight_grad_outputs() == 64
     box = pooled_conv.box_mean(stored_channels_last(spikes(70, 16, 12, 12)))
     g = channels_first_view(channels_last_storage(torch.randn(70, 64, 4, 4)))
     grads = []
-    for lib in (wide, narrow):
+    for lib in both_builds:
         gw = torch.randn(5 * 5 * 16, 64, generator=torch.Generator().manual_seed(3))
         lib.box_conv_weight_grad(pointer(box), pointer(g), pointer(gw), 70, 11, 11, 16, 5, 64, 2)
         grads.append(gw)
@@ -208,7 +252,24 @@ def test_weight_gradient_is_the_same_bits_on_avx2_and_avx512_builds():
                                                  generator=torch.Generator().manual_seed(3)))
 
 
-def test_the_bench_counts_the_cpp_weight_gradient_as_onednns(monkeypatch):
+def test_input_gradient_is_the_same_bits_on_avx2_and_avx512_builds(both_builds):
+    """Columns of 4 rows x 80 (zmm) or 6 rows x 16 (ymm): every column sums over the outputs
+    in order from zero, so both builds give the same input gradient."""
+    from snn_tha.kernels.fused.cpu import pointer
+    assert [lib.box_conv_input_grad_columns() for lib in both_builds] == [80, 80]
+    g = stored_channels_last(torch.randn(70, 64, 4, 4))
+    wm = signs(64, 16).permute(0, 2, 3, 1).reshape(64, -1).contiguous()
+    outs = []
+    for lib in both_builds:
+        out = stored_channels_last(torch.full((70, 16, 12, 12), float("nan")))
+        lib.box_conv_input_grad(pointer(g), pointer(wm), pointer(out), 70, 12, 12, 16, 5, 64, 2)
+        outs.append(out)
+    assert not outs[0].isnan().any()
+    assert torch.equal(*outs)
+
+
+@pytest.mark.parametrize("route", ["weight", "input"])
+def test_the_bench_counts_the_cpp_gradients_as_onednns(route, monkeypatch):
     from snn_tha.repro.bench_flops import executed_flops
     x = stored_channels_last(spikes(2, 8, 16, 12, 12)).requires_grad_()
     w = signs(64, 16).requires_grad_()
@@ -217,5 +278,8 @@ def test_the_bench_counts_the_cpp_weight_gradient_as_onednns(monkeypatch):
     def step():
         torch.autograd.grad(pooled_conv.pooled_conv_over_time(x, w, 2), (x, w), g)
     ours = executed_flops(step)
-    monkeypatch.setattr(pooled_conv, "_weight_grad_applies", lambda *a: False)
+    if route == "weight":
+        monkeypatch.setattr(pooled_conv, "_weight_grad_applies", lambda *a: False)
+    else:
+        monkeypatch.setattr(pooled_conv, "_input_grad_in_cpp", lambda columns: False)
     assert ours == executed_flops(step)

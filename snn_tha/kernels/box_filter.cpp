@@ -25,6 +25,40 @@ inline void adjoint_row(const float* __restrict__ up, const float* __restrict__ 
   for (int64_t k = in_row; k < out_row; ++k) o[k] = (up[k - c] + dn[k - c]) * 0.25f;
 }
 
+// One image's box-grid geometry for the input gradient: box grid hb x wb, outputs oh x ow,
+// columns kk = k*k*C.
+struct GridShape {
+  int64_t h, w, c, k, hb, wb, oh, ow, kk;
+};
+
+inline GridShape grid_shape(int64_t h, int64_t w, int64_t c, int64_t k) {
+  const int64_t hb = h - 1, wb = w - 1;
+  return {h, w, c, k, hb, wb, (hb - k) / 2 + 1, (wb - k) / 2 + 1, k * k * c};
+}
+
+// col2im of one image's columns [OH*OW][K] onto its box grid, then the box mean's adjoint into
+// out [H, W*C], every element written (grid: hb*wb*C floats of scratch, zeros: wb*C zeros).
+void image_from_columns(const float* __restrict__ col_img, float* out, float* grid,
+                        const float* zeros, const GridShape& s) {
+  const int64_t c = s.c, k = s.k;
+  std::fill(grid, grid + s.hb * s.wb * c, 0.0f);
+  for (int64_t i = 0; i < s.oh; ++i)
+    for (int64_t j = 0; j < s.ow; ++j) {
+      const float* __restrict__ col = col_img + (i * s.ow + j) * s.kk;
+      for (int64_t a = 0; a < k; ++a) {
+        float* __restrict__ g = grid + ((2 * i + a) * s.wb + 2 * j) * c;
+        const float* __restrict__ src = col + a * k * c;
+        for (int64_t q = 0; q < k * c; ++q) g[q] += src[q];
+      }
+    }
+  const int64_t in_row = s.wb * c, out_row = s.w * c;
+  for (int64_t y = 0; y < s.h; ++y) {
+    const float* __restrict__ up = y > 0 ? grid + (y - 1) * in_row : zeros;
+    const float* __restrict__ dn = y < s.hb ? grid + y * in_row : zeros;
+    adjoint_row(up, dn, out + y * out_row, c, in_row, out_row);
+  }
+}
+
 
 // The weight gradient's register tiles (`box_conv_weight_grad`): QB weight columns q x
 // kOutBlock outputs, summed over the rows (n, i, j) of images n0..n1 in order:
@@ -40,6 +74,7 @@ inline Vec vload(const float* p) { return _mm512_loadu_ps(p); }
 inline void vstore(float* p, Vec v) { _mm512_storeu_ps(p, v); }
 inline Vec vbroadcast(const float* p) { return _mm512_set1_ps(*p); }
 inline Vec vfma(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
+inline Vec vzero() { return _mm512_setzero_ps(); }
 #elif defined(__AVX2__) && defined(__FMA__)
 using Vec = __m256;
 constexpr int kVecsPerTile = 2, kLanes = 8;
@@ -49,6 +84,7 @@ inline void vstore(float* p, Vec v) { _mm256_storeu_ps(p, v); }
 // accumulators in memory, a store after every FMA (36 ms a chunk against 14.5 with set1)
 inline Vec vbroadcast(const float* p) { return _mm256_set1_ps(*p); }
 inline Vec vfma(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
+inline Vec vzero() { return _mm256_setzero_ps(); }
 #endif
 
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
@@ -109,10 +145,64 @@ void weight_grad_columns(int64_t columns, const float* box, const float* g, cons
     default: weight_grad_tile<1>(box, g, off, n0, n1, s, o0, q0, gw); break;
   }
 }
+
+// The input gradient's columns (`box_conv_input_grad`): RB rows p x kColsVecs vectors of
+// columns q, cols[p][q] = sum_o g[p][o] * wm[o][q], o in order from zero. AVX-512: 4 rows x 5
+// zmm (80 columns, 20 accumulators); AVX2: 6 rows x 2 ymm (16 columns, 12 accumulators).
+#if defined(__AVX512F__)
+constexpr int kColsVecs = 5, kRowBlock = 4;
 #else
-// Without AVX2 and FMA oneDNN's backward-weights convolution runs: `box_conv_weight_grad_outputs`
-// says 0 and pooled_conv.py does not call the kernel.
+constexpr int kColsVecs = 2, kRowBlock = 6;
+#endif
+constexpr int64_t kColumnTile = kColsVecs * kLanes;
+// Layers take the kernel when K is a multiple of 80 on either build (the same layers, the
+// same bits).
+constexpr int64_t kColumnsMultiple = 80;
+static_assert(kColumnsMultiple % kColumnTile == 0, "K splits into whole column tiles");
+
+template <int RB>
+void columns_tile(const float* g, const float* wm, int64_t out_ch, int64_t kk, int64_t p0,
+                  int64_t q0, float* cols) {
+  Vec acc[RB][kColsVecs];
+  for (int t = 0; t < RB; ++t)
+    for (int v = 0; v < kColsVecs; ++v) acc[t][v] = vzero();
+  for (int64_t o = 0; o < out_ch; ++o) {
+    Vec wv[kColsVecs];
+    for (int v = 0; v < kColsVecs; ++v) {
+      wv[v] = vload(wm + o * kk + q0 + kLanes * v);
+      // Held in a register: GCC otherwise reloads it inside each row's FMA, 24 zmm loads
+      // per 20 FMAs, which bounds a Zen 4 (one zmm load a cycle): 21.0 against 19.9 ms a
+      // chunk for the AVX2 build.
+      asm("" : "+x"(wv[v]));
+    }
+    for (int t = 0; t < RB; ++t) {
+      const Vec b = vbroadcast(g + (p0 + t) * out_ch + o);
+      for (int v = 0; v < kColsVecs; ++v) acc[t][v] = vfma(b, wv[v], acc[t][v]);
+    }
+  }
+  for (int t = 0; t < RB; ++t)
+    for (int v = 0; v < kColsVecs; ++v) vstore(cols + (p0 + t) * kk + q0 + kLanes * v, acc[t][v]);
+}
+
+void columns_rows(int64_t rows, const float* g, const float* wm, int64_t out_ch, int64_t kk,
+                  int64_t p0, int64_t q0, float* cols) {
+  switch (rows) {
+#if !defined(__AVX512F__)
+    case 6: columns_tile<6>(g, wm, out_ch, kk, p0, q0, cols); break;
+    case 5: columns_tile<5>(g, wm, out_ch, kk, p0, q0, cols); break;
+#endif
+    case 4: columns_tile<4>(g, wm, out_ch, kk, p0, q0, cols); break;
+    case 3: columns_tile<3>(g, wm, out_ch, kk, p0, q0, cols); break;
+    case 2: columns_tile<2>(g, wm, out_ch, kk, p0, q0, cols); break;
+    default: columns_tile<1>(g, wm, out_ch, kk, p0, q0, cols); break;
+  }
+}
+#else
+// Without AVX2 and FMA oneDNN's backward-weights convolution and the matmul to columns run:
+// `box_conv_weight_grad_outputs` and `box_conv_input_grad_columns` say 0 and pooled_conv.py
+// calls neither kernel.
 constexpr int kOutputsMultiple = 0;
+constexpr int64_t kColumnsMultiple = 0;
 #endif
 
 }  // namespace
@@ -154,32 +244,45 @@ void box_mean_backward(const float* grad_box, float* out, int64_t n, int64_t h, 
 // gradient stays in cache between the two.
 void cols_box_backward(const float* gcols, float* out, int64_t n, int64_t h, int64_t w,
                        int64_t c, int64_t k, int threads) {
-  const int64_t hb = h - 1, wb = w - 1, oh = (hb - k) / 2 + 1, ow = (wb - k) / 2 + 1;
-  const int64_t kk = k * k * c;
+  const GridShape s = grid_shape(h, w, c, k);
 #pragma omp parallel num_threads(threads)
   {
-    std::vector<float> grid(hb * wb * c), zeros(wb * c, 0.0f);
+    std::vector<float> grid(s.hb * s.wb * c), zeros(s.wb * c, 0.0f);
 #pragma omp for schedule(static)
-    for (int64_t img = 0; img < n; ++img) {
-      std::fill(grid.begin(), grid.end(), 0.0f);
-      for (int64_t i = 0; i < oh; ++i)
-        for (int64_t j = 0; j < ow; ++j) {
-          const float* __restrict__ col = gcols + (img * oh * ow + i * ow + j) * kk;
-          for (int64_t a = 0; a < k; ++a) {
-            float* __restrict__ g = grid.data() + ((2 * i + a) * wb + 2 * j) * c;
-            const float* __restrict__ src = col + a * k * c;
-            for (int64_t q = 0; q < k * c; ++q) g[q] += src[q];
-          }
-        }
-      const int64_t in_row = wb * c, out_row = w * c;
-      for (int64_t y = 0; y < h; ++y) {
-        const float* __restrict__ up = y > 0 ? grid.data() + (y - 1) * in_row : zeros.data();
-        const float* __restrict__ dn = y < hb ? grid.data() + y * in_row : zeros.data();
-        adjoint_row(up, dn, out + (img * h + y) * out_row, c, in_row, out_row);
-      }
-    }
+    for (int64_t img = 0; img < n; ++img)
+      image_from_columns(gcols + img * s.oh * s.ow * s.kk, out + img * h * w * c, grid.data(),
+                         zeros.data(), s);
   }
 }
+
+// The same input gradient with the columns computed here, image by image, into a buffer that
+// stays in L1: cols[p][q] = sum_o g[n, p, o] * wm[o][q] (p = (i, j), q = (a, b, c)), each a
+// sum over o in order from zero with one FMA a term, so the same bits on either build; then
+// `image_from_columns` as above. g [N, OH, OW, O] channels-last, wm [O][k*k*C] (the weight's
+// channels-last rows), out [N, H, W, C]. K must be a multiple of box_conv_input_grad_columns().
+void box_conv_input_grad(const float* g, const float* wm, float* out, int64_t n, int64_t h,
+                         int64_t w, int64_t c, int64_t k, int64_t out_ch, int threads) {
+#if defined(SNN_THA_WEIGHT_GRAD_TILES)
+  const GridShape s = grid_shape(h, w, c, k);
+  const int64_t rows = s.oh * s.ow;
+#pragma omp parallel num_threads(threads)
+  {
+    std::vector<float> cols(rows * s.kk), grid(s.hb * s.wb * c), zeros(s.wb * c, 0.0f);
+#pragma omp for schedule(static)
+    for (int64_t img = 0; img < n; ++img) {
+      const float* gi = g + img * rows * out_ch;
+      for (int64_t p0 = 0; p0 < rows; p0 += kRowBlock)
+        for (int64_t q0 = 0; q0 < s.kk; q0 += kColumnTile)
+          columns_rows(std::min<int64_t>(kRowBlock, rows - p0), gi, wm, out_ch, s.kk, p0, q0,
+                       cols.data());
+      image_from_columns(cols.data(), out + img * h * w * c, grid.data(), zeros.data(), s);
+    }
+  }
+#endif
+}
+
+// The multiple of K = k*k*C that `box_conv_input_grad` takes (0: not built here).
+int64_t box_conv_input_grad_columns() { return kColumnsMultiple; }
 
 // The multiple of outputs `box_conv_weight_grad` takes (whole register tiles on either build);
 // 0 where the build has neither AVX-512 nor AVX2 with FMA and the kernel does nothing.

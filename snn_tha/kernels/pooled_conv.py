@@ -35,7 +35,8 @@ SOURCE = Path(__file__).with_name("box_filter.cpp")
 # torch.profiler names of the C++ parts (scripts/step_profile.py sorts them into its parts)
 PROFILE_LABELS = {"forward": "convolution forward: pooled (C++ integers or oneDNN)",
                   "weight": "convolution backward: weight gradient (C++)",
-                  "col2im": "convolution backward: col2im and box adjoint (C++)"}
+                  "col2im": "convolution backward: col2im and box adjoint (C++)",
+                  "input": "convolution backward: input gradient (C++)"}
 COLUMN_BLOCK = 128   # images per matmul of the input gradient (64: 0.037, 256: 0.036, 128: 0.035 s)
 
 
@@ -48,9 +49,12 @@ def library():
                                {"box_mean_forward": types, "box_mean_backward": types,
                                 "cols_box_backward": [ptr, ptr] + [i64] * 5 + [ctypes.c_int],
                                 "box_conv_weight_grad": [ptr] * 3 + [i64] * 6 + [ctypes.c_int],
-                                "box_conv_weight_grad_outputs": []})
+                                "box_conv_weight_grad_outputs": [],
+                                "box_conv_input_grad": [ptr] * 3 + [i64] * 6 + [ctypes.c_int],
+                                "box_conv_input_grad_columns": []})
     if lib is not None:
         lib.box_conv_weight_grad_outputs.restype = i64
+        lib.box_conv_input_grad_columns.restype = i64
     return lib
 
 
@@ -218,23 +222,36 @@ def _weight_from_rows(rows_w, shape, other=None):
 
 def _input_grad_by_columns(g, weight, out):
     """The input gradient of box mean then stride-2 convolution, into `out` `[N, C, H, W]`
-    (channels-last): per block of COLUMN_BLOCK images, the columns g_rows @ W (one matmul,
-    `[rows, k*k*C]`, through oneDNN where torch has it: `dense`), then col2im and the box
-    mean's adjoint in one C++ pass (`cols_box_backward`) while the block is in cache. 1.5x faster
-    than oneDNN's backward-data convolution and the box adjoint on the static network's layer 2
-    (AVX2 machine, torch.mm); oneDNN's matmul for torch.mm: 12.3 -> 6.4 ms per 20 steps on an
-    AVX-512 machine."""
+    (channels-last): the columns g_rows @ W (`[rows, k*k*C]`), then col2im and the box mean's
+    adjoint in one C++ pass. Where the kernels build with AVX2 or AVX-512 and k*k*C is a multiple
+    of 80, all in C++ image by image (`box_conv_input_grad`: each image's columns computed into
+    a buffer that stays in L1, every column a sum over the outputs in order, the same bits on
+    either build); else per block of COLUMN_BLOCK images, the columns by one matmul (through
+    oneDNN where torch has it: `dense`) while the block is in cache (`cols_box_backward`)."""
     n, out_ch, oh, ow = g.shape
     rows = g.permute(0, 2, 3, 1).reshape(n * oh * ow, out_ch)            # a view: channels-last
-    wm_t = weight.permute(0, 2, 3, 1).reshape(out_ch, -1).t().contiguous()   # [(a, b, c), O]
     _, c, h, w = out.shape
     k, per_image = weight.shape[-1], oh * ow
+    if _input_grad_in_cpp(k * k * c):
+        wm = weight.permute(0, 2, 3, 1).reshape(out_ch, -1).contiguous()   # [O, (a, b, c)]
+        sparse_linear.count_flops(2 * rows.shape[0] * out_ch * wm.shape[1])   # as the matmul's
+        with record_function(PROFILE_LABELS["input"]):
+            library().box_conv_input_grad(pointer(rows), pointer(wm), pointer(out), n, h, w, c,
+                                          k, out_ch, torch.get_num_threads())
+        return
+    wm_t = weight.permute(0, 2, 3, 1).reshape(out_ch, -1).t().contiguous()   # [(a, b, c), O]
     for s in range(0, n, COLUMN_BLOCK):
         e = min(n, s + COLUMN_BLOCK)
         block = dense.rows_times(rows[s * per_image:e * per_image], wm_t)
         with record_function(PROFILE_LABELS["col2im"]):
             library().cols_box_backward(pointer(block), pointer(out[s:e]), e - s, h, w, c, k,
                                         torch.get_num_threads())
+
+
+def _input_grad_in_cpp(columns):
+    """Whether `box_conv_input_grad` takes an input gradient of `columns` = k*k*C columns."""
+    multiple = library().box_conv_input_grad_columns()
+    return multiple > 0 and columns % multiple == 0
 
 
 def _float_conv_into(box, weight, target):
