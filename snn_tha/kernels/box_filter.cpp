@@ -1,6 +1,7 @@
 // The 2x2 box mean of images and its adjoint, for `snn_tha/kernels/pooled_conv.py` (and the
-// adjoint fed from convolution columns, `cols_box_backward`, and the stride-2 convolution's
-// weight gradient over box means, `box_conv_weight_grad`, below):
+// adjoint fed from convolution columns, `cols_box_backward`, or from columns computed here,
+// `box_conv_input_grad`, and the stride-2 convolution's weight gradient over box means,
+// `box_conv_weight_grad`, below):
 //   forward  b[i, j] = ((x[i, j] + x[i, j+1]) + (x[i+1, j] + x[i+1, j+1])) * 0.25   (H-1 x W-1)
 //   backward gx[i, j] = 0.25 * (sum of gb[i-di, j-dj] over di, dj in {0, 1} inside gb)
 // Images are rows of W*C floats with C innermost: channels-last [N, H, W, C], or NCHW seen as

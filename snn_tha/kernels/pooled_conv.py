@@ -14,10 +14,11 @@ no compiler builds it: the same values). The autograd function writes each chunk
 straight into one output and, backward, into one input gradient, stored channels-last on the CPU
 (what oneDNN's convolutions and the LIF after read without a reorder): no concatenation and no
 layout copy of either. On spikes the forward may run in integers (`box_conv`, the same bits).
-The input gradient on the CPU is one matmul to convolution columns per block of images, then
-col2im and the box adjoint in one C++ pass (`_input_grad_by_columns`); the weight gradient is
-C++ register tiles where the build has AVX-512 or AVX2 with FMA (`_weight_grad_into`; the same
-bits on either), oneDNN's elsewhere.
+The input gradient on the CPU is convolution columns, then col2im and the box adjoint in one
+C++ pass (`_input_grad_by_columns`): the columns by C++ register tiles image by image where the
+build has AVX-512 or AVX2 with FMA, else one matmul per block of images. The weight gradient is
+C++ register tiles on those builds too (`_weight_grad_into`), oneDNN's elsewhere. Either C++
+gradient gives the same bits on AVX2 and AVX-512 machines.
 """
 import ctypes
 import functools
