@@ -82,14 +82,14 @@ constexpr int kVecsPerTile = 2, kLanes = 8;
 inline Vec vload(const float* p) { return _mm256_loadu_ps(p); }
 inline void vstore(float* p, Vec v) { _mm256_storeu_ps(p, v); }
 // set1 of the loaded value, not _mm256_broadcast_ss(p): with GCC 12 that builtin kept the
-// accumulators in memory, a store after every FMA (36 ms a chunk against 14.5 with set1)
+// accumulators in memory, a store after every FMA (36 ms a chunk against 18.6 with set1)
 inline Vec vbroadcast(const float* p) { return _mm256_set1_ps(*p); }
 inline Vec vfma(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
 inline Vec vzero() { return _mm256_setzero_ps(); }
 #endif
 
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
-#define SNN_THA_WEIGHT_GRAD_TILES 1
+#define SNN_THA_VECTOR_TILES 1
 struct WeightGradShape {
   int64_t hb, wb, c, oh, ow, out_ch;
 };
@@ -263,7 +263,7 @@ void cols_box_backward(const float* gcols, float* out, int64_t n, int64_t h, int
 // channels-last rows), out [N, H, W, C]. K must be a multiple of box_conv_input_grad_columns().
 void box_conv_input_grad(const float* g, const float* wm, float* out, int64_t n, int64_t h,
                          int64_t w, int64_t c, int64_t k, int64_t out_ch, int threads) {
-#if defined(SNN_THA_WEIGHT_GRAD_TILES)
+#if defined(SNN_THA_VECTOR_TILES)
   const GridShape s = grid_shape(h, w, c, k);
   const int64_t rows = s.oh * s.ow;
 #pragma omp parallel num_threads(threads)
@@ -296,7 +296,7 @@ int64_t box_conv_weight_grad_outputs() { return kOutputsMultiple; }
 // does not depend on the thread count.
 void box_conv_weight_grad(const float* box, const float* g, float* gw, int64_t n, int64_t hb,
                           int64_t wb, int64_t c, int64_t k, int64_t out_ch, int threads) {
-#if defined(SNN_THA_WEIGHT_GRAD_TILES)
+#if defined(SNN_THA_VECTOR_TILES)
   const WeightGradShape s{hb, wb, c, (hb - k) / 2 + 1, (wb - k) / 2 + 1, out_ch};
   const int64_t q_all = k * k * c;
   std::vector<int64_t> off(q_all);
