@@ -76,13 +76,15 @@ def test_currents_equal_the_loops_to_the_bit_and_gradients_to_rounding(box_backe
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-4)
 
 
+@pytest.mark.parametrize("hw", [(13, 12), (14, 14)], ids=["4x4 outputs", "5x5 outputs"])
 @pytest.mark.parametrize("route", ["cpp images", "matmul blocks of 4", "matmul one block",
                                    "8 channels (K = 200)"])
-def test_input_gradient_by_columns_equals_the_loops(route, monkeypatch):
+def test_input_gradient_by_columns_equals_the_loops(route, hw, monkeypatch):
     """The C++ paths of the input gradient against autograd through the loop's convolution then
     pooling: columns image by image in C++ (`box_conv_input_grad`, taken where k*k*C is a
     multiple of 80), or a matmul per block of images (several blocks and a partial one, or
-    one), each then col2im and the box adjoint; 8 channels (K = 200) take the matmul."""
+    one), each then col2im and the box adjoint; 8 channels (K = 200) take the matmul. 16 or 25
+    output positions per image: whole row tiles and a partial one on either build."""
     if pooled_conv.library() is None:
         pytest.skip("no C++ compiler here")
     channels, in_cpp = (8, False) if route.startswith("8") else (16, route == "cpp images")
@@ -97,9 +99,9 @@ def test_input_gradient_by_columns_equals_the_loops(route, monkeypatch):
                         lambda *a: runs.append(1) or by_columns(*a))
     monkeypatch.setattr(pooled_conv.library(), "box_conv_input_grad",
                         lambda *a: cpp_runs.append(1) or cpp(*a))
-    x = stored_channels_last(spikes(5, 3, channels, 13, 12)).requires_grad_()
+    x = stored_channels_last(spikes(5, 3, channels, *hw)).requires_grad_()
     w = signs(32, channels).requires_grad_()
-    g = torch.randn(5, 3, 32, 4, 4)
+    g = torch.randn(5, 3, 32, (hw[0] - 6) // 2 + 1, (hw[1] - 6) // 2 + 1)
     got = torch.autograd.grad(pooled_conv.pooled_conv_over_time(x, w, 2), (x, w), g)
     want = torch.autograd.grad(loop_current(x, w), (x, w), g)
     assert len(runs) == 3   # one per chunk of 2 steps
