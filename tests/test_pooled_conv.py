@@ -206,21 +206,11 @@ def test_weight_gradient_does_not_depend_on_the_thread_count():
     assert all(torch.equal(grads[0], other) for other in grads[1:])
 
 
-def _weight_grad_library(march):
+def _library_for_march(march):
     """box_filter.cpp built for `march` (None where it does not build here)."""
-    import ctypes
-    from snn_tha.kernels import native
     from snn_tha.kernels.fused.cpu import FLAGS
-    flags = tuple(f"-march={march}" if f.startswith("-march=") else f for f in FLAGS)
-    lib = native.load_optional(pooled_conv.SOURCE, flags, "box-filter kernel", {
-        "box_conv_weight_grad": [ctypes.c_void_p] * 3 + [ctypes.c_int64] * 6 + [ctypes.c_int],
-        "box_conv_weight_grad_outputs": [],
-        "box_conv_input_grad": [ctypes.c_void_p] * 3 + [ctypes.c_int64] * 6 + [ctypes.c_int],
-        "box_conv_input_grad_columns": []})
-    if lib is not None:
-        lib.box_conv_weight_grad_outputs.restype = ctypes.c_int64
-        lib.box_conv_input_grad_columns.restype = ctypes.c_int64
-    return lib
+    return pooled_conv.library_for(
+        tuple(f"-march={march}" if f.startswith("-march=") else f for f in FLAGS))
 
 
 @pytest.fixture
@@ -229,7 +219,7 @@ def both_builds():
     from snn_tha.repro import provenance
     if "avx512f" not in provenance.cpu_instruction_set().get("flags", []):
         pytest.skip("this CPU runs no AVX-512 build")
-    wide, narrow = _weight_grad_library("native"), _weight_grad_library("x86-64-v3")
+    wide, narrow = _library_for_march("native"), _library_for_march("x86-64-v3")
     if wide is None or narrow is None:
         pytest.skip("no C++ compiler here")
     return wide, narrow

@@ -41,12 +41,17 @@ PROFILE_LABELS = {"forward": "convolution forward: pooled (C++ integers or oneDN
 COLUMN_BLOCK = 128   # images per matmul of the input gradient (64: 0.037, 256: 0.036, 128: 0.035 s)
 
 
-@functools.cache
 def library():
     """The built box-filter kernels, or None where no compiler builds them (torch's ops then)."""
+    return library_for(FLAGS)
+
+
+@functools.cache
+def library_for(flags):
+    """The box-filter kernels built with compiler `flags` (tests build another -march)."""
     i64, ptr = ctypes.c_int64, ctypes.c_void_p
     types = [ptr, ptr, i64, i64, i64, i64, ctypes.c_int]
-    lib = native.load_optional(SOURCE, FLAGS, "box-filter kernel",
+    lib = native.load_optional(SOURCE, flags, "box-filter kernel",
                                {"box_mean_forward": types, "box_mean_backward": types,
                                 "cols_box_backward": [ptr, ptr] + [i64] * 5 + [ctypes.c_int],
                                 "box_conv_weight_grad": [ptr] * 3 + [i64] * 6 + [ctypes.c_int],
@@ -203,8 +208,9 @@ def _weight_grad_into(g, box, k, rows_w):
     None): register tiles of 6 weights x 64 outputs (AVX-512; 6 x 16 on AVX2) over passes of 32
     images, every image's box means read in place, no im2col. One chunk of 3,200 images of the
     static network's layer 2: 7.3 ms against 10.7 ms for oneDNN's backward-weights convolution
-    (Zen 5, AVX-512); on a Zen 4, 15.4 against 24-27 ms (AVX-512), 18.6-18.9 against 19.5 ms
-    (AVX2 build under the AVX2 switches)."""
+    (Zen 5, AVX-512); on a Zen 4, 15.4 against 24-27 ms (AVX-512), and under the AVX2 switches
+    18-24 ms against 19-29 ms over several readings: no faster there, but the same bits as the
+    AVX-512 build."""
     n, c, hb, wb = box.shape
     sparse_linear.count_flops(2 * g.numel() * k * k * c)   # the bench's tally: as oneDNN's
     if rows_w is None:
@@ -233,14 +239,15 @@ def _input_grad_by_columns(g, weight, out):
     rows = g.permute(0, 2, 3, 1).reshape(n * oh * ow, out_ch)            # a view: channels-last
     _, c, h, w = out.shape
     k, per_image = weight.shape[-1], oh * ow
+    wm = weight.permute(0, 2, 3, 1).reshape(out_ch, -1)                  # [O, (a, b, c)]
     if _input_grad_in_cpp(k * k * c):
-        wm = weight.permute(0, 2, 3, 1).reshape(out_ch, -1).contiguous()   # [O, (a, b, c)]
+        wm = wm.contiguous()
         sparse_linear.count_flops(2 * rows.shape[0] * out_ch * wm.shape[1])   # as the matmul's
         with record_function(PROFILE_LABELS["input"]):
             library().box_conv_input_grad(pointer(rows), pointer(wm), pointer(out), n, h, w, c,
                                           k, out_ch, torch.get_num_threads())
         return
-    wm_t = weight.permute(0, 2, 3, 1).reshape(out_ch, -1).t().contiguous()   # [(a, b, c), O]
+    wm_t = wm.t().contiguous()                                            # [(a, b, c), O]
     for s in range(0, n, COLUMN_BLOCK):
         e = min(n, s + COLUMN_BLOCK)
         block = dense.rows_times(rows[s * per_image:e * per_image], wm_t)
