@@ -60,14 +60,8 @@ void image_from_columns(const float* __restrict__ col_img, float* out, float* gr
   }
 }
 
-
-// The weight gradient's register tiles (`box_conv_weight_grad`): QB weight columns q x
-// kOutBlock outputs, summed over the rows (n, i, j) of images n0..n1 in order:
-//   gw[q][o] += sum box[n, 2i + a, 2j + b, ch] * g[n, i, j, o],   q = (a * k + b) * C + ch
-// off[q] = (a * WB + b) * C + ch: the box value's place from the patch's corner. AVX-512 tiles
-// are 6 columns x 4 zmm (64 outputs, 24 accumulators); AVX2 tiles 6 columns x 2 ymm (16 outputs,
-// 12 of its 16 registers). Every output sums the same products in the same order with one FMA
-// each, so both builds give the same bits, whatever the tile.
+// The vector of floats both gradient kernels tile with: zmm on AVX-512 builds, ymm on AVX2
+// (the same operations lane by lane, so the same bits on either).
 #if defined(__AVX512F__)
 using Vec = __m512;
 constexpr int kVecsPerTile = 4, kLanes = 16;
@@ -96,6 +90,13 @@ constexpr int kOutBlock = kVecsPerTile * kLanes;   // outputs per register tile
 constexpr int kOutputsMultiple = 64;
 static_assert(kOutputsMultiple % kOutBlock == 0, "a layer's outputs split into whole tiles");
 
+// The weight gradient's register tiles (`box_conv_weight_grad`): QB weight columns q x
+// kOutBlock outputs, summed over the rows (n, i, j) of images n0..n1 in order:
+//   gw[q][o] += sum box[n, 2i + a, 2j + b, ch] * g[n, i, j, o],   q = (a * k + b) * C + ch
+// off[q] = (a * WB + b) * C + ch: the box value's place from the patch's corner. AVX-512 tiles
+// are 6 columns x 4 zmm (64 outputs, 24 accumulators); AVX2 tiles 6 columns x 2 ymm (16 outputs,
+// 12 of its 16 registers). Every output sums the same products in the same order with one FMA
+// each, so both builds give the same bits, whatever the tile.
 template <int QB>
 void weight_grad_tile(const float* box, const float* g, const int64_t* off, int64_t n0,
                       int64_t n1, const GridShape& s, int64_t out_ch, int64_t o0, int64_t q0,
