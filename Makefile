@@ -98,8 +98,9 @@ bench: $(STAMP) ## time a training step per network: reference loop, engine befo
 bench-deps: $(STAMP) ## optional: SpikingJelly 2.0 for the bench's peer rows (requirements-bench.txt)
 	$(BIN)/pip install --no-deps -r requirements-bench.txt
 
-parity: $(STAMP) ## FMNIST annealing, same seed and short budget: engine vs reference accuracy
-	$(BIN)/snn-tha bench --parity --out results/bench
+PARITY_SEEDS ?= 10
+parity: $(STAMP) ## exact engine vs reference loop, paired by seed at the claims budget (PARITY_SEEDS=10, ~15 min a reference run) -> results/bench/parity.md
+	$(BIN)/snn-tha parity --seeds $(PARITY_SEEDS) --jobs $(JOBS)
 
 SPACE ?= configs/sweeps/fmnist_annealing.yaml
 BUDGET ?= 30

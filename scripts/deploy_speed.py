@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from snn_tha.deploy import infer, packed  # noqa: E402
+from snn_tha.deploy import infer, onebit, packed  # noqa: E402
 from snn_tha.repro import files, paths, provenance, run_export  # noqa: E402
 from snn_tha.kernels.host_memory import keep_freed_memory  # noqa: E402
 
@@ -47,8 +47,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     keep_freed_memory()   # as the CLI does: fresh large buffers would page-fault every page
     model_dir = Path(args.model_dir)
-    manifest, layers = infer.load_export(model_dir / "model.1bit.npz")
-    images, labels = infer.test_images(manifest, args.data)
+    manifest, layers = onebit.load_export(model_dir / "model.1bit.npz")
+    images, labels = infer.read_test_split(manifest, args.data)
     images, labels = images[:args.images], labels[:args.images]
     cfg, model, _ = run_export.load_run(model_dir)
     threads = torch.get_num_threads()

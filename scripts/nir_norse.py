@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from snn_tha.deploy import infer  # noqa: E402
+from snn_tha.deploy import infer, onebit  # noqa: E402
 from snn_tha.repro import files, paths  # noqa: E402
 
 
@@ -72,8 +72,8 @@ def main(argv=None):
         return 2
     logging.disable(logging.WARNING)   # Norse's r warning, once per LIF: the table says it
     model_dir = Path(args.model_dir)
-    manifest, layers = infer.load_export(model_dir / "model.1bit.npz")
-    images, labels = infer.test_images(manifest, args.data)
+    manifest, layers = onebit.load_export(model_dir / "model.1bit.npz")
+    images, labels = infer.read_test_split(manifest, args.data)
     images, labels = images[:args.images], labels[:args.images]
     ours = infer.spike_counts(manifest, layers, images)
     graph_path = model_dir / "model.nir"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from snn_tha.deploy import infer
+from snn_tha.deploy import infer, onebit
 from snn_tha.repro import run_export as export
 from snn_tha.models import ARCHITECTURES, NetConfig, build
 from snn_tha.repro.schema import LAYERS
@@ -110,8 +110,8 @@ def test_every_finished_run_keeps_its_model_and_1bit_export(trained_run):
 def test_exported_engine_agrees_with_the_trained_model(trained_run):
     run, data_dir = trained_run
     cfg, model, _ = export.load_run(run)
-    manifest, layers = infer.load_export(run / export.NPZ)
-    images, labels = infer.test_images(manifest, data_dir)
+    manifest, layers = onebit.load_export(run / export.NPZ)
+    images, labels = infer.read_test_split(manifest, data_dir)
     ours = infer.predict(manifest, layers, images)
     with torch.no_grad():
         theirs = model(torch.from_numpy(images.copy()).unsqueeze(1).float() / 255.0, cfg.num_steps)
@@ -136,7 +136,7 @@ def test_export_writes_the_nir_graph_of_its_1bit_file(trained_run, tmp_path):
     run, _ = trained_run
     assert main(["export", str(run), "--out", str(tmp_path), "--nir"]) == 0
     graph = nir.read(str(tmp_path / "model.nir"))
-    manifest, layers = infer.load_export(tmp_path / export.NPZ)
+    manifest, layers = onebit.load_export(tmp_path / export.NPZ)
     taps = graph.nodes["layer1"].weight * layers[1]["threshold"][:, None, None, None]
     np.testing.assert_allclose(taps, layers[1]["weight"], rtol=1e-6, atol=1e-6)   # integer taps / g
     assert graph.metadata["num_steps"] == manifest["num_steps"]

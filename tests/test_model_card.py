@@ -80,13 +80,13 @@ def test_snntorch_runs_a_shipped_nir_graph_as_its_check_says(card_path, tmp_path
     reset its metadata states: the predictions of the numpy engine (as on all 10,000)."""
     pytest.importorskip("nirtorch")
     import numpy as np
-    from snn_tha.deploy import infer
+    from snn_tha.deploy import infer, onebit
     from snn_tha.repro import nir_check
     card = json.loads(card_path.read_text())
     # the check beside it: at most 1 in 1,000 predictions differ (a spike on the threshold)
     assert card["nir"]["snntorch_subtract_reset"]["same_prediction"] >= 0.999 * card["nir"]["images"]
-    manifest, layers = infer.load_export(card_path.parent / "model.1bit.npz")
-    images, _ = infer.test_images(manifest, _fashion_mnist_root(tmp_path))
+    manifest, layers = onebit.load_export(card_path.parent / "model.1bit.npz")
+    images, _ = infer.read_test_split(manifest, _fashion_mnist_root(tmp_path))
     images = images[:200]
     net = nir_check.snntorch_network(card_path.parent / "model.nir", "subtract")
     theirs = nir_check.spike_counts(net, images, manifest["num_steps"], batch=100)

@@ -9,7 +9,9 @@ from snn_tha.repro import tables
 def fake_run(root, experiment, seed, dataset, variant, acc, profile="quick"):
     run = root / experiment / f"{profile}-seed{seed}"
     run.mkdir(parents=True)
+    (run / "config.yaml").write_text(f"experiment: {experiment}\nnum_steps: 100\nnet:\n  arch: static_conv\noptim:\n  lr: 0.001\n")
     (run / "final.json").write_text(json.dumps({
+        "experiment": experiment, "seed": seed,
         "dataset": dataset, "variant": variant, "profile": profile, "test_acc": acc,
         "epochs_run": 2, "train_images": 20000, "num_steps": 100,
         "selected_on": "validation accuracy", "train_seconds": 60.0,

@@ -280,6 +280,8 @@ def test_a_profile_is_a_name_never_a_path(data_dir, tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, needle", [
     (["--set", "seed=-1"], "seed must be >= 0"),
+    (["--set", "seed=100000000000000000000000"], "seed must be <= 9223372036854775807"),
+    (["--set", f"seed={2 ** 63 - 1}", "--set", "repeats=2"], "for all 2 repeat(s)"),
 ])
 def test_seeds_in_range(data_dir, tmp_path, capsys, argv, needle):
     assert_one_line(capsys, smoke(data_dir, tmp_path / "out", *argv), needle)
@@ -365,7 +367,7 @@ def test_a_damaged_export_is_one_line(data_dir, tmp_path, capsys):
     manifest["layers"][1]["weight_shape"][0] //= 2
     manifest["classes"] = 7
     (run / "model.1bit.json").write_text(json.dumps(manifest))
-    assert_one_line(capsys, ["infer", str(npz), "--data", str(data_dir)], "7 classes")
+    assert_one_line(capsys, ["infer", str(npz), "--data", str(data_dir)], "classes is 7")
 
 
 def test_a_float_run_has_no_1bit_export(data_dir, tmp_path, capsys):
@@ -431,3 +433,149 @@ def test_a_seed_gives_the_same_run_in_two_fresh_processes(data_dir, tmp_path):
         tables.append(((run / "iterations.csv").read_text(), metrics))
     assert tables[0] == tables[1]
     assert len(tables[0][0].splitlines()) > 2   # steps were trained
+
+
+# ---- issue 41: a good file is never replaced by a worse one ----------------------------------
+def _nan_thresholds(monkeypatch):
+    from snn_tha.repro import run_export
+    real = run_export.fold
+
+    def broken(*args, **kwargs):
+        layers = real(*args, **kwargs)
+        layers[0]["threshold"] = layers[0]["threshold"] * float("nan")
+        return layers
+    monkeypatch.setattr(run_export, "fold", broken)
+
+
+def test_a_refused_export_replaces_none_of_the_runs_files(data_dir, tmp_path, capsys, monkeypatch):
+    pytest.importorskip("nirtorch")
+    run = _finished(data_dir, tmp_path)
+    before = files(run)
+    _nan_thresholds(monkeypatch)
+    assert_one_line(capsys, ["export", str(run), "--nir", "--check", "--data-dir", str(data_dir)],
+                    "finite")
+    assert files(run) == before and not list(run.glob(".export-*"))
+
+
+def test_an_export_folder_never_describes_two_networks(data_dir, tmp_path, capsys):
+    pytest.importorskip("nirtorch")
+    run = _finished(data_dir, tmp_path)
+    assert main(smoke(data_dir, tmp_path / "out", "--set", "seed=1")) == 0
+    other, shared = tmp_path / "out" / "smoke-seed1", tmp_path / "shared"
+    assert main(["export", str(run), "--out", str(shared), "--nir"]) == 0
+    before = files(shared)
+    assert_one_line(capsys, ["export", str(other), "--out", str(shared)], str(shared),
+                    "holds the export of run out/smoke-seed0", "another folder")
+    assert files(shared) == before
+    assert main(["export", str(run), "--out", str(shared)]) == 0    # the same run: the set
+    assert sorted(files(shared)) == ["model.1bit.json", "model.1bit.npz"]   # as a whole
+
+
+def test_ship_writes_under_the_results_root_and_replaces_only_when_told(data_dir, tmp_path, capsys,
+                                                                        results):
+    committed = {p: digest(p) for p in Path("results/models").rglob("*") if p.is_file()}
+    run = _finished(data_dir, tmp_path)
+    assert main(["ship", str(run), "--data-dir", str(data_dir)]) == 0
+    shipped = results / "models" / Path(FMNIST).stem
+    assert (shipped / "card.json").is_file()
+    assert_one_line(capsys, ["ship", str(run), "--data-dir", str(data_dir)], str(shipped), "--replace")
+    assert main(["ship", str(run), "--data-dir", str(data_dir), "--replace"]) == 0
+    assert {p: digest(p) for p in Path("results/models").rglob("*") if p.is_file()} == committed
+
+
+def test_a_float_run_ships_without_a_1bit_file(data_dir, tmp_path, results):
+    run = _finished(data_dir, tmp_path, "configs/fmnist_flt32.yaml")
+    assert main(["ship", str(run), "--data-dir", str(data_dir)]) == 0
+    shipped = results / "models" / "fmnist_flt32"
+    assert not list(shipped.glob("model.1bit.*")) and (shipped / "model.pt").is_file()
+    card = (shipped / "MODEL_CARD.md").read_text()
+    assert "float32 weights" in card and "load_run" in card and "snn-tha export" not in card
+
+
+def test_resume_says_which_temporal_cases_it_ran_again(tmp_path, caplog):
+    from snn_tha.repro import config, temporal
+    cfg = config.load_yaml(temporal.TemporalCodingConfig, "configs/temporal_coding.yaml",
+                           ["iterations=2", "num_hidden=20", "snapshot_iterations=[0,1]"])
+    temporal.run(cfg, tmp_path)
+    part = tmp_path / "cases" / "flt32.json"
+    part.write_text(part.read_text()[:200])
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        temporal.run(cfg, tmp_path, resume=True)
+    line = [r.message for r in caplog.records if "--resume: kept" in r.message]
+    assert line and "kept 4 finished case(s)" in line[0] and f"flt32 ({part} was truncated" in line[0]
+
+
+# ---- issue 41: a seed is counted once, and only what was checked reaches a table -----------
+def test_a_backup_copy_of_a_run_counts_once(data_dir, results, capsys):
+    import shutil
+    out = _two_runs(data_dir, results)
+    shutil.copytree(out / "smoke-seed0", out / "smoke-seed0.bak")
+    assert main(["claims", "--no-train", "--profile", "smoke"]) == 0
+    text = (results / "claims_smoke.md").read_text()
+    assert "bsnn 2" in text and "n=2" in text and "n=3" not in text   # two seeds, not three
+
+
+def test_two_results_of_one_seed_are_refused(data_dir, results, capsys):
+    import shutil
+    out = _two_runs(data_dir, results)
+    shutil.copytree(out / "smoke-seed0", out / "other-name")
+    final = json.loads((out / "other-name" / "final.json").read_text())
+    final["test_acc"] = 0.5
+    (out / "other-name" / "final.json").write_text(json.dumps(final))
+    assert_one_line(capsys, ["claims", "--no-train", "--profile", "smoke"], "other-name",
+                    "smoke-seed0", "counted once")
+
+
+def test_a_run_without_its_config_is_refused(data_dir, results, capsys):
+    out = _two_runs(data_dir, results)
+    (out / "smoke-seed1" / "config.yaml").unlink()
+    assert_one_line(capsys, ["claims", "--no-train", "--profile", "smoke"],
+                    str(out / "smoke-seed1"), "no config.yaml")
+
+
+def test_a_nan_in_metrics_never_reaches_a_figure(data_dir, results, capsys):
+    out = _two_runs(data_dir, results)
+    metrics = out / "smoke-seed1" / "metrics.csv"
+    lines = metrics.read_text().splitlines()
+    header = lines[0].split(",")
+    row = lines[1].split(",")
+    row[header.index("dead_0")] = "nan"
+    metrics.write_text("\n".join([lines[0], ",".join(row), *lines[2:]]) + "\n")
+    assert_one_line(capsys, ["claims", "--no-train", "--profile", "smoke"], str(metrics),
+                    "dead_0", "'nan'")
+    assert not (results / "claims_smoke.md").exists()
+
+
+# ---- issue 41: left from the first round ----------------------------------------------------
+def test_the_memory_check_reads_the_address_space_limit(data_dir, tmp_path):
+    code = ("import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (8 << 30, 8 << 30)); "
+            "from snn_tha.repro.cli import main; sys.exit(main(sys.argv[1:]))")
+    done = subprocess.run([sys.executable, "-c", code, *smoke(data_dir, tmp_path / "out"),
+                           "--set", "batch_size=5000", "--set", "num_steps=100"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "ulimit -v" in done.stderr and "lower batch_size" in done.stderr
+
+
+def test_a_sweep_whose_data_went_missing_is_one_line(data_dir, tmp_path, capsys):
+    import shutil
+    journal = tmp_path / "s.journal"
+    assert main(["sweep", "init", "--study", "s", "--space", "configs/sweeps/mnist_annealing.yaml",
+                 "--budget", "1", "--profile", "smoke", "--storage", str(journal),
+                 "--set", f"data.data_dir={data_dir}"]) == 0
+    shutil.rmtree(data_dir)
+    assert_one_line(capsys, ["sweep", "work", "--study", "s", "--storage", str(journal)],
+                    str(data_dir))
+
+
+def test_a_lock_of_a_reused_pid_is_stale_and_a_live_one_names_its_file(data_dir, tmp_path, capsys):
+    run = tmp_path / "out" / "smoke-seed0"
+    run.mkdir(parents=True)
+    lock = run / ".lock"
+    lock.write_text(json.dumps({"pid": os.getpid()}))   # this process: alive, started before
+    assert_one_line(capsys, smoke(data_dir, tmp_path / "out"), "another training", str(lock))
+    old = time.time() - 10 ** 6     # a lock written long before this process started: the
+    os.utime(lock, (old, old))      # writer is gone and its pid was given to this process
+    assert main(smoke(data_dir, tmp_path / "out")) == 0
+    assert (run / "final.json").is_file()

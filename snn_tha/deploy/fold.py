@@ -17,10 +17,8 @@ the evaluation thresholds the run used, shapes, memory). `snn_tha.deploy.infer` 
 import numpy as np
 import torch
 
-from snn_tha.deploy.infer import ExportError
+from snn_tha.deploy.onebit import ExportError
 from snn_tha.models import ARCHITECTURES, ConvBlock
-
-NPZ, MANIFEST = "model.1bit.npz", "model.1bit.json"
 
 def fold_block(block, theta, input_scale):
     """Sign bits (channel-flipped), per-channel scale A > 0, threshold theta/A, offset D/A."""
@@ -57,13 +55,6 @@ def fold(model, pixel_input):
         scale = 1 / 255 if (pixel_input and i == 0) else 1.0
         layers.append(fold_block(block, float(block.lif.threshold), scale))
     return layers
-
-
-def memory_bits(layers):
-    weights = sum(int(np.prod(l["signs"].shape)) for l in layers)
-    channels = sum(len(l["threshold"]) for l in layers)
-    return {"weights_1bit": weights, "weights_fp32": 32 * weights,
-            "thresholds_and_offsets_fp32": 2 * 32 * channels}
 
 
 def conv_output_shape(input_shape, conv_layers):

@@ -20,78 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from snn_tha.deploy.ops import channel_view, conv, fold_pool, lif_step  # noqa: F401 (re-exported)
-
-
-class ExportError(ValueError):
-    """A damaged export, or a manifest that disagrees with its arrays (one line, the file named)."""
-
-
-def _read_manifest(path):
-    try:
-        manifest = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ExportError(f"{path}: not a valid manifest ({type(err).__name__}); export the run "
-                          f"again (snn-tha export <run folder>)") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != "snn-tha 1-bit export":
-        raise ExportError(f"{path}: not an snn-tha 1-bit export manifest; export the run again")
-    for key in ("layers", "num_steps", "input", "classes"):
-        if key not in manifest:
-            raise ExportError(f"{path}: key '{key}' is missing; export the run again")
-    return manifest
-
-
-def _read_arrays(path):
-    try:
-        with np.load(path) as found:
-            return {k: found[k] for k in found.files}
-    except Exception as err:   # zip, pickle or truncation errors of every kind
-        if isinstance(err, FileNotFoundError):
-            raise
-        raise ExportError(f"{path}: unreadable ({type(err).__name__}: truncated or damaged); "
-                          f"export the run again (snn-tha export <run folder>)") from None
-
-
-def _layer(arrays, spec, i, where):
-    """One layer's arrays, checked against its manifest entry."""
-    names = [f"layer{i}_{k}" for k in ("signs", "threshold", "offset")]
-    for name in names:
-        if name not in arrays:
-            raise ExportError(f"{where}: array {name} is missing (the manifest lists "
-                              f"{i + 1}+ layers); export the run again")
-    shape = tuple(int(d) for d in spec["weight_shape"])
-    packed = arrays[names[0]]
-    if packed.dtype != np.uint8 or packed.size != -(-int(np.prod(shape)) // 8):
-        raise ExportError(f"{where}: {names[0]} holds {packed.size} bytes, but the manifest's "
-                          f"weight shape {list(shape)} needs {-(-int(np.prod(shape)) // 8)}; "
-                          f"the manifest and the arrays are from different exports")
-    for name in names[1:]:
-        if arrays[name].shape != (shape[0],) or not np.isfinite(arrays[name]).all():
-            raise ExportError(f"{where}: {name} must hold {shape[0]} finite values (one per "
-                              f"output of the layer), got shape {list(arrays[name].shape)}")
-    return shape
-
-
-def load_export(path):
-    """(manifest, per-layer dicts with integer weights, thresholds, offsets) of an export; an
-    ExportError (one line) for a damaged file or a manifest that disagrees with its arrays."""
-    path = Path(path)
-    manifest = _read_manifest(path.with_suffix(".json"))   # model.1bit.json beside it
-    arrays = _read_arrays(path.with_suffix(".npz"))
-    where = f"{path.with_suffix('.npz')} with {path.with_suffix('.json').name}"
-    layers = []
-    for i, spec in enumerate(manifest["layers"]):
-        shape = _layer(arrays, spec, i, where)
-        bits = np.unpackbits(arrays[f"layer{i}_signs"], count=int(np.prod(shape)))
-        signs = bits.reshape(shape).astype(np.float32) * 2 - 1          # 1 -> +1, 0 -> -1
-        weight = fold_pool(signs) if spec["kind"] == "conv" else signs
-        layers.append({**spec, "signs": signs, "weight": weight,
-                       "threshold": arrays[f"layer{i}_threshold"].astype(np.float32),
-                       "offset": arrays[f"layer{i}_offset"].astype(np.float32)})
-    if f"layer{len(layers)}_signs" in arrays or not layers or layers[-1]["weight"].shape[0] != manifest["classes"]:
-        raise ExportError(f"{where}: the arrays hold other layers than the manifest lists "
-                          f"({len(layers)} layers, {manifest['classes']} classes); export the run again")
-    return manifest, layers
+from snn_tha.deploy.onebit import ExportError, check_input, load_export
+from snn_tha.deploy.ops import channel_view, conv, fold_pool, lif_step
 
 
 def from_folded(folded):
@@ -133,7 +63,9 @@ def run(manifest, layers, inputs, dtype=np.float32, record=False):
 
 
 def spike_counts(manifest, layers, inputs, batch=100):
-    """Output spikes per class over the T steps, [N, classes], in batches."""
+    """Output spikes per class over the T steps, [N, classes], in batches (the input's shape
+    checked against every layer first: `snn_tha.deploy.onebit.check_input`)."""
+    inputs = check_input(manifest, layers, inputs)
     axis = 0 if manifest["input"]["kind"] == "image_uint8" else 1
     counts = []
     for start in range(0, inputs.shape[axis], batch):
@@ -165,20 +97,26 @@ def read_idx(path):
     return np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
-def test_images(manifest, data_dir):
-    """The test split of the export's static data set, read with numpy."""
+def read_test_split(manifest, data_dir):
+    """The test split (images, labels) of the export's static data set, read with numpy; an
+    ExportError (one line) where the data set is not one the command line reads."""
     folder = {"fashion_mnist": "FashionMNIST", "mnist": "MNIST"}.get(manifest["dataset"])
     if folder is None:
-        raise ValueError(f"data set {manifest['dataset']!r}: the command line reads MNIST and "
-                         f"FashionMNIST only; call snn_tha.deploy.infer.predict on your own arrays")
+        raise ExportError(f"data set {manifest['dataset']!r}: the command line reads MNIST and "
+                          f"FashionMNIST only; call snn_tha.deploy.infer.predict on your own arrays")
     raw = Path(data_dir) / folder / "raw"
-    return read_idx(raw / "t10k-images-idx3-ubyte"), read_idx(raw / "t10k-labels-idx1-ubyte")
+    images, labels = (read_idx(raw / name) for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"))
+    if len(images) != len(labels):
+        raise ExportError(f"{raw}: {len(images)} test images but {len(labels)} labels; "
+                          f"prepare the data again (make data)")
+    return images, labels
 
 
 def add_arguments(p):
     """The command's arguments, also those `snn-tha infer --help` shows."""
     p.add_argument("file", help="an export: model.1bit.npz (with model.1bit.json beside it)")
-    p.add_argument("--data", default="data", help="data root holding the test split (static data)")
+    p.add_argument("--data", help="data root holding the test split (static data; default "
+                                  "$SNN_THA_DATA or data/)")
     p.add_argument("--limit", type=int, help="first N test images only")
     p.add_argument("--engine", choices=("packed", "float"), default="packed",
                    help="packed (default): sign and spike bits with popcount, compiled once per "
@@ -189,31 +127,37 @@ def add_arguments(p):
                    "and output spike counts there")
 
 
-def main(argv=None, prog=None):
+def main(argv=None, prog=None, data_root="data", check=None):
+    """`snn-tha infer`; `data_root`: where --data points when it is not given; `check`: the
+    checks of the options every `snn-tha` command shares (ValueError: one line, exit 2)."""
     p = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     add_arguments(p)
     args = p.parse_args(argv)
     try:
+        if check is not None:
+            check(args)
+        elif args.limit is not None and args.limit < 1:
+            raise ValueError(f"--limit {args.limit}: the number of test images must be >= 1")
         manifest, layers = load_export(args.file)
-        images, labels = test_images(manifest, args.data)
-    except (OSError, ValueError, KeyError) as err:
+        images, labels = read_test_split(manifest, args.data or data_root)
+        images, labels = images[:args.limit], labels[:args.limit]
+        start = time.perf_counter()
+        if args.engine == "packed":
+            from snn_tha.deploy import packed
+            counts = packed.spike_counts(manifest, layers, images)
+        else:
+            counts = spike_counts(manifest, layers, images)
+        seconds = time.perf_counter() - start
+        if args.predictions:
+            write_predictions(args.predictions, labels, counts)
+    except OSError as err:
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"snn-tha: error: {where}{err.strerror or err}", file=sys.stderr)
+        return 2
+    except (ValueError, KeyError) as err:
         print(f"snn-tha: error: {err}", file=sys.stderr)
         return 2
-    images, labels = images[:args.limit], labels[:args.limit]
-    start = time.perf_counter()
-    if args.engine == "packed":
-        from snn_tha.deploy import packed
-        counts = packed.spike_counts(manifest, layers, images)
-    else:
-        counts = spike_counts(manifest, layers, images)
-    seconds = time.perf_counter() - start
     preds = counts.argmax(axis=1)
-    if args.predictions:
-        try:
-            write_predictions(args.predictions, labels, counts)
-        except OSError as err:
-            print(f"snn-tha: error: {args.predictions}: {err.strerror or err}", file=sys.stderr)
-            return 2
     print(json.dumps({"images": len(labels), "accuracy": float((preds == labels).mean()),
                       "engine": args.engine, "ms_per_image": round(1000 * seconds / len(labels), 3)}))
     return 0

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from snn_tha.deploy.infer import load_export
+from snn_tha.deploy.onebit import load_export
 
 DT = 1e-4   # the time step snnTorch's NIR import and export assume: tau = dt/(1 - beta)
 
@@ -64,7 +64,7 @@ def graph(export_path):
 
 
 def graph_of(manifest, layers):
-    """The NIR graph of an export's manifest and layers (`snn_tha.deploy.infer.load_export`)."""
+    """The NIR graph of an export's manifest and layers (`snn_tha.deploy.onebit.load_export`)."""
     nir = nir_module()
     shape = _input_shape(manifest, layers)
     nodes, edges, previous = {"input": nir.Input(input_type={"input": np.array(shape)})}, [], "input"

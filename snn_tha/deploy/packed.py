@@ -19,6 +19,7 @@ import numpy as np
 
 from snn_tha.kernels import popcount
 from snn_tha.kernels.popcount import pack_rows, pack_weights, patch_words
+from snn_tha.deploy.onebit import check_input
 from snn_tha.deploy.ops import channel_view, conv, lif_step
 
 ROWS = 2048   # rows per pass: the [out, ROWS] scratch arrays stay in the cache
@@ -125,14 +126,23 @@ def lif_over_time(layer, currents, static_steps=None, lib=None):
     return spikes.view(np.uint8)
 
 
-def run(manifest, layers, inputs, compiled=True):
+def kernels(compiled=True):
+    """The compiled kernels of `snn_tha.kernels.popcount` (built for that -march; True:
+    $SNN_THA_MARCH or "native"), or None: numpy only (`compiled=False`, or no compiler here)."""
+    return popcount.library(None if compiled is True else compiled) if compiled else None
+
+
+def run(manifest, layers, inputs, compiled=True, lib=None):
     """Output spike counts [B, classes], equal to `snn_tha.deploy.infer.run`'s (float32): uint8
-    images [B, H, W] (static) or time-first integer input [T, B, ...]. `compiled`: the kernels of
-    `snn_tha.kernels.popcount`, built for that -march (True: $SNN_THA_MARCH or "native"), where they build here;
-    False: numpy only."""
+    images [B, H, W] (static) or time-first integer input [T, B, ...], checked against the layers
+    (`check_input`). `lib`: the loaded kernels (`kernels(compiled)` when not given)."""
+    check_input(manifest, layers, inputs)
+    return _run(manifest, layers, inputs, lib if lib is not None else kernels(compiled))
+
+
+def _run(manifest, layers, inputs, lib):
     static = manifest["input"]["kind"] == "image_uint8"
     steps = manifest["num_steps"] if static else inputs.shape[0]
-    lib = popcount.library(None if compiled is True else compiled) if compiled else None
     if static:
         spikes = lif_over_time(layers[0], integer_current(layers[0], inputs[:, None]), steps, lib)
     else:
@@ -149,9 +159,12 @@ def run(manifest, layers, inputs, compiled=True):
 def spike_counts(manifest, layers, inputs, batch=100, threads=None, compiled=True):
     """`run` in batches of images (the batch axis: 0 for static images, 1 for time-first input),
     `threads` batches at a time (default: every CPU; numpy's element-wise loops release the GIL
-    but run on one core each)."""
+    but run on one core each). The input is checked and the kernels loaded once, before the
+    pool starts (one warning, if any; never two threads at a damaged cached library)."""
+    inputs = check_input(manifest, layers, inputs)
+    lib = kernels(compiled)
     axis = 0 if manifest["input"]["kind"] == "image_uint8" else 1
     parts = [inputs[s:s + batch] if axis == 0 else inputs[:, s:s + batch]
              for s in range(0, inputs.shape[axis], batch)]
     with ThreadPoolExecutor(threads or os.cpu_count() or 1) as pool:
-        return np.concatenate(list(pool.map(lambda part: run(manifest, layers, part, compiled), parts)))
+        return np.concatenate(list(pool.map(lambda part: _run(manifest, layers, part, lib), parts)))

@@ -137,15 +137,19 @@ inline void window_current(const uint64_t *patches, int64_t nq, int64_t words,
 
 extern "C" {
 
-// result[r][o] for rows [rows][words] of packed inputs (a dense layer).
-void popcount_dense(const uint64_t *rows, int64_t nrows, int64_t words, const uint64_t *plus,
-                    int64_t out, int32_t *result) {
+// result[r][o] for rows [rows][words] of packed inputs (a dense layer). Every kernel takes the
+// sizes of both sides and returns -1, touching nothing, where they disagree (the weights'
+// `plus_words` per row against the input's `words`): a mismatch is never a read past a buffer.
+int popcount_dense(const uint64_t *rows, int64_t nrows, int64_t words, const uint64_t *plus,
+                   int64_t plus_words, int64_t out, int32_t *result) {
+    if (words != plus_words || words < 1 || nrows < 0 || out < 1) return -1;
     std::vector<int64_t> both(out);
     for (int64_t r = 0; r < nrows; ++r) {
         int32_t *acc = result + r * out;
         for (int64_t o = 0; o < out; ++o) acc[o] = 0;
         add_row_current(rows + r * words, words, plus, out, both.data(), acc);
     }
+    return 0;
 }
 
 }  // extern "C"
@@ -223,18 +227,30 @@ extern "C" {
 // then the 2x2 sum pooling (an odd last row / column dropped): result [n][out][ho/2][wo/2].
 // Patch bits: channel ch of patch pixel p (row-major) at bit (p % per_word) * c + ch of word
 // p / per_word, per_word = 64 / c (the layout of packed.pixel_words and packed.pack_weights).
-void popcount_conv_pool(const uint8_t *spikes, int64_t n, int64_t c, int64_t h, int64_t w,
-                        int64_t k, const uint64_t *plus, int64_t out, int32_t *result) {
+// The input's channels and kernel size give the words per patch; the weights hold plus_words.
+bool conv_sizes_agree(int64_t c, int64_t h, int64_t w, int64_t k, int64_t plus_words, int64_t out) {
+    if (c < 1 || c > 64 || k < 1 || h < k + 1 || w < k + 1 || out < 1) return false;
+    const int64_t per_word = 64 / c;
+    return (k * k + per_word - 1) / per_word == plus_words;
+}
+
+int popcount_conv_pool(const uint8_t *spikes, int64_t n, int64_t c, int64_t h, int64_t w,
+                       int64_t k, const uint64_t *plus, int64_t plus_words, int64_t out,
+                       int32_t *result) {
+    if (!conv_sizes_agree(c, h, w, k, plus_words, out)) return -1;
     conv_pool<false, int32_t>(spikes, n, c, h, w, k, plus, out, result, 1.0f);
+    return 0;
 }
 
 // The same sums as float32 times `scale` (evaluation: the pooled mean is sum / 4), from NCHW or,
 // when channels_last, [n][h][w][c] bytes (how evaluation's LIF stores the spikes a conv reads)
-void popcount_conv_pool_float(const uint8_t *spikes, int64_t n, int64_t c, int64_t h, int64_t w,
-                              int64_t k, const uint64_t *plus, int64_t out, float *result,
-                              int channels_last, float scale) {
+int popcount_conv_pool_float(const uint8_t *spikes, int64_t n, int64_t c, int64_t h, int64_t w,
+                             int64_t k, const uint64_t *plus, int64_t plus_words, int64_t out,
+                             float *result, int channels_last, float scale) {
+    if (!conv_sizes_agree(c, h, w, k, plus_words, out)) return -1;
     if (channels_last) conv_pool<true, float>(spikes, n, c, h, w, k, plus, out, result, scale);
     else conv_pool<false, float>(spikes, n, c, h, w, k, plus, out, result, scale);
+    return 0;
 }
 
 // The LIF of snn_tha.deploy.ops.lif_step over T steps, the same float32 operations in the same
@@ -242,9 +258,10 @@ void popcount_conv_pool_float(const uint8_t *spikes, int64_t n, int64_t c, int64
 //     v[t] = beta*v[t-1] + (c[t] + offset) - H(v[t-1] - theta)*theta,  z[t] = H(v[t] - theta)
 // current [T][n] (or [n] shown at every step when `static_input`), n = batch * channels * spatial,
 // per-channel offset and theta; writes the spikes [T][n] as 0/1 bytes.
-void lif_spikes(const int32_t *current, int64_t steps, int64_t batch, int64_t channels,
-                int64_t spatial, int static_input, const float *offset, const float *theta,
-                float beta, uint8_t *spikes) {
+int lif_spikes(const int32_t *current, int64_t steps, int64_t batch, int64_t channels,
+               int64_t spatial, int static_input, const float *offset, int64_t offsets,
+               const float *theta, int64_t thetas, float beta, uint8_t *spikes) {
+    if (offsets != channels || thetas != channels || spatial < 1) return -1;
     const int64_t n = batch * channels * spatial;
     constexpr int64_t CHUNK = 2048;   // neurons per pass over the T steps: their state stays in L1
     float v[CHUNK], drive[CHUNK], th[CHUNK], off[CHUNK];
@@ -272,6 +289,7 @@ void lif_spikes(const int32_t *current, int64_t steps, int64_t batch, int64_t ch
             }
         }
     }
+    return 0;
 }
 
 }  // extern "C"

@@ -65,12 +65,23 @@ def library(march=None):
                     "uses numpy's bitwise_count, evaluation the float convolution", err)
         return None
     i64, ptr = ctypes.c_int64, ctypes.c_void_p
-    lib.popcount_dense.argtypes = [ptr, i64, i64, ptr, i64, ptr]
-    lib.popcount_conv_pool.argtypes = [ptr, i64, i64, i64, i64, i64, ptr, i64, ptr]
-    lib.popcount_conv_pool_float.argtypes = [ptr, i64, i64, i64, i64, i64, ptr, i64, ptr,
+    lib.popcount_dense.argtypes = [ptr, i64, i64, ptr, i64, i64, ptr]
+    lib.popcount_conv_pool.argtypes = [ptr, i64, i64, i64, i64, i64, ptr, i64, i64, ptr]
+    lib.popcount_conv_pool_float.argtypes = [ptr, i64, i64, i64, i64, i64, ptr, i64, i64, ptr,
                                              ctypes.c_int, ctypes.c_float]
-    lib.lif_spikes.argtypes = [ptr, i64, i64, i64, i64, ctypes.c_int, ptr, ptr, ctypes.c_float, ptr]
+    lib.lif_spikes.argtypes = [ptr, i64, i64, i64, i64, ctypes.c_int, ptr, i64, ptr, i64,
+                               ctypes.c_float, ptr]
+    for kernel in (lib.popcount_dense, lib.popcount_conv_pool, lib.popcount_conv_pool_float,
+                   lib.lif_spikes):
+        kernel.restype = ctypes.c_int   # -1: the two sides' sizes disagree, nothing touched
     return lib
+
+
+def _checked(status, kernel, sizes):
+    """A kernel's return code: -1 when the sizes it was given from both sides disagree."""
+    if status != 0:
+        raise ValueError(f"popcount kernel {kernel}: the input and the weights disagree ({sizes}); "
+                         f"nothing was computed")
 
 
 def _ptr(a):
@@ -87,7 +98,9 @@ def dense(lib, packed_rows, plus):
     rows, words = packed_rows.shape
     columns = _columns(plus)   # held here: ctypes keeps only its address
     out = np.empty((rows, plus.shape[0]), np.int32)
-    lib.popcount_dense(_ptr(packed_rows), rows, words, _ptr(columns), out.shape[1], _ptr(out))
+    _checked(lib.popcount_dense(_ptr(packed_rows), rows, words, _ptr(columns), plus.shape[1],
+                                out.shape[1], _ptr(out)),
+             "dense", f"{words} input words a row, {plus.shape[1]} weight words a row")
     return out
 
 
@@ -97,8 +110,10 @@ def conv_pool(lib, spikes, k, plus):
     spikes = np.ascontiguousarray(spikes, np.uint8)
     columns = _columns(plus)   # held here: ctypes keeps only its address
     n, c, h, w = spikes.shape
-    out = np.empty((n, plus.shape[0], (h - k + 1) // 2, (w - k + 1) // 2), np.int32)
-    lib.popcount_conv_pool(_ptr(spikes), n, c, h, w, k, _ptr(columns), out.shape[1], _ptr(out))
+    out = np.empty((n, plus.shape[0], max(0, (h - k + 1) // 2), max(0, (w - k + 1) // 2)), np.int32)
+    _checked(lib.popcount_conv_pool(_ptr(spikes), n, c, h, w, k, _ptr(columns), plus.shape[1],
+                                    out.shape[1], _ptr(out)),
+             "conv_pool", f"{c} x {h} x {w} input, {k} x {k} kernel, {plus.shape[1]} weight words a patch")
     return out
 
 
@@ -109,8 +124,9 @@ def conv_pool_float_into(lib, images, channels_last, k, plus, scale, out):
     n, c, h, w = (images.shape[0], images.shape[3], *images.shape[1:3]) if channels_last \
         else images.shape
     columns = _columns(plus)   # held here: ctypes keeps only its address
-    lib.popcount_conv_pool_float(_ptr(images), n, c, h, w, k, _ptr(columns), out.shape[1],
-                                 _ptr(out), int(channels_last), float(scale))
+    _checked(lib.popcount_conv_pool_float(_ptr(images), n, c, h, w, k, _ptr(columns), plus.shape[1],
+                                          out.shape[1], _ptr(out), int(channels_last), float(scale)),
+             "conv_pool_float", f"{c} x {h} x {w} input, {k} x {k} kernel, {plus.shape[1]} weight words a patch")
     return out
 
 
@@ -122,6 +138,8 @@ def lif_spikes(lib, currents, steps, static, offset, theta, beta):
     spatial = int(np.prod(shape[2:], dtype=np.int64))
     offset, theta = (np.ascontiguousarray(a, np.float32) for a in (offset, theta))
     spikes = np.empty((steps,) + tuple(shape), np.uint8)
-    lib.lif_spikes(_ptr(currents), steps, shape[0], shape[1], spatial, int(static), _ptr(offset),
-                   _ptr(theta), np.float32(beta), _ptr(spikes))
+    _checked(lib.lif_spikes(_ptr(currents), steps, shape[0], shape[1], spatial, int(static),
+                            _ptr(offset), offset.size, _ptr(theta), theta.size, np.float32(beta),
+                            _ptr(spikes)),
+             "lif_spikes", f"{shape[1]} channels, {offset.size} offsets, {theta.size} thresholds")
     return spikes

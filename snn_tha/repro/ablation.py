@@ -148,7 +148,7 @@ def _ablation_row(name, why, cfg, finals, baseline, same=False):
            "dead_mean_pct": round(dd["mean"], 2) if finals else None,
            "acc_values": accs, "dead_values": dead,
            "acc_vs_baseline": "", "dead_vs_baseline": ""}
-    row["init_orders"] = tables.init_orders(finals)
+    row["init_orders"] = records.init_orders(finals)
     if same:
         row["acc_vs_baseline"] = row["dead_vs_baseline"] = "identical config in effect: not trained"
     elif baseline is not None and finals and row["init_orders"] != baseline["init_orders"]:

@@ -35,7 +35,8 @@ def lower_bound_bytes(cfg):
 
 def available_bytes(device):
     """Free memory where the run computes: the GPU's free memory, else the host's available
-    memory (MemAvailable, capped by a cgroup limit)."""
+    memory (MemAvailable), capped by the process's address-space limit (`ulimit -v`) and a
+    cgroup limit."""
     if device.type == "cuda":
         return torch.cuda.mem_get_info(device)[0]
     found = []
@@ -45,6 +46,9 @@ def available_bytes(device):
                 found.append(int(line.split()[1]) * 1024)
     except OSError:
         pass
+    room = address_space_left()
+    if room is not None:
+        found.append(room)
     try:
         limit = open("/sys/fs/cgroup/memory.max").read().strip()
         used = int(open("/sys/fs/cgroup/memory.current").read())
@@ -53,6 +57,21 @@ def available_bytes(device):
     except (OSError, ValueError):
         pass
     return min(found) if found else None
+
+
+def address_space_left():
+    """Bytes the process may still map under its address-space limit (RLIMIT_AS, `ulimit -v`):
+    the limit less what it maps now (VmSize), or None without a limit."""
+    import resource
+    limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+    if limit == resource.RLIM_INFINITY:
+        return None
+    try:
+        mapped = next(int(line.split()[1]) * 1024 for line in open("/proc/self/status")
+                      if line.startswith("VmSize:"))
+    except (OSError, StopIteration, ValueError):
+        mapped = 0
+    return max(0, limit - mapped)
 
 
 def check(cfg, device):
@@ -66,4 +85,5 @@ def check(cfg, device):
             f"{cfg.experiment}: num_steps={cfg.num_steps} x batch_size={cfg.batch_size} needs at "
             f"least {need / GIB:.1f} GiB for the activations of one training step "
             f"({neurons_per_sample(cfg.net_config):,} neurons x 2 float32 per step and sample), "
-            f"but {free / GIB:.1f} GiB are free on {device}; lower batch_size or num_steps")
+            f"but {free / GIB:.1f} GiB are free on {device} (memory available to this process, "
+            f"ulimit -v and cgroup limits included); lower batch_size or num_steps")

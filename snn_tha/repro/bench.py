@@ -192,51 +192,6 @@ def write_markdown(out_dir, rows, lif_rows, machine, stem="bench"):
     files.atomic_write_text(Path(out_dir) / f"{stem}.md", "\n".join(lines) + "\n")
 
 
-PARITY_OVERRIDES = ("epochs=1", "patience=1", "data.train_subset=5000", "data.validation_size=1000",
-                    "data.test_subset=2000")
-
-
-def parity(out_dir, config="configs/fmnist_annealing.yaml", profile="quick",
-           overrides=PARITY_OVERRIDES, seeds=(0, 1, 2)):
-    """Train the same experiment with the reference loop and with the engine, same seeds.
-
-    Trajectories cannot stay bit-identical: the engine sums the static first layer's per-step
-    gradients before one convolution backward (the loop runs T of them), a ~1e-7 difference that
-    one flipped spike amplifies. So parity is judged on the mean over seeds, beside the
-    reference's own seed-to-seed spread."""
-    import statistics
-    from snn_tha.repro import schema, train
-    results = {}
-    for engine in ("reference", "exact"):
-        results[engine] = []
-        for seed in seeds:
-            cfg = schema.load_config(config, profile, [*overrides, f"net.engine={engine}", f"seed={seed}"])
-            run = train.train(cfg, Path(out_dir) / "parity" / engine)["runs"][0]
-            results[engine].append({"seed": seed, "test_acc": run["test_acc"],
-                                    "val_acc": run["val_acc"], "train_seconds": run["train_seconds"]})
-    mean = {e: 100 * statistics.mean(r["test_acc"] for r in rs) for e, rs in results.items()}
-    spread = {e: 100 * statistics.stdev(r["test_acc"] for r in rs) for e, rs in results.items()}
-    diff = abs(mean["exact"] - mean["reference"])
-    summary = {"config": config, "profile": profile, "overrides": list(overrides),
-               "seeds": list(seeds), "results": results, "mean_test_acc_pct": mean,
-               "seed_std_pct": spread, "mean_difference_pp": round(diff, 3),
-               "within_0.5pp": diff <= 0.5, "provenance": provenance.provenance(None)}
-    files.atomic_write_json(Path(out_dir) / "parity.json", summary)
-    lines = ["# Training parity: engine vs reference loop", "",
-             f"`make parity` (= `python -m snn_tha.repro.bench --parity`): `{config}`, profile {profile} "
-             f"with {', '.join(overrides)}; seeds {list(seeds)} for both engines.", "",
-             "| engine | " + " | ".join(f"seed {s} test %" for s in seeds) + " | mean | seed std | train s (mean) |",
-             "|---|" + "---|" * (len(seeds) + 3)]
-    for engine, rs in results.items():
-        lines.append(f"| {engine} | " + " | ".join(f"{100 * r['test_acc']:.2f}" for r in rs)
-                     + f" | {mean[engine]:.2f} | {spread[engine]:.2f} | "
-                     f"{statistics.mean(r['train_seconds'] for r in rs):.0f} |")
-    lines += ["", f"Difference of the means: {diff:.2f} percentage points (target <= 0.5); "
-              f"the reference's own seed-to-seed std is {spread['reference']:.2f}."]
-    files.atomic_write_text(Path(out_dir) / "parity.md", "\n".join(lines) + "\n")
-    return summary
-
-
 def rewrite_markdown(out_dir, stem="bench"):
     """Rebuild <stem>.md from its CSVs and machine JSON (no re-timing)."""
     import csv
@@ -263,14 +218,9 @@ def main(argv=None):
                         help=argparse.SUPPRESS)
     parser.add_argument("--markdown-only", action="store_true",
                         help="rebuild the markdown from the CSVs and machine JSON, no timing")
-    parser.add_argument("--parity", action="store_true",
-                        help="instead: FMNIST annealing trained with reference and exact engines")
     args = parser.parse_args(argv)
     host_memory.keep_freed_memory()
     stem = args.stem or ("bench_cuda" if args.device.startswith("cuda") else "bench")
-    if args.parity:
-        print(json.dumps(parity(args.out), indent=2))
-        return 0
     if args.markdown_only:
         rewrite_markdown(args.out, stem)
         return 0

@@ -10,6 +10,7 @@ class Dataset:
     prefix: str    # configs/<prefix>_<variant>.yaml and the experiment names
     label: str     # what tables, claims and figures print
     table: str     # the paper's table: table1 (static images) or table2 (events)
+    arch: str      # the architecture (snn_tha.models.ARCHITECTURES) its input fits
 
     @property
     def static(self):
@@ -23,11 +24,11 @@ class Variant:
 
 
 DATASETS = {d.name: d for d in (
-    Dataset("mnist", "mnist", "MNIST", "table1"),
-    Dataset("fashion_mnist", "fmnist", "FashionMNIST", "table1"),
-    Dataset("mnist5k", "mnist", "MNIST-5k sample", "table1"),   # the offline sample, MNIST's configs
-    Dataset("dvs_gesture", "dvs", "DVS128 Gesture", "table2"),
-    Dataset("shd", "shd", "SHD", "table2"))}
+    Dataset("mnist", "mnist", "MNIST", "table1", "static_conv"),
+    Dataset("fashion_mnist", "fmnist", "FashionMNIST", "table1", "static_conv"),
+    Dataset("mnist5k", "mnist", "MNIST-5k sample", "table1", "static_conv"),   # the offline sample, MNIST's configs
+    Dataset("dvs_gesture", "dvs", "DVS128 Gesture", "table2", "dvs_conv"),
+    Dataset("shd", "shd", "SHD", "table2", "shd_dense"))}
 PAPER_DATASETS = ("fashion_mnist", "mnist", "dvs_gesture", "shd")   # each with its own configs
 
 # the paper's four variants, then ours: BSNN fixed at the annealing config's theta_inf, and
@@ -47,6 +48,12 @@ PREFIXES = {name: DATASETS[name].prefix for name in PAPER_DATASETS}
 LABELS = {d.name: d.label for d in DATASETS.values()}
 PREFIX_LABELS = {DATASETS[name].prefix: DATASETS[name].label for name in PAPER_DATASETS}
 VARIANT_LABELS = {v.name: v.label for v in VARIANTS.values()}
+
+
+def experiment_of(dataset, variant):
+    """The experiment (config) name of a data set's variant: its runs are the paper's runs."""
+    found = DATASETS.get(dataset)
+    return f"{found.prefix}_{variant}" if found else None
 
 
 def table_datasets(table):

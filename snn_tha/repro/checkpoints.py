@@ -107,7 +107,8 @@ class RunLock:
                 if self._holder_alive():
                     raise ResumeError(f"{self.path.parent}: another training (pid "
                                       f"{self._holder()}) is writing this run folder; wait for "
-                                      f"it or use another --out") from None
+                                      f"it or use another --out (if no training runs there, "
+                                      f"delete {self.path})") from None
                 self.path.unlink(missing_ok=True)  # stale: its process is gone
                 continue
             with os.fdopen(fd, "w") as handle:
@@ -136,7 +137,18 @@ class RunLock:
             return False
         except PermissionError:
             return True
-        return True
+        return not self._pid_reused(pid)
+
+    def _pid_reused(self, pid):
+        """True when process `pid` started after the lock was written: the writer is gone and
+        its pid belongs to another process now (Linux's /proc; elsewhere never assumed)."""
+        try:
+            ticks = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+            boot = next(int(l.split()[1]) for l in open("/proc/stat") if l.startswith("btime"))
+            started = boot + ticks / os.sysconf("SC_CLK_TCK")
+            return started > self.path.stat().st_mtime + 2   # /proc's start time is ~1 s coarse
+        except (OSError, ValueError, IndexError, StopIteration):
+            return False
 
 
 REPLACED = ".replaced"   # <experiment>/.replaced/<run>-<UTC time>/: runs moved aside, kept

@@ -5,12 +5,11 @@ config exists, annealing with budget-scaled alphas) with N seeds each at one pro
 writes `results/claims_<profile>.md`, `results/figures/dead_per_epoch_<prefix>_<profile>.png`
 and Table 1/2 of that profile, all from the run folders.
 """
-import csv
 import logging
 import statistics
 from pathlib import Path
 
-from snn_tha.repro import files, paper, paths, schema, side_by_side, tables
+from snn_tha.repro import files, paper, paths, records, schema, side_by_side, tables
 from snn_tha.repro.data import DataError
 from snn_tha.repro.claim_stats import MIN_PAIRS, RULE, UNDECIDED, describe, paired, seeds_needed
 from snn_tha.repro.ablation import CLAIM_VARIANTS, PREFIXES, train_config_file
@@ -55,11 +54,11 @@ def runs_by_variant(profile, dataset, runs_root=None):
     """{variant: [(final, run_dir), ...]} for one data set at one profile."""
     runs_root = runs_root or paths.results_root() / "runs"
     found = {}
-    for final in tables.collect_runs(runs_root, profile):
+    for final in records.collect_runs(runs_root, profile):
         if final.get("dataset") == dataset and final.get("variant") in CLAIM_VARIANTS:
             found.setdefault(final["variant"], []).append(final)
     for variant, finals in found.items():
-        tables.check_same_settings(finals, f"claims {dataset} {variant}")
+        records.check_same_settings(finals, f"claims {dataset} {variant}")
     init_order(found, dataset)
     return found
 
@@ -67,7 +66,7 @@ def runs_by_variant(profile, dataset, runs_root=None):
 def init_order(found, dataset):
     """The one order in which every variant's runs drew their initial weights: a seed pairs
     the variants only when they drew alike (DataError naming the orders otherwise)."""
-    orders = {variant: tables.init_orders(finals) for variant, finals in found.items()}
+    orders = {variant: records.init_orders(finals) for variant, finals in found.items()}
     distinct = sorted({o for per_variant in orders.values() for o in per_variant})
     if len(distinct) > 1:
         listed = "; ".join(f"{variant}: " + "/".join(o) for variant, o in orders.items())
@@ -189,7 +188,7 @@ def dead_per_epoch(v):
     for variant, runs in v.items():
         per_run = []
         for f in runs:
-            rows = list(csv.DictReader(open(Path(f["run_dir"]) / "metrics.csv")))
+            rows = records.read_metrics(f["run_dir"])
             layers = sorted(k for k in rows[0] if k.startswith("dead_"))[:-1] if rows else []
             per_run.append([[100 * float(r[k]) for r in rows] for k in layers])
         if per_run and all(p for p in per_run):

@@ -1,4 +1,26 @@
-"""The options that several `snn-tha` subcommands share (--set, --profile, --seeds, --device)."""
+"""The options that several `snn-tha` subcommands share (--set, --profile, --seeds, --device) and
+the check of their counts (`check_counts`, also run by `snn-tha infer`: no torch here)."""
+from snn_tha.repro.config import ConfigError
+
+
+# numeric options: the least value that makes sense, the largest a library takes, what it counts
+COUNTS = {"seeds": (1, None, "seeds to train"), "budget": (1, None, "trials in the study"),
+          "limit": (1, None, "test images"),
+          "seed": (0, 2 ** 32 - 1, "the study's seed"),   # Optuna's TPE seeds numpy: < 2**32
+          "jobs": (1, None, "runs trained at a time")}
+
+
+def check_counts(args):
+    """--seeds, --budget, --limit, --jobs >= 1 and 0 <= --seed < 2**32 (ConfigError naming the
+    option)."""
+    for key, (least, most, what) in COUNTS.items():
+        value = getattr(args, key, None)
+        if value is not None and value < least:
+            raise ConfigError(f"--{key} {value}: the number of {what} must be >= {least}"
+                              if least else f"--{key} {value}: {what} must be >= 0")
+        if value is not None and most is not None and value > most:
+            raise ConfigError(f"--{key} {value}: {what} must be <= {most}")
+    return args
 
 
 def _add_set(parser, example="optim.lr=1e-3"):

@@ -7,12 +7,13 @@ import sys
 from pathlib import Path
 
 from snn_tha.repro import paths, sweep_cli
+from snn_tha.repro.paths import data_root
 from snn_tha.repro.cli_args import (_add_budget, _add_profile, _add_set, _add_set_and_no_train,
-                                    _command)
+                                    _command, check_counts)
 from snn_tha.repro.config import ConfigError
 from snn_tha.repro.data import DataError
 from snn_tha.repro.device import resolve as resolve_device
-from snn_tha.repro.guard import check_counts, guarded  # noqa: F401 (guarded: re-exported)
+from snn_tha.repro.guard import guarded
 
 log = logging.getLogger("snn_tha")
 
@@ -87,6 +88,12 @@ def cmd_claims(args):
     log.info("wrote %s", path)
 
 
+def cmd_parity(args):
+    from snn_tha.repro import parity
+    parity.run(args)
+    log.info("wrote %s", Path(args.out) / "parity.md")
+
+
 def cmd_ablate(args):
     from snn_tha.repro import ablation
     rows = ablation.ablate(args.config, args.profile, args.seeds,
@@ -114,28 +121,16 @@ def cmd_export(args):
     if args.table:
         log.info("wrote %s", export.deployment_table(Path(args.table)))
     for run_dir in args.run_dirs:
-        npz = export.export(run_dir, args.out)
-        log.info("wrote %s", npz)
-        if args.check:
-            log.info("%s", json.dumps(export.check(run_dir, args.data_dir or "data", npz=npz)))
-        if args.nir:
-            from snn_tha.deploy import nir as nir_graph
-            graph = nir_graph.write(npz, npz.parent / "model.nir")
-            log.info("wrote %s", graph)
-            if args.check:   # snnTorch imports and runs it, against the numpy engine
-                from snn_tha.repro import nir_check
-                log.info("%s", json.dumps(nir_check.check_beside(npz, graph, args.data_dir or "data")))
+        done = export.export_set(run_dir, args.out, nir=args.nir,
+                                 check_data=data_root(args.data_dir) if args.check else None)
+        for check in done.pop("checks"):
+            log.info("%s", json.dumps(check))
+        log.info("wrote %s", ", ".join(str(p) for p in done.values()))
 
 
 def cmd_ship(args):
     from snn_tha.repro import model_card
-    log.info("wrote %s", model_card.ship(args.run_dir, args.data_dir or "data", args.out))
-
-
-def cmd_infer(args):   # `snn-tha infer` itself goes to the numpy engine before this module loads
-    from snn_tha.deploy import infer
-    return infer.main([args.file, "--data", args.data] + (["--limit", str(args.limit)] if args.limit else [])
-                      + (["--predictions", args.predictions] if args.predictions else []))
+    log.info("wrote %s", model_card.ship(args.run_dir, data_root(args.data_dir), args.out, replace=args.replace))
 
 
 def cmd_data(args):
@@ -197,6 +192,16 @@ def build_parser():
                         "(default 1; make claims uses 2: faster on 2 cores, see README)")
     _add_set_and_no_train(p, "the claims file, tables and figures")
 
+    p = _command(sub, cmd_parity, "parity",
+                 help="the exact engine against the reference loop, paired by seed at the claims "
+                      "budget (trains the missing pairs; results/bench/parity.md)", device=False)
+    _add_budget(p, "claims", 10, "seeds, each trained with both engines")
+    p.add_argument("--jobs", type=int, default=1, help="runs trained side by side (make parity: 2)")
+    p.add_argument("--out", default=str(paths.results_root() / "bench"),
+                   help="folder of parity.md and parity.json (default $SNN_THA_RESULTS/bench)")
+    p.add_argument("--no-train", dest="train", action="store_false",
+                   help="only rebuild parity.md from the runs that finished")
+
     p = _command(sub, cmd_ablate, "ablate",
                  help="release-faithful baseline + one run set per paper-vs-release "
                       "difference (results/tables/ablation_<exp>_<profile>.md)")
@@ -219,23 +224,28 @@ def build_parser():
     p.add_argument("--nir", action="store_true", help="also write model.nir (NIR graph)")
     p.add_argument("--check", action="store_true",
                    help="compare the export's predictions with the PyTorch model on the test set")
-    p.add_argument("--data-dir", help="data root for --check (default data/)")
+    p.add_argument("--data-dir", help="data root for --check (default $SNN_THA_DATA or data/)")
     p.add_argument("--table", metavar="PATH", help="write the deployment memory table there "
                    "(e.g. results/tables/deployment.md)")
 
     p = _command(sub, cmd_ship, "ship", "a finished run's models (1-bit + float) and a model card "
                  "into results/models/<experiment>/", device=False)
     p.add_argument("run_dir", help="results/runs/<experiment>/<profile>-seed<k>/")
-    p.add_argument("--out", help="output folder (default results/models/<experiment>)")
-    p.add_argument("--data-dir", help="data root for the numpy engine's test accuracy (default data/)")
+    p.add_argument("--out", help="output folder (default $SNN_THA_RESULTS/models/<experiment>, "
+                   "i.e. results/models/<experiment>)")
+    p.add_argument("--replace", action="store_true",
+                   help="replace the model already shipped in that folder (refused without it)")
+    p.add_argument("--data-dir", help="data root for the numpy engine's test accuracy "
+                   "(default $SNN_THA_DATA or data/)")
 
-    p = _command(sub, cmd_infer, "infer", "run a 1-bit export with the numpy engine (PyTorch never imported) "
+    p = _command(sub, None, "infer",   # snn_tha.repro.cli runs it, torch never imported
+                 "run a 1-bit export with the numpy engine (PyTorch never imported) "
                  "on the test set", device=False)
     from snn_tha.deploy.infer import add_arguments   # numpy only: the same arguments as the engine's
     add_arguments(p)
 
     _command(sub, None, "bench", "time a training step per network and engine (make bench); "
-             "options: --out, --repeats, --device, --parity, --markdown-only", device=False)
+             "options: --out, --repeats, --device, --markdown-only", device=False)
 
     _command(sub, cmd_data, "data", "prepare the offline data sets (make data)", device=False)
     return parser

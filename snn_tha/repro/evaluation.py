@@ -135,7 +135,7 @@ MODEL_OUTPUTS = ("model.pt", "model.1bit.npz", "model.1bit.json")
 def keep_chosen_model(run, eval_thresholds, final):
     """model.pt (the chosen model's state, when under 1 MB) and, for a binarized network, its
     1-bit export."""
-    from snn_tha.deploy.infer import ExportError
+    from snn_tha.deploy.onebit import ExportError
     from snn_tha.repro.run_export import export, keep_model
     keep_model(run.dir, run.best_model, run.state["best_iteration"], eval_thresholds)
     if not run.cfg.net.binarize:  # full-precision weights have no 1-bit form

@@ -71,7 +71,8 @@ def _run(dataset, configs, args, ablation_config):
 
 def script_main(dataset, prefix, variants, doc, argv=None):
     """An experiments/<dataset>.py entry point: its variants' configs, its annealing ablation."""
-    from snn_tha.repro.guard import check_counts, guarded
+    from snn_tha.repro.cli_args import check_counts
+    from snn_tha.repro.guard import guarded
     configs = [paths.CONFIGS / f"{prefix}_{v}.yaml" for v in variants]
     ablation = paths.CONFIGS / f"{prefix}_annealing.yaml"   # configs/ablations/ lists the changes
     args = parser(doc.splitlines()[0]).parse_args(argv)

@@ -4,28 +4,12 @@ import errno
 import logging
 import sys
 
-from snn_tha.deploy.infer import ExportError
+from snn_tha.deploy.onebit import ExportError
 from snn_tha.kernels import fused, host_memory
 from snn_tha.repro import provenance, signals
 from snn_tha.repro.config import ConfigError
 from snn_tha.repro.data import DataError
 from snn_tha.repro.train import NonFiniteError
-
-
-# numeric options and the least value that makes sense
-COUNTS = {"seeds": (1, "seeds to train"), "budget": (1, "trials in the study"),
-          "limit": (1, "test images"), "seed": (0, "the study's seed"),
-          "jobs": (1, "runs trained at a time")}
-
-
-def check_counts(args):
-    """--seeds, --budget, --limit, --jobs >= 1 and --seed >= 0 (ConfigError naming the option)."""
-    for key, (least, what) in COUNTS.items():
-        value = getattr(args, key, None)
-        if value is not None and value < least:
-            raise ConfigError(f"--{key} {value}: the number of {what} must be >= {least}"
-                              if least else f"--{key} {value}: {what} must be >= 0")
-    return args
 
 
 def guarded(func, args, resume_hint=""):

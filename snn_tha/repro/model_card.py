@@ -29,35 +29,49 @@ def training_command(cfg):
 
 def numpy_hits(npz, data_dir, limit):
     """Per image, whether the numpy engine (snn_tha.deploy.infer) is right, first `limit` test images."""
-    from snn_tha.deploy import infer
-    manifest, layers = infer.load_export(npz)
-    images, labels = infer.test_images(manifest, data_dir)
+    from snn_tha.deploy import infer, onebit
+    manifest, layers = onebit.load_export(npz)
+    images, labels = infer.read_test_split(manifest, data_dir)
     images, labels = images[:limit], labels[:limit]
     return infer.predict(manifest, layers, images) == labels
 
 
-def ship(run_dir, data_dir="data", out=None):
-    """Copy a finished run's models into results/models/<experiment>/ and write its card."""
+def shipped_files(cfg):
+    """What a shipped folder holds: the 1-bit files only for a binarized network."""
+    return SHIPPED if cfg.net.binarize else tuple(n for n in SHIPPED if "1bit" not in n)
+
+
+def ship(run_dir, data_dir="data", out=None, replace=False):
+    """Copy a finished run's models into <results>/models/<experiment>/ and write its card. A
+    folder that holds a shipped model is replaced only with `replace` (ConfigError otherwise)."""
     run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise config.ConfigError(f"{run_dir}: no config.yaml; ship needs a finished run folder")
+    cfg = config.load_yaml(schema.TrainConfig, run_dir / "config.yaml")
     final = records.read_final(run_dir / "final.json")
-    for name in SHIPPED:
+    names = shipped_files(cfg)
+    for name in names:
         path = run_dir / name
         if not path.is_file():
-            raise config.ConfigError(f"{run_dir}: no {name}; ship needs a finished run folder "
-                                     f"(snn-tha export {run_dir} writes the 1-bit files)")
+            fix = (f"snn-tha export {run_dir} writes the 1-bit files" if "1bit" in name else
+                   f"retrain the run: snn-tha train {run_dir / 'config.yaml'} --retrain")
+            raise config.ConfigError(f"{run_dir}: no {name}; {fix}")
         if path.stat().st_size > MAX_BYTES:
             raise config.ConfigError(f"{path}: {path.stat().st_size} bytes, over the "
                                      f"{MAX_BYTES}-byte limit of a shipped file")
-    cfg = config.load_yaml(schema.TrainConfig, run_dir / "config.yaml")
-    out = Path(out) if out else paths.ROOT / "results" / "models" / final["experiment"]
+    out = Path(out) if out else paths.results_root() / "models" / final["experiment"]
+    if (out / "card.json").is_file() and not replace:
+        raise config.ConfigError(f"{out}: holds a shipped model already; --replace replaces it "
+                                 f"(or give another --out)")
     # the numpy engine on the run's own test images (a test subset is the first N); measured
     # before anything is written, so a missing data set leaves no half-shipped folder
     # (one pass: the slice is the first SLICE of the same images)
-    hits = numpy_hits(run_dir / "model.1bit.npz", data_dir, final["test_images"])
-    whole, n_all = float(hits.mean()), len(hits)
-    part, n_part = float(hits[:SLICE].mean()), len(hits[:SLICE])
-    for name in SHIPPED:
+    hits = numpy_hits(run_dir / "model.1bit.npz", data_dir, final["test_images"]) \
+        if cfg.net.binarize else None
+    for name in names:
         files.atomic_write_bytes(out / name, (run_dir / name).read_bytes())
+    for stale in set(SHIPPED) - set(names) | {"model.nir", "model.nir.check.json"}:
+        (out / stale).unlink(missing_ok=True)   # a replaced binarized model's files
     card = {"experiment": final["experiment"], "run": f"{run_dir.resolve().parent.name}/{run_dir.name}",
             "command": training_command(cfg), "git_commit": final["provenance"]["git_commit"],
             "data": f"{final['dataset']}: {final['train_images']} training images, validation "
@@ -65,10 +79,12 @@ def ship(run_dir, data_dir="data", out=None):
                     f"test images, T={final['num_steps']}",
             "epochs_run": final["epochs_run"], "best_epoch": final["best_epoch"],
             "train_seconds": final["train_seconds"], "platform": final["provenance"]["platform"],
-            "test_acc_pytorch": final["test_acc"], "test_acc_numpy": whole, "test_images_numpy": n_all,
-            "slice_acc_numpy": part, "slice_images": n_part,
+            "test_acc_pytorch": final["test_acc"],
             "eval_thresholds": final["eval_thresholds"], "dead_fraction": final["dead_fraction"]}
-    card["nir"] = ship_nir(out, data_dir, final["test_images"])
+    if hits is not None:
+        card |= {"test_acc_numpy": float(hits.mean()), "test_images_numpy": len(hits),
+                 "slice_acc_numpy": float(hits[:SLICE].mean()), "slice_images": len(hits[:SLICE])}
+        card["nir"] = ship_nir(out, data_dir, final["test_images"])
     files.atomic_write_json(out / "card.json", card)
     files.atomic_write_text(out / "MODEL_CARD.md", card_markdown(card))
     return out
@@ -101,6 +117,16 @@ def nir_lines(nir):
 
 def card_markdown(card):
     pct = lambda x: f"{100 * x:.2f}%"   # noqa: E731
+    binary = "test_acc_numpy" in card   # a float (flt32) model has no 1-bit file
+    accuracy = (f"- test accuracy: {pct(card['test_acc_pytorch'])} (PyTorch); the 1-bit file with "
+                f"the numpy engine: {pct(card['test_acc_numpy'])} on the same "
+                f"{card['test_images_numpy']} images, {pct(card['slice_acc_numpy'])} on the first "
+                f"{card['slice_images']}" if binary else
+                f"- test accuracy: {pct(card['test_acc_pytorch'])} (PyTorch, float32 weights)")
+    listed = ("`model.1bit.npz` + `model.1bit.json` (the 1-bit network, numpy only), " if binary else "")
+    run = ([f"snn-tha infer results/models/{card['experiment']}/model.1bit.npz --data data"] if binary
+           else ["python -c \"from snn_tha.repro.run_export import load_run; "
+                 f"cfg, model, final = load_run('results/models/{card['experiment']}'); print(model)\""])
     return "\n".join([
         f"# {card['experiment']}: a trained model", "",
         f"- trained by: `{card['command']}` at commit `{card['git_commit'][:12]}` "
@@ -108,19 +134,15 @@ def card_markdown(card):
         f"- data: {card['data']}",
         f"- epochs: {card['epochs_run']} (model of epoch {card['best_epoch'] + 1}), "
         f"{card['train_seconds'] / 60:.0f} minutes of training on {card['platform']}",
-        f"- test accuracy: {pct(card['test_acc_pytorch'])} (PyTorch); the 1-bit file with the numpy "
-        f"engine: {pct(card['test_acc_numpy'])} on the same {card['test_images_numpy']} images, "
-        f"{pct(card['slice_acc_numpy'])} on the first {card['slice_images']}",
+        accuracy,
         f"- thresholds at evaluation: {', '.join(f'{t:.4f}' for t in card['eval_thresholds'])}",
         f"- dead neurons on the test set per layer: "
         f"{' / '.join(pct(d) for d in card['dead_fraction'])}", "",
-        "Files: `model.1bit.npz` + `model.1bit.json` (the 1-bit network, numpy only), `model.pt` "
+        f"Files: {listed}`model.pt` "
         "(the float latent weights, state dict), `config.yaml` (the resolved config), `final.json` "
         "(the run's record), `card.json`" + (", `model.nir` (the NIR graph: thresholds 1, "
         "the reset and input in its metadata) with `model.nir.check.json`." if card.get("nir")
         else "."),
         *nir_lines(card.get("nir")),
-        "", "Run it (after `make data`):", "",
-        "```",
-        f"snn-tha infer results/models/{card['experiment']}/model.1bit.npz --data data",
-        "```", ""])
+        "", "Run it (after `make data`):" if binary else "Load it (PyTorch, the model in eval mode):", "",
+        "```", *run, "```", ""])

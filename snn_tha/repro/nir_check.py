@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from snn_tha.deploy import infer
+from snn_tha.deploy import infer, onebit
 
 RESETS = ("subtract", "zero")   # the graph's metadata / NIR's v_reset as snnTorch imports it
 
@@ -52,8 +52,8 @@ def spike_counts(net, images, num_steps, batch=500):
 def compare(export_path, nir_path, data_dir, limit=None):
     """Predictions and spike counts of snnTorch's import (both resets) against the numpy engine
     on the first `limit` test images; returns the summary written beside the graph."""
-    manifest, layers = infer.load_export(export_path)
-    images, labels = infer.test_images(manifest, data_dir)
+    manifest, layers = onebit.load_export(export_path)
+    images, labels = infer.read_test_split(manifest, data_dir)
     images, labels = images[:limit], labels[:limit]
     ours = infer.spike_counts(manifest, layers, images)
     summary = {"graph": Path(nir_path).name, "images": int(len(labels)),

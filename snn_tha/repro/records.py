@@ -9,7 +9,7 @@ import json
 import math
 from pathlib import Path
 
-from snn_tha.repro import config
+from snn_tha.repro import catalogue, config
 from snn_tha.repro.data.common import DataError
 
 
@@ -131,3 +131,94 @@ def setting_differences(saved, wanted):
     """'key: saved -> wanted' for every key both settings have and that differs."""
     return [f"{k}: {saved[k]!r} -> {wanted[k]!r}" for k in sorted(wanted)
             if k in saved and saved[k] != wanted[k]]
+
+
+def read_metrics(run_dir):
+    """metrics.csv of a run folder, one dict per epoch, every accuracy and dead fraction checked
+    to be a number in [0, 1] (a NaN or an edit: DataError naming the file, the epoch and the column)."""
+    import csv
+    path = Path(run_dir) / "metrics.csv"
+    try:
+        rows = list(csv.DictReader(path.open()))
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise DataError(f"{path}: unreadable ({type(err).__name__}); retrain the run or restore "
+                        f"the file") from None
+    for row in rows:
+        for column, text in row.items():
+            if column and (column.endswith("_acc") or column.startswith("dead_")):
+                try:
+                    value = float(text)
+                except (TypeError, ValueError):
+                    value = math.nan
+                if not 0.0 <= value <= 1.0:
+                    raise DataError(f"{path}: epoch {row.get('epoch')}, column {column} must be a "
+                                    f"fraction in [0, 1], got {text!r}; retrain the run or restore the file")
+    return rows
+
+
+def collect_runs(runs_root, profile):
+    """final.json of every finished run of `profile` under runs_root/<experiment>/<folder>/, each
+    run identified by what it recorded (experiment, seed, settings), never by its folder's name:
+    a copy of a run (a backup folder) counts once, two different results of one experiment, seed
+    and settings are refused, and a run without config.yaml (whose settings cannot be compared
+    with the other seeds') is refused. Only the catalogue's experiment of each (data set, variant)
+    is a paper run: a side experiment (a parity run, say) is never a repeat of it."""
+    found = {}
+    for path in sorted(Path(runs_root).glob("*/*/final.json")):
+        final = read_final(path)
+        if final.get("profile") != profile or final.get("experiment") != catalogue.experiment_of(
+                final["dataset"], final["variant"]):
+            continue
+        final["run_dir"] = str(path.parent)
+        recorded = settings(final)
+        if recorded is None:
+            raise DataError(f"{path.parent}: no config.yaml, so its settings cannot be checked "
+                            f"against the other seeds'; restore the file or move the folder aside")
+        key = (final["experiment"], final.get("seed"), json.dumps(recorded, sort_keys=True, default=str))
+        found.setdefault(key, []).append(final)
+    return [_one_run(copies, profile) for copies in found.values()]
+
+
+def _one_run(copies, profile):
+    """One run from the folders that recorded the same experiment, seed and settings: copies of
+    one result count once (the folder named <profile>-seed<k> if there is one), anything else
+    is a DataError naming two folders."""
+    same = lambda f: {k: v for k, v in f.items() if k != "run_dir"}   # noqa: E731
+    for other in copies[1:]:
+        if same(other) != same(copies[0]):
+            raise DataError(f"{copies[0]['run_dir']} and {other['run_dir']} hold two different "
+                            f"results of {copies[0]['experiment']} seed {copies[0].get('seed')} with "
+                            f"the same settings: a seed is counted once; move one folder aside")
+    named = [f for f in copies if Path(f["run_dir"]).name == f"{profile}-seed{f.get('seed')}"]
+    return (named or copies)[0]
+
+
+def settings(final):
+    """The resolved settings of a table row's run (see `records.run_settings`)."""
+    return run_settings(final["run_dir"]) if "run_dir" in final else None
+
+
+def init_orders(finals):
+    """The orders in which these runs drew their initial weights (`net.init_order`), sorted."""
+    return sorted({str((settings(f) or {}).get("net.init_order")) for f in finals})
+
+
+def check_same_settings(finals, what):
+    """Refuse (one line naming two folders and the keys) to treat runs of different resolved
+    settings as repeats of one setting. Keys one config lacks (runs made before the key existed)
+    are not compared."""
+    first, first_settings = None, None
+    for final in finals:
+        found = settings(final)
+        if found is None:
+            continue
+        if first is None:
+            first, first_settings = final, found
+            continue
+        differ = [f"{k}: {first_settings[k]!r} vs {found[k]!r}" for k in sorted(found)
+                  if k in first_settings and first_settings[k] != found[k]]
+        if differ:
+            raise DataError(f"{what}: {first['run_dir']} and {final['run_dir']} were trained with "
+                            f"different settings ({'; '.join(differ[:4])}{' ...' if len(differ) > 4 else ''}), "
+                            f"so they are not repeats of one experiment: move one aside or "
+                            f"rerun it with the other's settings")

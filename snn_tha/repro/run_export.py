@@ -2,12 +2,18 @@
 into `model.1bit.npz` + `model.1bit.json`, optionally a NIR graph, a check of the export's
 predictions against PyTorch, and the deployment memory table."""
 import io
+import json
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from snn_tha.deploy.fold import MANIFEST, NPZ, conv_output_shape, fold, memory_bits, neuron_count  # noqa: F401
+from snn_tha.deploy import onebit
+from snn_tha.deploy.fold import fold, neuron_count
+from snn_tha.deploy.onebit import MANIFEST, NPZ, memory_bits
 from snn_tha.models import build
 from snn_tha.nn.annealing import ThresholdAnnealing, leaky_layers
 from snn_tha.repro import config, files, paths, provenance, records, schema
@@ -103,32 +109,75 @@ def export(run_dir, out=None, best_model=None, final=None):
         state, best_iteration, _ = best_model or chosen_model(Path(run_dir))
         keep_model(run_dir, state, best_iteration, [float(l.threshold) for l in leaky_layers(model)])
     layers = fold(model, cfg.data.is_static)
+    # the run as <experiment>/<run-id>: a machine's absolute path means nothing elsewhere
+    source = {"run_dir": run_name(run_dir), "experiment": final.get("experiment"),
+              "seed": final.get("seed"), "test_acc": final.get("test_acc"),
+              "git_commit": final.get("provenance", {}).get("git_commit")}
+    return onebit.write(layers, Path(out) if out else Path(run_dir), cfg.net.arch, cfg.data.name,
+                        cfg.num_steps, cfg.data.is_static, source)
+
+
+# the files one export consists of: replaced together, never some of them
+EXPORT_SET = (NPZ, MANIFEST, "model.nir", "model.nir.check.json", "deploy_check.json")
+
+
+def export_set(run_dir, out=None, nir=False, check_data=None):
+    """`export`, then (with `check_data`, a data root) its check against PyTorch and (with `nir`)
+    the NIR graph and snnTorch's run of it, all staged in a folder inside the output folder. Only
+    when every step succeeded does the set replace the folder's, a file of the set not made this
+    time removed: the folder never describes two networks, and a refused export replaces nothing.
+    A folder holding another run's export is refused. Returns {file name: path, "checks": [...]}."""
     out = Path(out) if out else Path(run_dir)
-    arrays = {}
-    specs = []
-    for i, l in enumerate(layers):
-        arrays[f"layer{i}_signs"] = np.packbits((l["signs"] > 0).astype(np.uint8).ravel())
-        for key in ("threshold", "offset", "scale"):
-            arrays[f"layer{i}_{key}"] = l[key].astype(np.float32)
-        specs.append({k: v for k, v in l.items() if k not in ("signs", "threshold", "offset", "scale")}
-                     | {"weight_shape": list(l["signs"].shape), "stride": 2 if l["kind"] == "conv" else None,
-                        "pool": 2 if l["kind"] == "conv" else None})
-    manifest = {"format": "snn-tha 1-bit export", "version": 1, "architecture": cfg.net.arch,
-                "dataset": cfg.data.name, "num_steps": cfg.num_steps,
-                "input": {"kind": "image_uint8" if cfg.data.is_static else "spikes"},
-                "classes": int(layers[-1]["signs"].shape[0]), "layers": specs,
-                "state": "float32 v = u/A, in units of the layer's integer current",
-                "memory_bits": memory_bits(layers),
-                # the run as <experiment>/<run-id>: a machine's absolute path means nothing elsewhere
-                "source": {"run_dir": f"{Path(run_dir).resolve().parent.name}/{Path(run_dir).name}",
-                           "experiment": final.get("experiment"),
-                           "seed": final.get("seed"), "test_acc": final.get("test_acc"),
-                           "git_commit": final.get("provenance", {}).get("git_commit")}}
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
-    files.atomic_write_bytes(out / NPZ, buffer.getvalue())
-    files.atomic_write_json(out / MANIFEST, manifest)
-    return out / NPZ
+    refuse_other_run(out, run_dir)
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        return _export_staged(run_dir, out, nir, check_data)
+    except BaseException:
+        if created:   # a refused export leaves no folder behind either
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _export_staged(run_dir, out, nir, check_data):
+    checks = []
+    with tempfile.TemporaryDirectory(dir=out, prefix=".export-") as tmp:
+        npz = export(run_dir, tmp)
+        if check_data is not None:
+            checks.append(check(run_dir, check_data, npz=npz))
+        if nir:
+            from snn_tha.deploy import nir as nir_graph
+            graph = nir_graph.write(npz, Path(tmp) / "model.nir")
+            if check_data is not None:   # snnTorch imports and runs it, against the numpy engine
+                from snn_tha.repro import nir_check
+                checks.append(nir_check.check_beside(npz, graph, check_data))
+        written = {}
+        for name in EXPORT_SET:
+            if (Path(tmp) / name).is_file():
+                os.replace(Path(tmp) / name, out / name)
+                written[name] = out / name
+            elif (out / name).is_file():
+                (out / name).unlink()
+    return {**written, "checks": checks}
+
+
+def refuse_other_run(out, run_dir):
+    """ConfigError when `out` holds export files that are not this run's (or cannot say whose)."""
+    present = [name for name in EXPORT_SET if (Path(out) / name).is_file()]
+    if not present:
+        return
+    try:
+        owner = json.loads((Path(out) / MANIFEST).read_text())["source"]["run_dir"]
+    except (OSError, ValueError, KeyError, TypeError):
+        owner = None
+    if owner != run_name(run_dir):
+        whose = f"the export of run {owner}" if owner else "export files of an unknown run"
+        raise config.ConfigError(f"{out}: holds {whose} ({', '.join(present)}); export into another "
+                                 f"folder (--out) or delete those files first")
+
+
+def run_name(run_dir):
+    return f"{Path(run_dir).resolve().parent.name}/{Path(run_dir).name}"
 
 
 PAPER_WEIGHT_MEMORY = {"dvs_annealing": "98 Kbit", "shd_annealing": "2.16 Mbit",
@@ -183,8 +232,8 @@ def check(run_dir, data_dir, limit=None, batch=100, npz=None):
     if not npz.is_file():
         export(run_dir, npz.parent)
     cfg, model, final = load_run(run_dir)
-    manifest, layers = infer.load_export(npz)
-    images, labels = infer.test_images(manifest, data_dir)
+    manifest, layers = onebit.load_export(npz)
+    images, labels = infer.read_test_split(manifest, data_dir)
     images, labels = images[:limit], labels[:limit]
     start = time.perf_counter()
     ours = infer.predict(manifest, layers, images, batch)

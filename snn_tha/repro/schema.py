@@ -18,6 +18,7 @@ from snn_tha.repro import catalogue, config, paths
 from snn_tha.functional.annealing import LayerSchedule
 from snn_tha.repro.device import PATTERN as DEVICE_PATTERN
 
+MAX_SEED = 2 ** 63 - 1   # torch.manual_seed unpacks a signed 64-bit integer
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")   # profile and experiment names: folder names
 
 PROFILES_DIR = paths.CONFIGS / "profiles"
@@ -128,6 +129,11 @@ class TrainConfig:
     def __post_init__(self):
         if self.protocol == "paper" and not self.track_test:
             raise ValueError("protocol 'paper' chooses on test accuracy, so track_test must be true")
+        fits = catalogue.DATASETS[self.data.name].arch
+        if self.net.arch != fits:
+            raise ValueError(f"net.arch {self.net.arch!r} does not take {self.data.name} data "
+                             f"(its input is for {fits!r}): use a {self.data.name} config or "
+                             f"set net.arch={fits}")
         if self.annealing is not None and self.net.thresholds:
             raise ValueError("give net.thresholds or annealing (whose theta0 are the initial "
                              "thresholds), not both")
@@ -141,6 +147,9 @@ class TrainConfig:
                                  f"names the run folder), got {getattr(self, key)!r}")
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
+        if self.seed + self.repeats - 1 > MAX_SEED:
+            raise ValueError(f"seed must be <= {MAX_SEED} (torch's largest) for all {self.repeats} "
+                             f"repeat(s) (seed, seed+1, ...), got {self.seed}")
         if self.protocol == "validation" and self.data.validation_size < 1:
             raise ValueError("data.validation_size must be >= 1: the model is chosen on the "
                              "validation split (or set protocol: paper, which chooses on test accuracy)")
@@ -225,6 +234,8 @@ class TemporalCodingConfig:
     raster_neurons: int = 100           # hidden neurons kept for the figure's raster
 
     def __post_init__(self):
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"seed must be in [0, {MAX_SEED}], got {self.seed}")
         bad = [g for g in self.snapshot_iterations if not 0 <= g < self.iterations]
         if bad:
             raise ValueError(f"snapshot_iterations {bad} outside [0, {self.iterations})")

@@ -23,6 +23,7 @@ from snn_tha.repro.sweep_space import (  # noqa: F401 (ParamSpec, SearchSpace, _
     ParamSpec, SearchSpace, _net_so_far, check_order, check_param_keys, load_space, published_params,
     sample_overrides, space_hash, trial_config)
 from snn_tha.repro.sweep_storage import load_study, open_storage, safe_url
+from snn_tha.repro.run_setup import prepare_data
 from snn_tha.repro.train import train
 
 # the journal storage and the paper's TPE options are marked experimental: one warning per
@@ -204,7 +205,11 @@ def work(storage_url, study_name, worker_id=None, out_root=None, heartbeat=60, g
     # where this worker computes is its own choice, not the study's (default: auto)
     overrides = list(attrs["overrides"]) + ([f"device={device}"] if device else [])
     out_root = Path(out_root) if out_root else paths.results_root() / "sweeps" / "trials"
-    objective = make_objective(load_space(attrs["space"]), attrs, out_root / study_name, overrides)
+    space = load_space(attrs["space"])
+    objective = make_objective(space, attrs, out_root / study_name, overrides)
+    # the data every trial reads, found before a trial starts: a missing folder is one line
+    # (a trial that fails on it would be logged by Optuna with a traceback first)
+    prepare_data(trial_config(space, attrs["profile"], [], overrides))
 
     heartbeats = isinstance(storage, optuna.storages.RDBStorage)
     ran = 0

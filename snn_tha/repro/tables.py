@@ -26,7 +26,7 @@ def build(name, profile, results=None):
     _, datasets, title, prefixes = TABLES[name]
     results = Path(results) if results is not None else paths.results_root()
     runs_root, out_tables = Path(results) / "runs", Path(results) / "tables"
-    finals = collect_runs(runs_root, profile)
+    finals = records.collect_runs(runs_root, profile)
     rows = write_table(name, f"{title} ({profile} profile)", datasets, profile, runs_root,
                        out_tables, finals=finals)
     if not rows:
@@ -38,47 +38,6 @@ def build(name, profile, results=None):
     if write_dead_neurons(profile, runs_root, out_tables, finals=finals):
         written.append(out_tables / f"dead_neurons_{profile}.md")
     return written
-
-
-def collect_runs(runs_root, profile):
-    """final.json of every finished run of `profile` under runs_root/<experiment>/."""
-    finals = []
-    for path in sorted(Path(runs_root).glob(f"*/{profile}-seed*/final.json")):
-        final = records.read_final(path)
-        final["run_dir"] = str(path.parent)
-        finals.append(final)
-    return finals
-
-
-def settings(final):
-    """The resolved settings of a table row's run (see `records.run_settings`)."""
-    return records.run_settings(final["run_dir"]) if "run_dir" in final else None
-
-
-def init_orders(finals):
-    """The orders in which these runs drew their initial weights (`net.init_order`), sorted."""
-    return sorted({str((settings(f) or {}).get("net.init_order")) for f in finals})
-
-
-def check_same_settings(finals, what):
-    """Refuse (one line naming two folders and the keys) to treat runs of different resolved
-    settings as repeats of one setting. Keys one config lacks (runs made before the key existed)
-    are not compared."""
-    first, first_settings = None, None
-    for final in finals:
-        found = settings(final)
-        if found is None:
-            continue
-        if first is None:
-            first, first_settings = final, found
-            continue
-        differ = [f"{k}: {first_settings[k]!r} vs {found[k]!r}" for k in sorted(found)
-                  if k in first_settings and first_settings[k] != found[k]]
-        if differ:
-            raise DataError(f"{what}: {first['run_dir']} and {final['run_dir']} were trained with "
-                            f"different settings ({'; '.join(differ[:4])}{' ...' if len(differ) > 4 else ''}), "
-                            f"so they are not repeats of one experiment: move one aside or "
-                            f"rerun it with the other's settings")
 
 
 def runs_frame(finals, datasets):
@@ -103,7 +62,7 @@ def summarize(finals, datasets):
     if runs.empty:
         return []
     for (dataset, variant), group in runs.groupby(["dataset", "variant"], sort=False):
-        check_same_settings([f for f in finals if (f["dataset"], f["variant"]) == (dataset, variant)],
+        records.check_same_settings([f for f in finals if (f["dataset"], f["variant"]) == (dataset, variant)],
                             f"{dataset} {variant}")
     dead_cols = sorted((c for c in runs.columns if c.startswith("dead_")), key=lambda c: int(c[5:]))
     stats = runs.groupby(["dataset", "variant"], sort=False).agg(
@@ -196,7 +155,7 @@ def markdown(rows, title, settings="", expected=None):
 
 def write_table(name, title, datasets, profile, runs_root, out_dir, finals=None):
     """Write results/tables/<name>_<profile>.{md,csv}; returns the rows (empty if no runs)."""
-    finals = collect_runs(runs_root, profile) if finals is None else finals
+    finals = records.collect_runs(runs_root, profile) if finals is None else finals
     rows = summarize(finals, datasets)
     if rows:
         used = [f for f in finals if f["dataset"] in datasets and "run_dir" in f]
@@ -258,7 +217,7 @@ def _fmt_reduction(value):
 def write_dead_neurons(profile, runs_root, out_dir, finals=None):
     """Dead-neuron fraction per layer, fixed θ vs annealing, and the relative reduction
     (paper, SHD: 55% / 90% dead with a fixed θ, ~20% with annealing: 71% fewer)."""
-    finals = collect_runs(runs_root, profile) if finals is None else finals
+    finals = records.collect_runs(runs_root, profile) if finals is None else finals
     datasets = ("mnist", "fashion_mnist", "dvs_gesture", "shd")   # the order of the committed table
     runs = runs_frame(finals, datasets)
     rows = []

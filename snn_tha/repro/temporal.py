@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from snn_tha.repro import files, provenance
 from snn_tha.functional.annealing import annealed_threshold, iterations_to_within
@@ -173,6 +174,39 @@ def read_case(path):
     return None
 
 
+def _resumed_case(cfg, case, part, resume, redone, kept):
+    """With --resume, the case's saved result when it finished under exactly these settings;
+    None (and why, in `redone`) when it must run again."""
+    if not resume:
+        return None
+    if not part.is_file():
+        redone.append(f"{case.name} (not finished)")
+        return None
+    saved = read_case(part)
+    if saved is None:
+        redone.append(f"{case.name} ({part} was truncated or damaged)")
+    elif saved.get("key") != case_resume_key(cfg, case):
+        redone.append(f"{case.name} (finished under other settings)")
+        saved = None
+    else:
+        kept.append(case.name)
+    return saved
+
+
+def _add_case(cfg, case, inputs, part, saved, all_rows, traces, summaries):
+    """Run the case unless `saved` holds it, then add its rows, trace and summary."""
+    if saved is None:
+        t0 = time.perf_counter()
+        rows, trace, final = run_case(cfg, case, inputs, position=1)
+        saved = {"key": case_resume_key(cfg, case), "rows": rows, "trace": trace, "final": final,
+                 "seconds": time.perf_counter() - t0}
+        files.atomic_write_json(part, saved, compact=True)
+    all_rows += saved["rows"]
+    traces[case.name] = saved["trace"]
+    summaries[case.name] = _case_summary(cfg, case, saved["rows"], saved["final"])
+    summaries[case.name]["seconds"] = saved["seconds"]
+
+
 def run(cfg, out_dir, resume=False, command=""):
     """Run every case, write the run directory, return the summary dict."""
     out_dir = Path(out_dir)
@@ -180,24 +214,14 @@ def run(cfg, out_dir, resume=False, command=""):
     files.atomic_write_text(out_dir / "config.yaml", dump(cfg))
     inputs = poisson_input(cfg.num_steps, cfg.num_inputs, cfg.seed)
     start = time.perf_counter()
-    all_rows, traces, summaries = [], {}, {}
-    for case in tqdm(cfg.cases, desc="temporal coding cases", position=0):
-        part = cases_dir / f"{case.name}.json"
-        key = case_resume_key(cfg, case)
-        saved = read_case(part) if resume and part.is_file() else None
-        if saved is not None and saved.get("key") != key:
-            log.info("%s: finished under other settings; running it again", case.name)
-            saved = None
-        if saved is None:  # else: finished before a kill, under exactly these settings
-            t0 = time.perf_counter()
-            rows, trace, final = run_case(cfg, case, inputs, position=1)
-            saved = {"key": key, "rows": rows, "trace": trace, "final": final,
-                     "seconds": time.perf_counter() - t0}
-            files.atomic_write_json(part, saved, compact=True)
-        all_rows += saved["rows"]
-        traces[case.name] = saved["trace"]
-        summaries[case.name] = _case_summary(cfg, case, saved["rows"], saved["final"])
-        summaries[case.name]["seconds"] = saved["seconds"]
+    all_rows, traces, summaries, redone, kept = [], {}, {}, [], []
+    with logging_redirect_tqdm():   # a warning is a line of its own, never under a bar
+        for case in tqdm(cfg.cases, desc="temporal coding cases", position=0):
+            saved = _resumed_case(cfg, case, cases_dir / f"{case.name}.json", resume, redone, kept)
+            _add_case(cfg, case, inputs, cases_dir / f"{case.name}.json", saved, all_rows, traces, summaries)
+    if resume:   # after the bars: what --resume kept and what it ran again, and why
+        log.info("temporal coding --resume: kept %d finished case(s)%s; ran again: %s", len(kept),
+                 f" ({', '.join(kept)})" if kept else "", "; ".join(redone) or "none")
     files.atomic_write_csv(out_dir / "metrics.csv", all_rows)
     files.atomic_write_json(out_dir / "traces.json", traces, compact=True)
     summary = {"experiment": cfg.experiment, "command": command,

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from snn_tha.repro.data.common import DataError, Split
+from snn_tha.repro import paths
 
 DEBIAN_FASHION_MNIST = Path(os.environ.get("SNN_THA_DEBIAN_FMNIST",
                                            "/usr/share/datasets/fashion-mnist"))
@@ -26,7 +27,7 @@ IDX_MAGIC = {"images": (0x00000803, 3), "labels": (0x00000801, 1)}
 
 
 def data_root(data_dir=None):
-    return Path(data_dir or os.environ.get("SNN_THA_DATA", "data"))
+    return paths.data_root(data_dir)
 
 
 IMAGE_SIZE = (28, 28)   # the input of every static architecture (models.ARCHITECTURES)
