@@ -25,7 +25,7 @@ JOBS="${JOBS:-2}"
 # One line per run: config, profile, seed, extra --set overrides. Order = priority: the parity
 # pairs first, then the claims budget balanced by seed, then full data balanced by seed.
 queue() {
-  local s
+  local s v
   for s in $(seq 0 9); do      # issue 37 part 1: exact and reference from the same seed
     echo "configs/fmnist_annealing.yaml claims $s"
     echo "configs/fmnist_annealing.yaml claims $s --set net.engine=reference --set experiment=fmnist_annealing_reference"
@@ -39,13 +39,21 @@ queue() {
       echo "configs/fmnist_bsnn_theta1.yaml claims $s"
     fi
   done
-  for s in $(seq 0 7); do      # part 3: full data, E epochs, >= 8 pairs and >= 3 seeds
-    for v in annealing bsnn bsnn_theta_inf; do
+  for s in $(seq 0 7); do      # issue 38: MNIST claims, >= 8 pairs (all of MNIST from make data)
+    for v in annealing bsnn bsnn_theta_inf flt32 bsnn_theta1; do
+      echo "configs/mnist_$v.yaml claims $s"
+    done
+  done
+  for s in $(seq 0 7); do      # part 3: full data, E epochs, >= 8 pairs and >= 3 seeds; MNIST's
+    for v in annealing bsnn bsnn_theta_inf; do   # Table 1 rows (issue 38): 3 seeds of its four
       echo "configs/fmnist_$v.yaml full $s --set epochs=$FULL_EPOCHS --set patience=$FULL_EPOCHS"
     done
     if [ "$s" -lt 3 ]; then
       for v in flt32 bsnn_theta1; do
         echo "configs/fmnist_$v.yaml full $s --set epochs=$FULL_EPOCHS --set patience=$FULL_EPOCHS"
+      done
+      for v in annealing bsnn flt32 bsnn_theta1; do
+        echo "configs/mnist_$v.yaml full $s --set epochs=$FULL_EPOCHS --set patience=$FULL_EPOCHS"
       done
     fi
   done

