@@ -27,17 +27,14 @@ venv: $(STAMP) ## build .venv from requirements.txt (done automatically by every
 # MKL's documented switches, and the project's C++ kernels built for AVX2), so an AVX-512
 # machine also computes what AVX2 and generic CPUs do; each run prints its spike comparisons,
 # flips, smallest margin and largest difference.
-NUMERICS_TESTS := tests/test_engine.py tests/test_neurons.py tests/test_fused.py tests/test_export.py \
-	tests/test_release_step.py tests/test_annealing_snntorch.py tests/test_pooled_conv.py \
-	tests/test_sparse_linear.py tests/test_random_masks.py tests/test_box_conv.py tests/test_dense.py
 LOWER_ISA := ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2 SNN_THA_MARCH=x86-64-v3
 numerics_log = SNN_THA_NUMERICS_LOG=$$(mktemp -u /tmp/snn_tha_numerics.XXXXXX)
 test: $(STAMP) ## the test suite (what CI runs; ~3.5 min on 2 idle cores after the venv), the numerics tests under AVX2 and generic kernels, and on one thread
 	$(numerics_log) $(BIN)/python -m pytest -q
 	for isa in avx2 default; do \
 	  $(numerics_log) ATEN_CPU_CAPABILITY=$$isa $(LOWER_ISA) $(BIN)/python -m pytest -q \
-	    $(NUMERICS_TESTS) -k "not interpreted" || exit 1; done
-	$(numerics_log) OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q $(NUMERICS_TESTS) -k "not interpreted"
+	    -m "numerics and not slow" -k "not interpreted" || exit 1; done
+	$(numerics_log) OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -m "numerics and not slow" -k "not interpreted"
 
 test-full: $(STAMP) ## run every test, the slow ones too
 	$(BIN)/python -m pytest -q -m "slow or not slow"
@@ -47,10 +44,10 @@ SEEDS ?= 3
 REPRODUCED ?= results/reproduced
 reproduce: data ## the main job, into $(REPRODUCED)/: temporal task, experiments/*.py (PROFILE=claims, SEEDS=3, data present), REPORT.md, your numbers beside the committed ones
 	SNN_THA_RESULTS=$(REPRODUCED) $(BIN)/python experiments/temporal_coding.py --resume
-	for ds in fashion_mnist mnist dvs128_gesture shd; do \
-	  SNN_THA_RESULTS=$(REPRODUCED) $(BIN)/python experiments/$$ds.py --profile $(PROFILE) --seeds $(SEEDS) --resume --skip-missing || exit 1; done
+	for script in $(filter-out experiments/temporal_coding.py,$(wildcard experiments/*.py)); do \
+	  SNN_THA_RESULTS=$(REPRODUCED) $(BIN)/python $$script --profile $(PROFILE) --seeds $(SEEDS) --resume --skip-missing || exit 1; done
 	$(BIN)/snn-tha report --results $(REPRODUCED)
-	$(BIN)/python -m snn_tha.repro.compare results $(REPRODUCED) $(PROFILE)
+	$(BIN)/python -m snn_tha.repro.paper.compare results $(REPRODUCED) $(PROFILE)
 
 temporal: $(STAMP) ## temporal-coding task (Sec. 4.1, Figure 4) at full paper scale
 	$(BIN)/python experiments/temporal_coding.py --resume
@@ -92,8 +89,8 @@ gpu-check: ## on a CUDA machine (< 8 min): GPU tests (smoke epoch, engine and Tr
 report: $(STAMP) ## rebuild results/REPORT.md from the recorded runs
 	$(BIN)/snn-tha report
 
-bench: $(STAMP) ## time a training step per network: reference loop, engine before/after fused LIF, fast, SpikingJelly (if installed)
-	$(BIN)/snn-tha bench --out results/bench
+bench: $(STAMP) ## time a training step per network (loop, engine, fused LIF, fast, SpikingJelly if installed) -> results/bench/local/ (not committed)
+	$(BIN)/snn-tha bench
 
 bench-deps: $(STAMP) ## optional: SpikingJelly 2.0 for the bench's peer rows (requirements-bench.txt)
 	$(BIN)/pip install --no-deps -r requirements-bench.txt
@@ -112,7 +109,7 @@ sweep: $(STAMP) ## Optuna sweep on this machine: SPACE=... BUDGET=30 WORKERS=2 S
 	$(BIN)/snn-tha sweep export --study $(STUDY)
 
 sweep-silence: $(STAMP) ## silent-trial fraction per search space at the smoke profile (20 trials each; old ranges beside changed spaces)
-	$(BIN)/python -m snn_tha.repro.sweep_silence --profile smoke --trials 20 --before c9ad8e0~1
+	$(BIN)/python -m snn_tha.repro.sweep.silence --profile smoke --trials 20 --before c9ad8e0~1
 
 clean: ## remove the venv and caches (keeps results/)
 	rm -rf $(VENV) .pytest_cache snn_tha.egg-info

@@ -13,13 +13,11 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
-from snn_tha.repro.experiment import script_main  # noqa: E402
-
-VARIANTS = ["flt32", "bsnn_theta1", "bsnn", "bsnn_theta_inf", "annealing"]
+from snn_tha.repro.cli.experiment import script_main  # noqa: E402
 
 
 def main(argv=None):
-    return script_main("shd", "shd", VARIANTS, __doc__, argv)
+    return script_main("shd", __doc__, argv)
 
 
 if __name__ == "__main__":

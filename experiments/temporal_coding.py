@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
-from snn_tha.repro import paths# noqa: E402
-from snn_tha.repro.cli import main as cli  # noqa: E402
+from snn_tha.repro import paths  # noqa: E402
+from snn_tha.repro.cli.main import main as cli  # noqa: E402
 
 
 def main(argv=None):

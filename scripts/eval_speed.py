@@ -2,12 +2,11 @@
 uint8 hidden spikes from the C++ LIF forward with no membrane record, binary convolutions by
 popcount), in one process on the same images and threads: `evaluate` as a run's final evaluation
 calls it (activity counts on), median of 3 after a warm-up, and every image's prediction and
-every neuron's spike count compared. Writes results/bench/<name>.{json,md} (evaluation_speed).
+every neuron's spike count compared. Writes $SNN_THA_RESULTS/bench/local/ (or --out) <name>.{json,md} (evaluation_speed).
 Usage: .venv/bin/python scripts/eval_speed.py [MODEL_DIR] [--images N] [--name NAME]
 """
 import argparse
 import dataclasses
-import os
 import statistics
 import sys
 import time
@@ -19,18 +18,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from snn_tha.kernels.engine import neuron_counts  # noqa: E402
 from snn_tha.kernels.host_memory import keep_freed_memory  # noqa: E402
 from snn_tha.models.networks import forward_only  # noqa: E402
-from snn_tha.repro import files, paths, provenance, run_export  # noqa: E402
+from snn_tha.repro import files, paths, provenance  # noqa: E402
+from snn_tha.repro.export import run_export
 from snn_tha.repro.data.common import batches  # noqa: E402
-from snn_tha.repro.evaluation import evaluate  # noqa: E402
-from snn_tha.repro.run_setup import prepare_data  # noqa: E402
+from snn_tha.repro.run.evaluation import evaluate  # noqa: E402
+from snn_tha.repro.run.setup import prepare_data  # noqa: E402
 
-MODES = {"usual evaluation (autograd off)": "0", "forward-only path": "1"}
+MODES = {"usual evaluation (autograd off)": False, "forward-only path": True}
 
 
-def per_image(model, split, cfg, to_input):
-    """Predictions [N] and each layer's per-neuron spike counts, in the mode now set."""
+def per_image(model, split, cfg, to_input, enabled):
+    """Predictions [N] and each layer's per-neuron spike counts, forward-only path `enabled` or not."""
     preds, counts = [], None
-    with forward_only(model):
+    with forward_only(model, enabled):
         for x, _ in batches(split, cfg.batch_size, to_input=to_input):
             out = model(x, cfg.num_steps)
             preds.append(out.spikes.sum(0).argmax(1))
@@ -46,6 +46,9 @@ def main(argv=None):
                    "profile's test_subset: 5000)")
     p.add_argument("--data", default=str(paths.ROOT / "data"))
     p.add_argument("--name", default="evaluation_speed", help="results/bench/<name>.{json,md}")
+    p.add_argument("--out", default=str(paths.results_root() / "bench" / "local"),
+                   help="folder (default $SNN_THA_RESULTS/bench/local, not committed; the committed "
+                        "per-machine files: --out results/bench --name <file>_<machine>)")
     args = p.parse_args(argv)
     keep_freed_memory()
     model_dir = Path(args.model_dir)
@@ -55,14 +58,11 @@ def main(argv=None):
     _, _, test_set, to_input = prepare_data(cfg)
     seconds, results = {}, {}
     for name, flag in list(MODES.items()) * 4:   # interleaved: warm-up round, then 3 timed
-        os.environ["SNN_THA_FORWARD_ONLY"] = flag
         start = time.perf_counter()
-        evaluate(model, test_set, cfg, to_input, activity=True)
+        evaluate(model, test_set, cfg, to_input, activity=True, forward_only_path=flag)
         seconds.setdefault(name, []).append(time.perf_counter() - start)
     for name, flag in MODES.items():
-        os.environ["SNN_THA_FORWARD_ONLY"] = flag
-        results[name] = per_image(model, test_set, cfg, to_input)
-    os.environ.pop("SNN_THA_FORWARD_ONLY")
+        results[name] = per_image(model, test_set, cfg, to_input, flag)
     (p0, c0), (p1, c1) = results.values()
     same_predictions = bool(torch.equal(p0, p1))
     same_counts = all(torch.equal(a, b) for a, b in zip(c0, c1))
@@ -76,7 +76,7 @@ def main(argv=None):
               "speed_up": round(rows[0]["seconds"] / rows[1]["seconds"], 2),
               "identical_predictions": same_predictions, "identical_spike_counts": same_counts,
               "provenance": provenance.provenance()}
-    out = paths.ROOT / "results" / "bench"
+    out = Path(args.out)
     files.atomic_write_json(out / f"{args.name}.json", result)
     command = ".venv/bin/python scripts/eval_speed.py" + (
         "" if args.name == "evaluation_speed" else f" --name {args.name}")

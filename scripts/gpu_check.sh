@@ -14,5 +14,5 @@ $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_av
 $PY -m pytest -q -rs tests/test_device.py tests/test_engine.py -k "cuda or gpu" 2>&1 | tee "$OUT/gpu_check.txt"
 SNN_THA_TEST_KERNEL=triton SNN_THA_TEST_DEVICE=cuda \
   $PY -m pytest -q -rs tests/test_fused.py -k kernel_matches_torch 2>&1 | tee -a "$OUT/gpu_check.txt"
-timeout 360 $PY -m snn_tha.repro.bench --device cuda --repeats 3 --out results/bench 2>&1 | tee -a "$OUT/gpu_check.txt"
+timeout 360 $PY -m snn_tha.repro.bench.steps --device cuda --repeats 3 --out results/bench 2>&1 | tee -a "$OUT/gpu_check.txt"
 cp results/bench/bench_cuda* "$OUT/"

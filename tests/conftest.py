@@ -43,7 +43,7 @@ def pytest_terminal_summary(terminalreporter):
 def trained_run(data_dir, tmp_path):
     """A finished FashionMNIST annealing run (smoke profile, 2 epochs) on the generated data."""
     from snn_tha.repro import schema
-    from snn_tha.repro.train import train
+    from snn_tha.repro.run.train import train
     cfg = schema.load_config("configs/fmnist_annealing.yaml", "smoke", [
         f"data.data_dir={data_dir}", "data.validation_size=20", "epochs=2", "patience=2"])
     train(cfg, tmp_path / "run", progress=False)

@@ -2,8 +2,9 @@
 scaled alphas and the fixed-theta_inf variant."""
 import pytest
 
-from snn_tha.repro import ablation, claims, schema
-from snn_tha.repro.run_setup import budget_scaled_alpha
+from snn_tha.repro import schema
+from snn_tha.repro.paper import ablation, claims
+from snn_tha.repro.run.setup import budget_scaled_alpha
 
 
 def test_variants_that_cannot_change_a_run_are_not_trained():

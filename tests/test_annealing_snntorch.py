@@ -8,6 +8,8 @@ from snntorch import utils
 
 from snn_tha import FastSigmoid, ThresholdAnnealing
 
+pytestmark = pytest.mark.numerics   # also run under AVX2 / generic kernels and one thread (make test)
+
 THETA0, THETA_INF, ALPHA = 1.0, 5.0, 0.1
 
 

@@ -3,19 +3,19 @@ import json
 
 import pytest
 
-from snn_tha.repro import bench
+from snn_tha.repro.bench import cases as bench_cases, flops as bench_flops, steps as bench
 from snn_tha.models import build
 
 
 def test_nominal_flops_hand_computed():
     case = bench.CASES[0]  # static: conv 1->16 (24x24 out), conv 16->64 (8x8 out), 1024->10
     macs = 16 * 24 * 24 * 1 * 25 + 64 * 8 * 8 * 16 * 25 + 1024 * 10
-    assert bench.nominal_flops(build(case.net), case) == 2 * 3 * macs * 100 * 128
+    assert bench_flops.nominal_flops(build(case.net), case) == 2 * 3 * macs * 100 * 128
 
 
 def test_one_step_runs_for_every_network_and_engine():
     for case in bench.CASES:
-        small = bench.BenchCase(case.name, case.net, 3, 2, case.input_density)
+        small = bench_cases.BenchCase(case.name, case.net, 3, 2, case.input_density)
         for engine in bench.ENGINES:
             net, step = bench.make_step(small, engine)
             before = [p.detach().clone() for p in net.parameters()]
@@ -88,7 +88,7 @@ def test_torch_lif_variant_runs_the_torch_loop(monkeypatch):
     original = fused.kernel_for
     monkeypatch.setattr(fused, "kernel_for", lambda t, *a: seen.append(original(t, *a)) or seen[-1])
     case = bench.CASES[2]
-    small = bench.BenchCase(case.name, case.net, 3, 2, case.input_density)
+    small = bench_cases.BenchCase(case.name, case.net, 3, 2, case.input_density)
     bench.variants(include_peers=False)[bench.TORCH_LIF](small, "cpu")()
     assert seen and all(k is None for k in seen)
     seen.clear()
@@ -108,7 +108,7 @@ def test_executed_flops_count_what_runs(monkeypatch):
     monkeypatch.setattr(sparse_linear, "compressed_rows",
                         lambda *a: nonzeros.append(len(compress(*a)[1])) or compress(*a))
     case = bench.CASES[2]
-    small = bench.BenchCase(case.name, case.net, 3, 2, case.input_density)
+    small = bench_cases.BenchCase(case.name, case.net, 3, 2, case.input_density)
     step = bench.make_step(small, "exact")[1]
     flops = bench.executed_flops(step)
     rows = 3 * 2
@@ -119,7 +119,7 @@ def test_executed_flops_count_what_runs(monkeypatch):
 
 
 def test_lif_traffic_and_a_small_measurement():
-    from snn_tha.repro import bench_lif
+    from snn_tha.repro.bench import lif as bench_lif
     # time-varying [T=4, 10 neurons]: forward 4*10 read + 2*40 write, backward 2*40 + 40
     assert bench_lif.traffic_bytes((4, 10), None) == 4 * (40 + 80 + 80 + 40)
     # static [10] over 4 steps: the current is read once and its gradient written once
@@ -129,12 +129,12 @@ def test_lif_traffic_and_a_small_measurement():
 
 
 def test_spikingjelly_peer_trains_when_installed():
-    from snn_tha.repro import bench_peers
+    from snn_tha.repro.bench import peers as bench_peers
     if not bench_peers.available():
         import pytest
         pytest.skip("SpikingJelly not installed (make bench-deps)")
     for case in bench.CASES:
-        small = bench.BenchCase(case.name, case.net, 3, 2, case.input_density)
+        small = bench_cases.BenchCase(case.name, case.net, 3, 2, case.input_density)
         net, step = bench_peers.make_step(small)
         before = [p.detach().clone() for p in net.parameters()]
         step()
@@ -142,8 +142,8 @@ def test_spikingjelly_peer_trains_when_installed():
 
 
 def test_cli_passes_bench_options_through(tmp_path):
-    """`snn-tha bench --out DIR --markdown-only` (make bench's form) reaches snn_tha.repro.bench."""
-    from snn_tha.repro.cli import main
+    """`snn-tha bench --out DIR --markdown-only` (make bench's form) reaches snn_tha.repro.bench.steps."""
+    from snn_tha.repro.cli.main import main
     _recorded(tmp_path)
     assert main(["bench", "--out", str(tmp_path), "--markdown-only"]) == 0
     assert (tmp_path / "bench.md").read_text().startswith("# Training-step benchmark")

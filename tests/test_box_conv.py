@@ -9,7 +9,8 @@ import torch.nn.functional as F
 from snn_tha.kernels import box_conv, engine, pooled_conv
 from snn_tha.kernels.layout import channels_first_view, channels_last_storage
 
-pytestmark = pytest.mark.skipif(box_conv.library() is None, reason="no C++ compiler here")
+pytestmark = [pytest.mark.numerics,
+              pytest.mark.skipif(box_conv.library() is None, reason="no C++ compiler here")]
 
 
 def spikes(*shape, seed=0, density=0.3):

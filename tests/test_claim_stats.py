@@ -3,9 +3,10 @@ really pairs (the same batches in the same order and the same initial latent wei
 import pytest
 import torch
 
-from snn_tha.repro import claim_stats, schema
+from snn_tha.repro import schema
+from snn_tha.repro.paper import claim_stats
 from snn_tha.repro.data.common import batches
-from snn_tha.repro.train import Run
+from snn_tha.repro.run.train import Run
 
 
 def by_seed(values):

@@ -3,8 +3,8 @@ from typing import Literal, Optional
 
 import pytest
 
-from snn_tha.repro import config
-from snn_tha.repro.config import ConfigError
+from snn_tha.repro import yaml_config as config
+from snn_tha.repro.yaml_config import ConfigError
 
 
 @dataclass(frozen=True)

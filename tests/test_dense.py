@@ -7,6 +7,8 @@ import torch.nn.functional as F
 
 from snn_tha.kernels import dense
 
+pytestmark = pytest.mark.numerics   # also run under AVX2 / generic kernels and one thread (make test)
+
 
 @pytest.fixture
 def onednn_here():
@@ -71,7 +73,7 @@ def test_linear_is_f_linear_where_onednn_does_not_apply():
 
 
 def test_the_bench_counts_onednn_products(onednn_here):
-    from snn_tha.repro.bench_flops import executed_flops
+    from snn_tha.repro.bench.flops import executed_flops
     x, w, _ = spikes_and_signs(rows=50, inputs=40, outputs=30)
     assert executed_flops(lambda: dense.linear(x, w)) == 2 * 50 * 40 * 30
     assert executed_flops(lambda: torch.mm(x, w.t())) == 2 * 50 * 40 * 30

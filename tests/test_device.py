@@ -4,9 +4,9 @@ import json
 import pytest
 import torch
 
-from snn_tha.repro import device
-from snn_tha.repro.cli import main
-from snn_tha.repro.config import ConfigError
+from snn_tha.repro.run import device
+from snn_tha.repro.cli.main import main
+from snn_tha.repro.yaml_config import ConfigError
 
 
 CUDA = torch.cuda.is_available()

@@ -2,11 +2,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from snn_tha.kernels import batch_norm, engine, fused
+from snn_tha.kernels import batch_norm, engine, fused, layout, low_precision
 from snn_tha.models import ARCHITECTURES, NetConfig, build
 from snn_tha.repro.schema import LAYERS
 from snn_tha.nn.neurons import Leaky
 from margins import assert_same_spikes, clear_inputs
+
+pytestmark = pytest.mark.numerics   # also run under AVX2 / generic kernels and one thread (make test)
 
 # Small inputs: every spike comparison below runs on inputs whose reference membranes stay
 # margins.MARGIN from every threshold (`clear_inputs`), and fewer neuron-steps make such
@@ -160,7 +162,7 @@ def test_int8_linear_exact_and_gradients_close():
     x = (torch.rand(5, 3, 700) > 0.9).float().requires_grad_()
     w = torch.sign(torch.randn(20, 700)).requires_grad_()
     bias = torch.randn(20)
-    out = engine.spike_linear_int8(x, w, bias)
+    out = low_precision.spike_linear_int8(x, w, bias)
     assert torch.equal(out, x @ w.t() + bias)
     g = torch.randn_like(out)
     gx, gw = torch.autograd.grad(out, (x, w), g)
@@ -246,9 +248,9 @@ def test_batched_batch_norm_equals_per_step_calls(momentum, stored, monkeypatch)
                             lambda *args: kernel_calls.append(1) or kernel_for(*args))
     x_loop = x.clone().requires_grad_()
     x_batched = (x.clone() if stored == "nchw" else
-                 engine.channels_first_view(engine.channels_last_storage(x))).requires_grad_()
+                 layout.channels_first_view(layout.channels_last_storage(x))).requires_grad_()
     want = torch.stack([loop(x_t) for x_t in x_loop])
-    got = engine.batch_norm_per_step(batched, x_batched)
+    got = batch_norm.batch_norm_per_step(batched, x_batched)
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
     grad = torch.randn_like(want)
     (want * grad).sum().backward()
@@ -257,7 +259,7 @@ def test_batched_batch_norm_equals_per_step_calls(momentum, stored, monkeypatch)
     _assert_bn_close(loop, batched)
     assert len(kernel_calls) == (2 if stored == "channels_last" else 0)   # forward, backward
     loop.eval(), batched.eval()   # evaluation: running statistics, one call for all steps
-    torch.testing.assert_close(engine.batch_norm_per_step(batched, x),
+    torch.testing.assert_close(batch_norm.batch_norm_per_step(batched, x),
                                torch.stack([loop(x_t) for x_t in x]), rtol=1e-5, atol=1e-5)
 
 
@@ -267,7 +269,7 @@ def test_static_batch_norm_makes_the_running_updates_of_t_calls():
     cur = torch.randn(4, 6, 3, 3) + 1.5
     c_loop, c_once = cur.clone().requires_grad_(), cur.clone().requires_grad_()
     outs = [loop(c_loop) for _ in range(9)]
-    got = engine.batch_norm_static(once, c_once, 9)
+    got = batch_norm.batch_norm_static(once, c_once, 9)
     assert torch.equal(got, outs[-1])   # the same call on the same input
     sum(outs).sum().backward()
     (9 * got).sum().backward()
@@ -321,8 +323,8 @@ def test_popcount_conv_equals_the_loops_float_conv_then_pooling(stored_channels_
     spikes = (torch.rand(3, 4, 16, 11, 12, generator=gen) < 0.3)
     stored = spikes.to(torch.uint8)
     if stored_channels_last:   # as evaluation's LIF stores the spikes a convolution reads
-        stored = engine.channels_first_view(engine.channels_last_storage(stored))
-        assert engine.is_channels_last_sequence(stored)
+        stored = layout.channels_first_view(layout.channels_last_storage(stored))
+        assert layout.is_channels_last_sequence(stored)
     ours = engine.binary_conv_pooled(stored, signs)
     if ours is None:
         pytest.skip("no C++ compiler here")
@@ -338,8 +340,8 @@ def test_spikes_a_convolution_reads_are_stored_channels_last():
     _, net = net_pair("static_conv", True)
     x, steps = inputs("static_conv", batch=3)
     out = net(x, steps)
-    assert engine.is_channels_last_sequence(out.layer_spikes[0])
-    assert engine.is_channels_last_sequence(out.layer_spikes[1])
+    assert layout.is_channels_last_sequence(out.layer_spikes[0])
+    assert layout.is_channels_last_sequence(out.layer_spikes[1])
     assert out.layer_spikes[2].is_contiguous()
 
 
@@ -349,13 +351,13 @@ def test_batch_norm_per_step_on_channels_last_storage_equals_nchw():
     w, b = torch.randn(4).requires_grad_(), torch.randn(4).requires_grad_()
     grad = torch.randn_like(x)
     results = []
-    for stored in (x, engine.channels_first_view(engine.channels_last_storage(x))):
+    for stored in (x, layout.channels_first_view(layout.channels_last_storage(x))):
         xi = stored.detach().clone() if stored.is_contiguous() else stored.detach()
         xi.requires_grad_()
         y, mean, var = batch_norm._BatchNormPerStep.apply(xi, w, b, 1e-5)
-        assert engine.is_channels_last_sequence(y) == engine.is_channels_last_sequence(xi)
+        assert layout.is_channels_last_sequence(y) == layout.is_channels_last_sequence(xi)
         results.append((y, mean, var, *torch.autograd.grad((y * grad).sum(), (xi, w, b))))
-    assert engine.is_channels_last_sequence(engine.channels_first_view(engine.channels_last_storage(x)))
+    assert layout.is_channels_last_sequence(layout.channels_first_view(layout.channels_last_storage(x)))
     for nchw, last in zip(*results):
         torch.testing.assert_close(last, nchw, rtol=1e-5, atol=1e-5)
 
@@ -363,8 +365,8 @@ def test_batch_norm_per_step_on_channels_last_storage_equals_nchw():
 @pytest.mark.parametrize("dtype", [torch.float32, torch.uint8])
 def test_neuron_counts_of_channels_last_spikes_are_in_channel_height_width_order(dtype):
     spikes = (torch.rand(5, 3, 4, 6, 7) < 0.3).to(dtype)
-    stored = engine.channels_first_view(engine.channels_last_storage(spikes))
-    assert engine.is_channels_last_sequence(stored)
+    stored = layout.channels_first_view(layout.channels_last_storage(spikes))
+    assert layout.is_channels_last_sequence(stored)
     expected = spikes.float().sum(dim=(0, 1)).flatten()
     assert torch.equal(engine.neuron_counts(stored), expected)
     assert torch.equal(engine.neuron_counts(spikes), expected)

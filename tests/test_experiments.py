@@ -11,10 +11,18 @@ from snn_tha.repro.data.fixtures import write_torchvision_layout
 EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
 
 
+SCRIPT_DATASETS = {"mnist": "mnist", "fashion_mnist": "fashion_mnist", "dvs128_gesture": "dvs_gesture",
+                   "shd": "shd"}
+
+
 def load(name):
+    """experiments/<name>.py, with VARIANTS: the catalogue's variants it runs."""
+    from snn_tha.repro import catalogue
     spec = importlib.util.spec_from_file_location(name, EXPERIMENTS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    if name in SCRIPT_DATASETS:
+        module.VARIANTS = catalogue.configured_variants(catalogue.DATASETS[SCRIPT_DATASETS[name]].prefix)
     return module
 
 
@@ -83,7 +91,7 @@ def test_a_missing_data_set_is_one_line(tmp_path, monkeypatch, capsys):
 
 
 def test_dry_run_equals_snn_tha_runs(capsys):
-    from snn_tha.repro.cli import main
+    from snn_tha.repro.cli.main import main
     module = load("fashion_mnist")
     assert module.main(["--dry-run", "--seeds", "2", "--profile", "paper", "--no-ablation"]) == 0
     dry = capsys.readouterr().out

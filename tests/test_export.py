@@ -11,10 +11,12 @@ import pytest
 import torch
 
 from snn_tha.deploy import infer, onebit
-from snn_tha.repro import run_export as export
+from snn_tha.repro.export import run_export as export
 from snn_tha.models import ARCHITECTURES, NetConfig, build
 from snn_tha.repro.schema import LAYERS
 from margins import MARGIN_FLOAT64, assert_margin
+
+pytestmark = pytest.mark.numerics   # also run under AVX2 / generic kernels and one thread (make test)
 
 T, BATCH = 8, 3
 
@@ -132,7 +134,7 @@ def test_the_numpy_engine_imports_no_torch(trained_run):
 
 def test_export_writes_the_nir_graph_of_its_1bit_file(trained_run, tmp_path):
     nir = pytest.importorskip("nir")
-    from snn_tha.repro.cli import main
+    from snn_tha.repro.cli.main import main
     run, _ = trained_run
     assert main(["export", str(run), "--out", str(tmp_path), "--nir"]) == 0
     graph = nir.read(str(tmp_path / "model.nir"))
@@ -153,7 +155,7 @@ def test_snn_tha_infer_runs_with_torch_blocked_and_writes_predictions(trained_ru
             "        if name == 'torch' or name.startswith('torch.'):\n"
             "            raise ImportError('torch is blocked in this test')\n"
             "sys.meta_path.insert(0, Block())\n"
-            "from snn_tha.repro.cli import main\n"
+            "from snn_tha.repro.cli.main import main\n"
             f"sys.exit(main(['infer', {str(run / export.NPZ)!r}, '--data', {str(data_dir)!r}, "
             f"'--predictions', {str(out)!r}, '--engine', {engine!r}]))\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -196,7 +198,7 @@ def test_nir_graph_has_threshold_one_and_says_how_to_run_it(tmp_path):
 
 
 def test_snntorch_imports_the_graph_and_runs_our_network_batched(tmp_path):
-    from snn_tha.repro import nir_check
+    from snn_tha.repro.export import nir_check
     manifest, layers, path = _nir_of_random_model(tmp_path)
     images = np.random.default_rng(5).integers(0, 256, (64, 28, 28), dtype=np.uint8)
     ours = infer.run(manifest, layers, images, np.float64)

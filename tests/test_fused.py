@@ -20,6 +20,8 @@ import torch
 from snn_tha.kernels import engine, fused
 from snn_tha.kernels.fused import cpu
 
+pytestmark = pytest.mark.numerics   # also run under AVX2 / generic kernels and one thread (make test)
+
 KERNEL = os.environ.get("SNN_THA_TEST_KERNEL", "cpp")
 DEVICE = os.environ.get("SNN_THA_TEST_DEVICE", "cpu")
 MEM_TOL = dict(rtol=1e-6, atol=1e-6)
@@ -135,7 +137,7 @@ def test_kernel_library_is_cached_per_source_and_cpu(tmp_path, monkeypatch):
 
 
 def test_bad_kernel_choice_is_one_line(monkeypatch, capsys):
-    from snn_tha.repro.cli import main
+    from snn_tha.repro.cli.main import main
     monkeypatch.setenv(fused.KERNEL_ENV, "gpu-please")
     assert main(["runs"]) == 2
     err = capsys.readouterr().err

@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from snn_tha.repro import model_card, paths
+from snn_tha.repro import paths
+from snn_tha.repro.export import model_card
 from snn_tha.repro.data import DataError, static
 
 MODELS = paths.ROOT / "results" / "models"
@@ -81,7 +82,7 @@ def test_snntorch_runs_a_shipped_nir_graph_as_its_check_says(card_path, tmp_path
     pytest.importorskip("nirtorch")
     import numpy as np
     from snn_tha.deploy import infer, onebit
-    from snn_tha.repro import nir_check
+    from snn_tha.repro.export import nir_check
     card = json.loads(card_path.read_text())
     # the check beside it: at most 1 in 1,000 predictions differ (a spike on the threshold)
     assert card["nir"]["snntorch_subtract_reset"]["same_prediction"] >= 0.999 * card["nir"]["images"]

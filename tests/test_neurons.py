@@ -5,6 +5,8 @@ from snntorch import surrogate
 
 from snn_tha.nn.neurons import Leaky
 
+pytestmark = pytest.mark.numerics   # also run under AVX2 / generic kernels and one thread (make test)
+
 
 def snntorch_loop(lif, current):
     """T calls of snnTorch's per-step forward, as the authors' code runs it."""

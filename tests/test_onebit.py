@@ -10,7 +10,7 @@ import torch
 from snn_tha.deploy import fold, infer, onebit, packed
 from snn_tha.kernels import popcount
 from snn_tha.models import NetConfig, build
-from snn_tha.repro.cli import main
+from snn_tha.repro.cli.main import main
 
 from test_robustness import assert_one_line
 

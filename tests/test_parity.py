@@ -1,10 +1,10 @@
-"""`snn-tha parity` (snn_tha.repro.parity): the exact engine against the reference loop, paired by
+"""`snn-tha parity` (snn_tha.repro.paper.parity): the exact engine against the reference loop, paired by
 seed, built from run folders only."""
 import json
 
 import pytest
 
-from snn_tha.repro.cli import main
+from snn_tha.repro.cli.main import main
 
 
 def run_folder(runs, experiment, seed, acc, dead, engine):

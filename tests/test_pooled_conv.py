@@ -8,6 +8,8 @@ import torch.nn.functional as F
 from snn_tha.kernels import pooled_conv
 from snn_tha.kernels.layout import channels_first_view, channels_last_storage
 
+pytestmark = pytest.mark.numerics   # also run under AVX2 / generic kernels and one thread (make test)
+
 
 def spikes(*shape, seed=0, density=0.3):
     gen = torch.Generator().manual_seed(seed)
@@ -207,7 +209,7 @@ def test_weight_gradient_does_not_depend_on_the_thread_count():
 
 
 def _library_for_march(march):
-    """box_filter.cpp built for `march` (None where it does not build here)."""
+    """pooled_conv.cpp built for `march` (None where it does not build here)."""
     from snn_tha.kernels.fused.cpu import FLAGS
     return pooled_conv.library_for(
         tuple(f"-march={march}" if f.startswith("-march=") else f for f in FLAGS))
@@ -215,7 +217,7 @@ def _library_for_march(march):
 
 @pytest.fixture
 def both_builds():
-    """box_filter.cpp built for this CPU's AVX-512 and for AVX2 (x86-64-v3)."""
+    """pooled_conv.cpp built for this CPU's AVX-512 and for AVX2 (x86-64-v3)."""
     from snn_tha.repro import provenance
     if "avx512f" not in provenance.cpu_instruction_set().get("flags", []):
         pytest.skip("this CPU runs no AVX-512 build")
@@ -262,7 +264,7 @@ def test_input_gradient_is_the_same_bits_on_avx2_and_avx512_builds(both_builds):
 
 @pytest.mark.parametrize("route", ["weight", "input"])
 def test_the_bench_counts_the_cpp_gradients_as_onednns(route, monkeypatch):
-    from snn_tha.repro.bench_flops import executed_flops
+    from snn_tha.repro.bench.flops import executed_flops
     x = stored_channels_last(spikes(2, 8, 16, 12, 12)).requires_grad_()
     w = signs(64, 16).requires_grad_()
     g = torch.randn(2, 8, 64, 4, 4)

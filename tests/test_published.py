@@ -4,7 +4,8 @@ import shutil
 
 import pytest
 
-from snn_tha.repro import claims, paths, report, tables
+from snn_tha.repro import paths
+from snn_tha.repro.paper import claims, report, tables
 
 RESULTS = paths.ROOT / "results"
 COMMITTED_TABLES = sorted(p for p in (RESULTS / "tables").glob("table[12]_*.md"))

@@ -5,6 +5,8 @@ import torch
 
 from snn_tha.kernels import random_masks
 
+pytestmark = pytest.mark.numerics   # also run under AVX2 / generic kernels and one thread (make test)
+
 
 @pytest.fixture(autouse=True)
 def kernel_here():

@@ -11,7 +11,9 @@ from snntorch import functional as SF
 from snn_tha.repro import schema
 from snn_tha.nn.annealing import leaky_layers
 from snn_tha.repro.data import batches
-from snn_tha.repro.train import Run
+from snn_tha.repro.run.train import Run
+
+pytestmark = pytest.mark.numerics   # also run under AVX2 / generic kernels and one thread (make test)
 
 ITERATIONS = 5
 

@@ -1,7 +1,7 @@
 import shutil
 from pathlib import Path
 
-from snn_tha.repro import report
+from snn_tha.repro.paper import report
 
 
 def test_report_from_recorded_files_only(tmp_path):

@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from snn_tha.repro import checkpoints, files, paths, tables
-from snn_tha.repro import train as train_module
-from snn_tha.repro.cli import main
+from snn_tha.repro import files, paths
+from snn_tha.repro.paper import tables
+from snn_tha.repro.run import checkpoints
+from snn_tha.repro.run import train as train_module
+from snn_tha.repro.cli.main import main
 from snn_tha.repro.data import events, static
 from snn_tha.repro.data.common import DataError
 from snn_tha.repro.data.fixtures import write_dvs_gesture, write_shd, write_torchvision_layout
@@ -49,7 +51,7 @@ def digest(path):
 
 
 # ---- A: event caches follow the source files ---------------------------------------------
-def test_A_replacing_an_shd_file_invalidates_the_binned_cache(tmp_path):
+def test_replacing_an_shd_file_invalidates_the_binned_cache(tmp_path):
     from snn_tha.repro import schema
     write_shd(tmp_path, samples_per_split=(6, 4), seed=0)
     cfg = schema.load_config("configs/shd_annealing.yaml", "smoke").data
@@ -62,7 +64,7 @@ def test_A_replacing_an_shd_file_invalidates_the_binned_cache(tmp_path):
 
 
 # ---- B: resume refuses a checkpoint trained under other settings --------------------------
-def test_B_resume_with_another_config_is_refused_and_leaves_the_run(data_dir, tmp_path, capsys):
+def test_resume_with_another_config_is_refused_and_leaves_the_run(data_dir, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(smoke(data_dir, out)) == 0
     run = out / "smoke-seed0"
@@ -75,7 +77,7 @@ def test_B_resume_with_another_config_is_refused_and_leaves_the_run(data_dir, tm
     assert {p.name: digest(p) for p in run.iterdir() if p.is_file()} == before
 
 
-def test_B_resume_may_grow_the_budget(data_dir, tmp_path, capsys):
+def test_resume_may_grow_the_budget(data_dir, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(smoke(data_dir, out)) == 0
     assert main(smoke(data_dir, out, "--set", "epochs=2", "--set", "patience=2", "--resume")) == 0
@@ -84,7 +86,7 @@ def test_B_resume_may_grow_the_budget(data_dir, tmp_path, capsys):
 
 
 # ---- C: a run needs a validation split ----------------------------------------------------
-def test_C_validation_size_zero_is_refused(data_dir, tmp_path, capsys):
+def test_validation_size_zero_is_refused(data_dir, tmp_path, capsys):
     assert_one_line(capsys, smoke(data_dir, tmp_path / "out", "--set", "data.validation_size=0"),
                     "validation_size must be >= 1", "protocol: paper")
     assert not (tmp_path / "out").exists()
@@ -92,21 +94,21 @@ def test_C_validation_size_zero_is_refused(data_dir, tmp_path, capsys):
 
 # ---- D: non-finite values -----------------------------------------------------------------
 @pytest.mark.parametrize("assignment", ["optim.lr=.nan", "net.beta=nan", "optim.lr=.inf"])
-def test_D_non_finite_config_floats_are_refused(assignment, data_dir, tmp_path, capsys):
+def test_non_finite_config_floats_are_refused(assignment, data_dir, tmp_path, capsys):
     key = assignment.split("=")[0]
     assert_one_line(capsys, smoke(data_dir, tmp_path / "out", "--set", assignment),
                     f"key '{key}' must be a finite number")
     assert not (tmp_path / "out").exists()
 
 
-def test_D_non_finite_loss_stops_the_run_without_a_result(data_dir, tmp_path, capsys, monkeypatch):
+def test_non_finite_loss_stops_the_run_without_a_result(data_dir, tmp_path, capsys, monkeypatch):
     real = train_module.mse_count_loss
     monkeypatch.setattr(train_module, "mse_count_loss", lambda *a, **k: real(*a, **k) * float("nan"))
     assert_one_line(capsys, smoke(data_dir, tmp_path / "out"), "the loss became nan", "optim.lr")
     assert not (tmp_path / "out" / "smoke-seed0" / "final.json").exists()
 
 
-def test_D_non_finite_weights_stop_the_run(data_dir, tmp_path, capsys, monkeypatch):
+def test_non_finite_weights_stop_the_run(data_dir, tmp_path, capsys, monkeypatch):
     real_step = torch.optim.Adam.step
 
     def poisoned(self, *a, **k):
@@ -120,7 +122,7 @@ def test_D_non_finite_weights_stop_the_run(data_dir, tmp_path, capsys, monkeypat
 
 
 # ---- E: one writer per run folder ---------------------------------------------------------
-def test_E_a_live_writer_is_refused_a_dead_one_is_taken_over(data_dir, tmp_path, capsys):
+def test_a_live_writer_is_refused_a_dead_one_is_taken_over(data_dir, tmp_path, capsys):
     run = tmp_path / "out" / "smoke-seed0"
     run.mkdir(parents=True)
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
@@ -137,7 +139,7 @@ def test_E_a_live_writer_is_refused_a_dead_one_is_taken_over(data_dir, tmp_path,
 
 
 # ---- F: tables carry the profile in their names --------------------------------------------
-def test_F_a_smoke_table_never_overwrites_another_profile(tmp_path):
+def test_a_smoke_table_never_overwrites_another_profile(tmp_path):
     final = {"dataset": "fashion_mnist", "variant": "bsnn", "profile": "smoke", "test_acc": 0.5,
              "epochs_run": 1, "train_images": 10, "num_steps": 5, "selected_on": "validation accuracy",
              "dead_fraction": [0.1, 0.2, 0.0], "train_seconds": 1.0}
@@ -148,7 +150,7 @@ def test_F_a_smoke_table_never_overwrites_another_profile(tmp_path):
 
 
 # ---- G: a truncated checkpoint falls back to the previous one -------------------------------
-def test_G_truncated_checkpoint_resumes_from_the_previous(data_dir, tmp_path, caplog):
+def test_truncated_checkpoint_resumes_from_the_previous(data_dir, tmp_path, caplog):
     out = tmp_path / "out"
     assert main(smoke(data_dir, out, "--set", "epochs=2", "--set", "patience=2")) == 0
     run = out / "smoke-seed0"
@@ -161,7 +163,7 @@ def test_G_truncated_checkpoint_resumes_from_the_previous(data_dir, tmp_path, ca
     assert "unreadable; trying the previous checkpoint" in caplog.text
 
 
-def test_G_no_usable_checkpoint_is_one_line(data_dir, tmp_path, capsys):
+def test_no_usable_checkpoint_is_one_line(data_dir, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(smoke(data_dir, out)) == 0
     (out / "smoke-seed0" / "final.json").unlink()   # killed before its end: not finished
@@ -171,7 +173,7 @@ def test_G_no_usable_checkpoint_is_one_line(data_dir, tmp_path, capsys):
 
 
 # ---- H: data folders must exist; empty samples are errors ----------------------------------
-def test_H_mistyped_data_dir_is_refused_and_not_created(tmp_path, capsys):
+def test_mistyped_data_dir_is_refused_and_not_created(tmp_path, capsys):
     missing = tmp_path / "dta"
     assert_one_line(capsys, smoke(missing, tmp_path / "out"), f"data folder {missing} does not exist",
                     "make data")
@@ -179,7 +181,7 @@ def test_H_mistyped_data_dir_is_refused_and_not_created(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("split", ["Train", "Test"])
-def test_H_empty_dvs_sample_names_the_file(split, tmp_path):
+def test_empty_dvs_sample_names_the_file(split, tmp_path):
     from snn_tha.repro import schema
     write_dvs_gesture(tmp_path)
     victim = sorted((tmp_path / "DVSGesture" / f"ibmGesture{split}").rglob("*.npy"))[0]
@@ -189,7 +191,7 @@ def test_H_empty_dvs_sample_names_the_file(split, tmp_path):
         events.load_events(cfg, tmp_path)
 
 
-def test_H_shd_file_without_units_names_the_file(tmp_path):
+def test_shd_file_without_units_names_the_file(tmp_path):
     import h5py
     from snn_tha.repro import schema
     write_shd(tmp_path)

@@ -1,7 +1,7 @@
 import pytest
 
-from snn_tha.repro import side_by_side
-from snn_tha.repro.config import ConfigError
+from snn_tha.repro.run import pool as side_by_side
+from snn_tha.repro.yaml_config import ConfigError
 from snn_tha.repro.data.common import DataError
 
 CONFIG = "configs/fmnist_annealing.yaml"
@@ -11,7 +11,7 @@ def test_runs_side_by_side_each_finish_as_alone(data_dir, tmp_path, monkeypatch)
     """Two seeds trained two at a time (worker processes, a share of the cores each) give the
     run folders that training them one after the other in this process gives."""
     from snn_tha.repro import schema
-    from snn_tha.repro.train import train
+    from snn_tha.repro.run.train import train
     overrides = (f"data.data_dir={data_dir}", "data.validation_size=20")
     monkeypatch.setenv("SNN_THA_RESULTS", str(tmp_path / "parallel"))
     theirs = side_by_side.train_runs([(CONFIG, "smoke", k, overrides) for k in (0, 1)], jobs=2)
@@ -42,7 +42,7 @@ def test_each_job_gets_its_share_of_the_cores(jobs, cpus, threads, monkeypatch):
 
 
 def test_claims_side_by_side_skip_absent_data_with_one_line_and_no_folders(tmp_path, monkeypatch, caplog):
-    from snn_tha.repro import claims
+    from snn_tha.repro.paper import claims
     from snn_tha.repro.data import static
     monkeypatch.setattr(static, "_try_download", lambda root, name: False)
     monkeypatch.setenv("SNN_THA_RESULTS", str(tmp_path / "results"))

@@ -1,11 +1,11 @@
-"""SIGTERM's stop (`snn_tha.repro.signals`, `guard.guarded`): an error a library raises while
+"""SIGTERM's stop (`snn_tha.repro.run.signals`, `guard.guarded`): an error a library raises while
 the interrupt unwinds through its cleanup still reads as SIGTERM (143, one line), and errors
 without SIGTERM behind them are what they were."""
 import errno
 
 import pytest
 
-from snn_tha.repro import guard, signals
+from snn_tha.repro.run import guard, signals
 
 
 def journal_lock_release():

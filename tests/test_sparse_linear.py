@@ -7,6 +7,8 @@ import torch.nn.functional as F
 
 from snn_tha.kernels import sparse_linear
 
+pytestmark = pytest.mark.numerics   # also run under AVX2 / generic kernels and one thread (make test)
+
 
 @pytest.fixture(autouse=True)
 def kernels_here():

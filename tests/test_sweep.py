@@ -13,8 +13,8 @@ import pytest
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 
-from snn_tha.repro import sweep, sweep_report
-from snn_tha.repro.config import ConfigError
+from snn_tha.repro.sweep import report as sweep_report, study as sweep
+from snn_tha.repro.yaml_config import ConfigError
 from snn_tha.repro.data.fixtures import write_torchvision_layout
 
 SPACE = "configs/sweeps/fmnist_annealing.yaml"
@@ -191,7 +191,7 @@ def test_warm_start_values_are_the_published_ones():
 
 
 def test_a_worker_of_another_space_or_commit_is_refused(tmp_path, data_dir, capsys):
-    from snn_tha.repro.cli import main
+    from snn_tha.repro.cli.main import main
     storage = str(tmp_path / "s.journal")
     study = sweep.init(SPACE, storage, "m", 1, "smoke",
                        overrides=[f"data.data_dir={data_dir}", "data.validation_size=20"])
@@ -299,7 +299,7 @@ def test_postgres_killed_worker_trial_fails_and_is_retried(tmp_path, data_dir, p
 
 def test_postgres_password_is_never_printed_nor_written(tmp_path, data_dir, postgres, capsys,
                                                        monkeypatch):
-    from snn_tha.repro.cli import main
+    from snn_tha.repro.cli.main import main
     monkeypatch.setenv("SNN_THA_RESULTS", str(tmp_path / "results"))
     url = postgres.replace("postgres@", "postgres:s3cr3t-pw@")   # trust auth: any password works
     overrides = ["--set", f"data.data_dir={data_dir}", "--set", "data.validation_size=20"]

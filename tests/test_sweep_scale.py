@@ -1,4 +1,4 @@
-"""Threshold ranges in units of the membrane scale (snn_tha.repro.sweep_scale, `scale: membrane`)."""
+"""Threshold ranges in units of the membrane scale (snn_tha.repro.sweep.scale, `scale: membrane`)."""
 import dataclasses
 import math
 from pathlib import Path
@@ -6,8 +6,9 @@ from pathlib import Path
 import optuna
 import pytest
 
-from snn_tha.repro import schema, sweep, sweep_scale
-from snn_tha.repro.config import ConfigError
+from snn_tha.repro import schema
+from snn_tha.repro.sweep import scale as sweep_scale, study as sweep
+from snn_tha.repro.yaml_config import ConfigError
 
 
 def test_current_scale_from_batch_norm_fan_in_and_rate():

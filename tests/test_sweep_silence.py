@@ -1,6 +1,6 @@
 import pytest
 
-from snn_tha.repro import sweep_silence
+from snn_tha.repro.sweep import silence as sweep_silence
 from snn_tha.repro.data.fixtures import write_torchvision_layout
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from snn_tha.repro import tables
+from snn_tha.repro.paper import tables
 
 
 def fake_run(root, experiment, seed, dataset, variant, acc, profile="quick"):

@@ -4,9 +4,9 @@ import math
 import pytest
 import torch
 
-from snn_tha.repro import config
-from snn_tha.repro.cli import main
-from snn_tha.repro.temporal import TemporalCodingConfig, poisson_input, ramp_target, run
+from snn_tha.repro import yaml_config as config
+from snn_tha.repro.cli.main import main
+from snn_tha.repro.paper.temporal import TemporalCodingConfig, poisson_input, ramp_target, run
 
 CONFIG = "configs/temporal_coding.yaml"
 SHORT = ["iterations=6", "num_hidden=40", "snapshot_iterations=[0,3,5]"]

@@ -1,6 +1,6 @@
 import time
 
-from snn_tha.repro.timing import rounded, timed, timed_iter
+from snn_tha.repro.run.timing import rounded, timed, timed_iter
 
 
 def test_timed_adds_the_block_seconds_even_when_it_raises():

@@ -5,12 +5,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from snn_tha.repro import train as train_module
+from snn_tha.repro.run import train as train_module
 from snn_tha.repro import schema
-from snn_tha.repro.cli import main
-from snn_tha.repro.config import ConfigError
+from snn_tha.repro.cli.main import main
+from snn_tha.repro.yaml_config import ConfigError
 from snn_tha.repro.data import static
-from snn_tha.repro.train import train
+from snn_tha.repro.run.train import train
 
 STATIC_CONFIGS = sorted(str(p) for p in Path("configs").glob("*mnist_*.yaml"))
 

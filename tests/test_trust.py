@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from snn_tha.repro import checkpoints, schema
-from snn_tha.repro.cli import main
-from snn_tha.repro.train import train
+from snn_tha.repro import schema
+from snn_tha.repro.run import checkpoints
+from snn_tha.repro.cli.main import main
+from snn_tha.repro.run.train import train
 
 from test_robustness import FMNIST, assert_one_line, digest, smoke
 
@@ -301,8 +302,8 @@ def test_counts_in_range(tmp_path, capsys, argv, needle):
 
 
 def test_an_experiment_script_refuses_zero_seeds(capsys):
-    from snn_tha.repro.experiment import script_main
-    assert script_main("fashion_mnist", "fmnist", ["flt32"], "doc", ["--seeds", "0", "--dry-run"]) == 2
+    from snn_tha.repro.cli.experiment import script_main
+    assert script_main("fashion_mnist", "doc", ["--seeds", "0", "--dry-run"]) == 2
     assert "--seeds 0" in capsys.readouterr().err
 
 
@@ -379,7 +380,7 @@ def test_a_float_run_has_no_1bit_export(data_dir, tmp_path, capsys):
 
 def test_a_damaged_journal_line_is_one_line(tmp_path, capsys):
     import optuna
-    from snn_tha.repro import sweep
+    from snn_tha.repro.sweep import study as sweep
     journal = tmp_path / "s.journal"
     optuna.logging.set_verbosity(optuna.logging.WARNING)   # its handler may hold a closed stderr
     try:
@@ -394,7 +395,7 @@ def test_a_damaged_journal_line_is_one_line(tmp_path, capsys):
 
 
 def test_a_damaged_temporal_case_runs_again(tmp_path, caplog):
-    from snn_tha.repro import temporal
+    from snn_tha.repro.paper import temporal
     part = tmp_path / "flt32.json"
     part.write_text('{"key": {"case": ')
     assert temporal.read_case(part) is None
@@ -437,7 +438,7 @@ def test_a_seed_gives_the_same_run_in_two_fresh_processes(data_dir, tmp_path):
 
 # ---- issue 41: a good file is never replaced by a worse one ----------------------------------
 def _nan_thresholds(monkeypatch):
-    from snn_tha.repro import run_export
+    from snn_tha.repro.export import run_export
     real = run_export.fold
 
     def broken(*args, **kwargs):
@@ -493,7 +494,8 @@ def test_a_float_run_ships_without_a_1bit_file(data_dir, tmp_path, results):
 
 
 def test_resume_says_which_temporal_cases_it_ran_again(tmp_path, caplog):
-    from snn_tha.repro import config, temporal
+    from snn_tha.repro import yaml_config as config
+    from snn_tha.repro.paper import temporal
     cfg = config.load_yaml(temporal.TemporalCodingConfig, "configs/temporal_coding.yaml",
                            ["iterations=2", "num_hidden=20", "snapshot_iterations=[0,1]"])
     temporal.run(cfg, tmp_path)
@@ -550,7 +552,7 @@ def test_a_nan_in_metrics_never_reaches_a_figure(data_dir, results, capsys):
 # ---- issue 41: left from the first round ----------------------------------------------------
 def test_the_memory_check_reads_the_address_space_limit(data_dir, tmp_path):
     code = ("import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (8 << 30, 8 << 30)); "
-            "from snn_tha.repro.cli import main; sys.exit(main(sys.argv[1:]))")
+            "from snn_tha.repro.cli.main import main; sys.exit(main(sys.argv[1:]))")
     done = subprocess.run([sys.executable, "-c", code, *smoke(data_dir, tmp_path / "out"),
                            "--set", "batch_size=5000", "--set", "num_steps=100"],
                           capture_output=True, text=True, timeout=300)

@@ -1,5 +1,5 @@
 """Folding a trained binarized network into its truly binary form, for hardware
-(`snn-tha export RUN_DIR` writes it: `snn_tha.repro.run_export`).
+(`snn-tha export RUN_DIR` writes it: `snn_tha.repro.export.run_export`).
 
 What a layer computes in the trained model (eval mode, BN on running statistics):
     I = A*c + D,  c = integer current = sum of (+-1 weights x integer inputs) [x 2x2 pool taps]

@@ -12,7 +12,7 @@ so no Flatten node is needed (snnTorch 1.0 reads NIR's Flatten with the batch di
 
 NIR's LIF resets to `v_reset`; ours subtracts the threshold one step after the spike (snnTorch
 `Leaky(reset_mechanism="subtract")`). NIR cannot say that: the graph's metadata does, and a
-consumer that runs it with zero reset computes a different network (`snn_tha.repro.nir_check`
+consumer that runs it with zero reset computes a different network (`snn_tha.repro.export.nir_check`
 measures both). Needs the package `nir` (the `deploy` extra); no PyTorch.
 """
 from pathlib import Path

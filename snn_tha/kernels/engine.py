@@ -28,12 +28,8 @@ import numpy as np
 import torch
 
 from snn_tha.kernels import box_conv, fused, popcount, random_masks
-from snn_tha.kernels.batch_norm import batch_norm_per_step, batch_norm_static  # noqa: F401 (moved there)
-from snn_tha.kernels.layout import (channels_first_view, channels_last_storage,  # noqa: F401
-                                    is_channels_last_sequence)
-from snn_tha.functional.equations import LifParams, fast_sigmoid_grad, heaviside, lif_membrane  # noqa: F401 (LifParams: re-exported)
-from snn_tha.kernels.low_precision import (faster, is_spike_tensor,  # noqa: F401 (moved there)
-                                          spike_linear_int8)
+from snn_tha.kernels.layout import is_channels_last_sequence
+from snn_tha.functional.equations import LifParams, fast_sigmoid_grad, heaviside, lif_membrane
 
 
 class _LIFSequence(torch.autograd.Function):

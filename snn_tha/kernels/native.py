@@ -1,7 +1,7 @@
 """Small C/C++ kernels built with the system compiler at first use, cached per source, flags,
 compiler and CPU, and loaded through a plain C ABI (ctypes). Imports neither torch nor numpy: the
-fused LIF kernel (`fused/cpu.py`) and the torch-free deployment engine (`deploy/native.py`) both
-build through here.
+fused LIF kernel (`fused/cpu.py`) and the popcount kernels of the torch-free deployment engine
+(`popcount.py`, used by `deploy/packed.py`) both build through here.
 
 Why not `torch.utils.cpp_extension`: the kernels need no torch headers, and compiling against
 them takes ~1 minute on 2 cores where this takes ~1 second (a fresh CI machine builds once per

@@ -9,7 +9,7 @@ pooling folded into its kernel (1.44x fewer for k = 5; the engine's path until 2
 multiple of 1/4 and every sum exact, so the currents are the per-step loop's to the bit; float
 weights agree to rounding.
 
-The box mean and its adjoint run in `box_filter.cpp` (torch's avg_pool2d and its backward where
+The box mean and its adjoint run in `pooled_conv.cpp` (torch's avg_pool2d and its backward where
 no compiler builds it: the same values). The autograd function writes each chunk of time steps
 straight into one output and, backward, into one input gradient, stored channels-last on the CPU
 (what oneDNN's convolutions and the LIF after read without a reorder): no concatenation and no
@@ -32,7 +32,7 @@ from snn_tha.kernels import box_conv, dense, native, sparse_linear
 from snn_tha.kernels.fused.cpu import FLAGS, pointer
 from snn_tha.kernels.layout import channels_first_view
 
-SOURCE = Path(__file__).with_name("box_filter.cpp")
+SOURCE = Path(__file__).with_name("pooled_conv.cpp")
 # torch.profiler names of the C++ parts (scripts/step_profile.py sorts them into its parts)
 PROFILE_LABELS = {"forward": "convolution forward: pooled (C++ integers or oneDNN)",
                   "weight": "convolution backward: weight gradient (C++)",

@@ -1,5 +1,5 @@
 """Dropout's Bernoulli masks, the numbers torch's CPU `bernoulli_(p)` would draw from the default
-generator, about 10x faster (`bernoulli.cpp`: torch draws them one by one on one thread).
+generator, about 10x faster (`random_masks.cpp`: torch draws them one by one on one thread).
 
 The generator's state (`torch.get_rng_state()`: MT19937's 624 words, `left` and `next`, in
 torch's CPUGeneratorImplState) is read, advanced in C++ exactly as torch's draws advance it, and
@@ -17,7 +17,7 @@ import torch
 from snn_tha.kernels import native
 from snn_tha.kernels.fused.cpu import FLAGS, pointer
 
-SOURCE = Path(__file__).with_name("bernoulli.cpp")
+SOURCE = Path(__file__).with_name("random_masks.cpp")
 STATE_BYTES = 5056            # sizeof(CPUGeneratorImplState) in torch 2.x
 LEFT, NEXT, WORDS = 8, 16, 24   # byte offsets of left (int32), next (uint64), state (uint64[624])
 

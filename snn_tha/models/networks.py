@@ -16,7 +16,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from snn_tha.kernels import engine
+from snn_tha.kernels import engine, layout, low_precision
+from snn_tha.kernels.batch_norm import batch_norm_per_step, batch_norm_static
 from snn_tha.kernels.pooled_conv import pooled_conv_over_time
 from snn_tha.kernels.sparse_linear import spike_linear
 from snn_tha.nn.binary import Conv2d, Linear
@@ -33,8 +34,8 @@ class SNNOutput(NamedTuple):
 
 def _spike_guard(x, check):
     """The first layer's input may be real-valued (images): low precision only for spikes,
-    checked only when the low-precision op would run (`engine.faster`)."""
-    return (lambda: engine.is_spike_tensor(x)) if check else None
+    checked only when the low-precision op would run (`low_precision.faster`)."""
+    return (lambda: low_precision.is_spike_tensor(x)) if check else None
 
 
 class ConvBlock(nn.Module):
@@ -56,23 +57,23 @@ class ConvBlock(nn.Module):
         if x.dtype == torch.uint8:   # spikes from the forward-only evaluation (SpikingNet.forward)
             cur = engine.binary_conv_pooled(x, self.conv.effective_weight()) if self.conv.binarize else None
             if cur is not None:
-                return engine.batch_norm_per_step(self.bn, cur) if self.bn is not None else cur
+                return batch_norm_per_step(self.bn, cur) if self.bn is not None else cur
             x = x.float()
         if static:
             # computed once, so folding would save nothing; the per-step loop's own operations
             # keep real-valued inputs (images) bit-identical to it
             cur = F.avg_pool2d(self.conv(x), 2)
-            return engine.batch_norm_static(self.bn, cur, num_steps) if self.bn is not None else cur
+            return batch_norm_static(self.bn, cur, num_steps) if self.bn is not None else cur
         weight = self.conv.effective_weight()
         # a later block's input is a LIF's spikes: binary, so the forward may run in integers
         conv = functools.partial(pooled_conv_over_time, chunk=chunk, binary_input=not check_spikes)
         if fast:  # spikes in: exact forward, bf16 gradients where measured faster
-            cur = engine.faster("pooled conv", conv,
+            cur = low_precision.faster("pooled conv", conv,
                                 functools.partial(conv, low_precision_grad=True),
                                 x, weight, guard=_spike_guard(x, check_spikes))
         else:
             cur = conv(x, weight)
-        return engine.batch_norm_per_step(self.bn, cur) if self.bn is not None else cur
+        return batch_norm_per_step(self.bn, cur) if self.bn is not None else cur
 
 
 class DenseBlock(nn.Module):
@@ -94,7 +95,7 @@ class DenseBlock(nn.Module):
         permuted to match: no copy of the activations either way, and each output sums the
         same products (exact on spikes times +-1 weights)."""
         weight = self.fc.effective_weight()
-        if static or not engine.is_channels_last_sequence(x):
+        if static or not layout.is_channels_last_sequence(x):
             return x.flatten(1 if static else 2).float(), weight   # uint8 spikes in evaluation
         c, h, w = x.shape[2:]
         rows = x.movedim(2, -1).flatten(2).float()
@@ -103,7 +104,7 @@ class DenseBlock(nn.Module):
     def sequence_current(self, x, static, num_steps, chunk, fast=False, check_spikes=False):
         x, weight = self._rows_and_weight(x, static)
         if fast and not static and self.fc.binarize:  # spikes x (+-1): exact in int8
-            cur = engine.faster("linear", spike_linear, engine.spike_linear_int8, x, weight,
+            cur = low_precision.faster("linear", spike_linear, low_precision.spike_linear_int8, x, weight,
                                  self.fc.bias, guard=_spike_guard(x, check_spikes))
         else:   # sparse inputs (SHD's) by their nonzeros, exact; F.linear else
             cur = spike_linear(x, weight, self.fc.bias)
@@ -135,7 +136,7 @@ class SpikingNet(nn.Module):
         if cur.device.type != "cpu" or cur.dim() < 4:
             return False
         feeds_conv = i + 1 < len(self.blocks) and isinstance(self.blocks[i + 1], ConvBlock)
-        return feeds_conv or engine.is_channels_last_sequence(cur)
+        return feeds_conv or layout.is_channels_last_sequence(cur)
 
     def _hidden_spikes(self, block, cur, num_steps):
         """Forward-only evaluation: a hidden layer's spikes as uint8 with no membrane record
@@ -164,12 +165,12 @@ class SpikingNet(nn.Module):
                                          fast=fast and not static, check_spikes=first)
             channels_last = self._channels_last(i, cur)
             if channels_last:   # the LIF is element-wise: only the storage changes
-                cur = engine.channels_last_storage(cur)
+                cur = layout.channels_last_storage(cur)
             spk = self._hidden_spikes(block, cur, num_steps if static else None)
             if spk is None:
                 spk, mem = block.lif.sequence(cur, num_steps if static else None)
             if channels_last:
-                spk = engine.channels_first_view(spk)
+                spk = layout.channels_first_view(spk)
             layer_spikes.append(spk)
             x, static = spk, False
         return SNNOutput(spk, mem, layer_spikes)
@@ -189,15 +190,18 @@ class SpikingNet(nn.Module):
         return SNNOutput(layer_spikes[-1], torch.stack(mem_out), layer_spikes)
 
 
+FORWARD_ONLY_ENV = "SNN_THA_FORWARD_ONLY"   # "0": the default of `forward_only` is off
+
+
 @contextmanager
-def forward_only(net):
+def forward_only(net, enabled=None):
     """Evaluation without autograd records: hidden layers' spikes as uint8 from the C++ LIF
     forward with no membranes, binary convolutions on them by popcount. Exact: the same spikes,
-    predictions and counts as the usual forward (tests); `SNN_THA_FORWARD_ONLY=0` turns it off
-    (the bench's "before")."""
+    predictions and counts as the usual forward (tests). `enabled=False` keeps the usual forward
+    under no_grad (the bench's "before"); None: on unless $SNN_THA_FORWARD_ONLY is "0"."""
     before = getattr(net, "forward_only", None)   # None: not a SpikingNet, only no_grad
     if before is not None:
-        net.forward_only = os.environ.get("SNN_THA_FORWARD_ONLY", "1") != "0"
+        net.forward_only = (os.environ.get(FORWARD_ONLY_ENV, "1") != "0") if enabled is None else enabled
     try:
         with torch.no_grad():
             yield net
@@ -247,7 +251,7 @@ FACTORIES = {   # the layers of each record in snn_tha.models.config.ARCHITECTUR
     "static_conv": lambda cfg: conv_net(cfg, 1, (16, 64, 64 * 4 * 4), 10),
     "dvs_conv": lambda cfg: conv_net(cfg, 2, (16, 32, 32 * 5 * 5), 11),
     "shd_dense": lambda cfg: dense_net(cfg, (700, 3000, 20)),
-    # the temporal-coding net (Sec. 4.1); snn_tha.repro.temporal builds it with its config's sizes
+    # the temporal-coding net (Sec. 4.1); snn_tha.repro.paper.temporal builds it with its config's sizes
     "temporal_dense": lambda cfg: dense_net(cfg, (100, 1000, 1)),
 }
 assert FACTORIES.keys() == ARCHITECTURES.keys()

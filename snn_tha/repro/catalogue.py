@@ -11,6 +11,7 @@ class Dataset:
     label: str     # what tables, claims and figures print
     table: str     # the paper's table: table1 (static images) or table2 (events)
     arch: str      # the architecture (snn_tha.models.ARCHITECTURES) its input fits
+    torchvision: str = ""   # torchvision's class and folder name (data/<name>/raw/), if it has one
 
     @property
     def static(self):
@@ -24,8 +25,8 @@ class Variant:
 
 
 DATASETS = {d.name: d for d in (
-    Dataset("mnist", "mnist", "MNIST", "table1", "static_conv"),
-    Dataset("fashion_mnist", "fmnist", "FashionMNIST", "table1", "static_conv"),
+    Dataset("mnist", "mnist", "MNIST", "table1", "static_conv", "MNIST"),
+    Dataset("fashion_mnist", "fmnist", "FashionMNIST", "table1", "static_conv", "FashionMNIST"),
     Dataset("mnist5k", "mnist", "MNIST-5k sample", "table1", "static_conv"),   # the offline sample, MNIST's configs
     Dataset("dvs_gesture", "dvs", "DVS128 Gesture", "table2", "dvs_conv"),
     Dataset("shd", "shd", "SHD", "table2", "shd_dense"))}
@@ -54,6 +55,17 @@ def experiment_of(dataset, variant):
     """The experiment (config) name of a data set's variant: its runs are the paper's runs."""
     found = DATASETS.get(dataset)
     return f"{found.prefix}_{variant}" if found else None
+
+
+def table_prefixes(table):
+    """The config prefixes of a table's data sets (configs/<prefix>_<variant>.yaml)."""
+    return tuple(sorted({d.prefix for d in DATASETS.values() if d.table == table}))
+
+
+def configured_variants(prefix):
+    """The variants a data set has a config for, in CLAIM_ORDER (what its experiment runs)."""
+    from snn_tha.repro import paths
+    return [v for v in CLAIM_ORDER if (paths.CONFIGS / f"{prefix}_{v}.yaml").is_file()]
 
 
 def table_datasets(table):

@@ -1,11 +1,11 @@
 """Every config of the project in one schema: YAML files are validated into these frozen
-dataclasses (by `snn_tha.repro.config`), per-layer values are lists, derived values are properties.
+dataclasses (by `snn_tha.repro.yaml_config`), per-layer values are lists, derived values are properties.
 
 - `TrainConfig` (classification experiments, configs/<experiment>.yaml) with its `DataConfig`,
   `NetConfig`, `OptimConfig` and `AnnealingConfig`; `load_config()` reads one with its `base:` file,
   a budget profile and `--set` overrides;
 - `TemporalCodingConfig` / `TemporalCase` (configs/temporal_coding.yaml);
-- search spaces (configs/sweeps/): `snn_tha.repro.sweep_space`.
+- search spaces (configs/sweeps/): `snn_tha.repro.sweep.space`.
 """
 import dataclasses
 import re
@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Literal, Optional
 
 from snn_tha.models.config import ENGINES, LAYERS, Engine, NetConfig  # noqa: F401 (re-exported)
-from snn_tha.repro import catalogue, config, paths
+from snn_tha.repro import catalogue, paths, yaml_config as config
 from snn_tha.functional.annealing import LayerSchedule
-from snn_tha.repro.device import PATTERN as DEVICE_PATTERN
+from snn_tha.repro.run.device import PATTERN as DEVICE_PATTERN
 
 MAX_SEED = 2 ** 63 - 1   # torch.manual_seed unpacks a signed 64-bit integer
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")   # profile and experiment names: folder names
@@ -124,7 +124,7 @@ class TrainConfig:
     # annealed layers at evaluation: the thresholds reached so far (the release; it never swaps
     # them) or theta_inf (paper 5.2, which assumes theta has converged)
     test_threshold: Literal["theta_inf", "current"] = "current"
-    device: str = "auto"                       # auto | cpu | cuda | cuda:N (see snn_tha.repro.device)
+    device: str = "auto"                       # auto | cpu | cuda | cuda:N (see snn_tha.repro.run.device)
 
     def __post_init__(self):
         if self.protocol == "paper" and not self.track_test:
@@ -228,7 +228,7 @@ class TemporalCodingConfig:
     surrogate_centre: Literal["initial", "current"] = "current"   # the library default; the paper case sets initial
     loss_reduction: Literal["mean", "sum"] = "mean"
     engine: Engine = "exact"
-    device: str = "auto"                # auto | cpu | cuda | cuda:N (snn_tha.repro.device)
+    device: str = "auto"                # auto | cpu | cuda | cuda:N (snn_tha.repro.run.device)
     snapshot_iterations: tuple[int, ...] = (0, 400, 999)
     spike_window: int = 3               # "at the target" = within this many steps of target_step
     raster_neurons: int = 100           # hidden neurons kept for the figure's raster

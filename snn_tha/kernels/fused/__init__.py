@@ -24,9 +24,14 @@ class KernelError(ValueError):
 KERNEL_ENV = "SNN_THA_LIF_KERNEL"
 CHOICES = ("auto", "torch", "cpp", "triton")
 _warned = set()
+_chosen = []   # the innermost `using` block's kernel, if any
 
 
 def choice():
+    """The kernel of modules without a backend of their own: the enclosing `using` block's, else
+    $SNN_THA_LIF_KERNEL (default auto), the one place the environment is read."""
+    if _chosen:
+        return _chosen[-1]
     value = os.environ.get(KERNEL_ENV, "auto")
     if value not in CHOICES:
         raise KernelError(f"environment {KERNEL_ENV}={value!r}: use one of {', '.join(CHOICES)}")
@@ -49,17 +54,13 @@ def _device_fits(wanted, tensor):
 
 @contextlib.contextmanager
 def using(kernel):
-    """Run a block with `SNN_THA_LIF_KERNEL=kernel` (the bench's before/after rows), then
-    restore what was set."""
-    before = os.environ.get(KERNEL_ENV)
-    os.environ[KERNEL_ENV] = kernel
+    """Run a block with `kernel` for the modules without a backend of their own (the bench's
+    before/after rows); the environment is neither read nor written."""
+    _chosen.append(check_backend(kernel))
     try:
         yield
     finally:
-        if before is None:
-            os.environ.pop(KERNEL_ENV)
-        else:
-            os.environ[KERNEL_ENV] = before
+        _chosen.pop()
 
 
 def _fallback(reason):

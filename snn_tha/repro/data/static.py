@@ -16,11 +16,11 @@ import numpy as np
 import torch
 
 from snn_tha.repro.data.common import DataError, Split
-from snn_tha.repro import paths
+from snn_tha.repro import catalogue, paths
 
 DEBIAN_FASHION_MNIST = Path(os.environ.get("SNN_THA_DEBIAN_FMNIST",
                                            "/usr/share/datasets/fashion-mnist"))
-TORCHVISION_NAMES = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
+TORCHVISION_NAMES = {d.name: d.torchvision for d in catalogue.DATASETS.values() if d.torchvision}
 IDX_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
              "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
 IDX_MAGIC = {"images": (0x00000803, 3), "labels": (0x00000801, 1)}

@@ -1,0 +1,149 @@
+"""`snn-tha ship RUN_DIR`: a finished run as a shipped model (issue 20), since nothing else hosts
+the trained networks: `results/models/<experiment>/` holds the 1-bit export (`model.1bit.npz` +
+`model.1bit.json`), the float `model.pt`, the resolved `config.yaml`, the run's `final.json` (so
+that `snn-tha export` takes the folder as a run) and `MODEL_CARD.md` (command,
+commit, data, epochs, wall time, test accuracy of PyTorch and of the numpy engine, thresholds,
+dead fractions), all from the run folder's files."""
+import logging
+import json
+from pathlib import Path
+
+from snn_tha.repro import files, paths, schema, yaml_config as config
+from snn_tha.repro.run import records
+
+log = logging.getLogger("snn_tha")
+
+SHIPPED = ("model.1bit.npz", "model.1bit.json", "model.pt", "config.yaml", "final.json")
+MAX_BYTES = 1_000_000      # what the repository takes per file
+SLICE = 500                # the first test images the card's slice accuracy is measured on
+
+
+def training_command(cfg):
+    """`snn-tha train` with the --set keys in which the run differs from its config + profile."""
+    path = f"configs/{cfg.experiment}.yaml"
+    reference = config.flatten(config.to_dict(schema.load_config(paths.ROOT / path, cfg.profile,
+                                                          [f"seed={cfg.seed}"])))
+    sets = [f"--set {key}={json.dumps(value)}" for key, value in config.flatten(config.to_dict(cfg)).items()
+            if key not in ("data.data_dir", "device") and reference.get(key) != value]
+    return " ".join([f"snn-tha train {path} --profile {cfg.profile}", f"--set seed={cfg.seed}", *sets])
+
+
+def numpy_hits(npz, data_dir, limit):
+    """Per image, whether the numpy engine (snn_tha.deploy.infer) is right, first `limit` test images."""
+    from snn_tha.deploy import infer, onebit
+    manifest, layers = onebit.load_export(npz)
+    images, labels = infer.read_test_split(manifest, data_dir)
+    images, labels = images[:limit], labels[:limit]
+    return infer.predict(manifest, layers, images) == labels
+
+
+def shipped_files(cfg):
+    """What a shipped folder holds: the 1-bit files only for a binarized network."""
+    return SHIPPED if cfg.net.binarize else tuple(n for n in SHIPPED if "1bit" not in n)
+
+
+def ship(run_dir, data_dir="data", out=None, replace=False):
+    """Copy a finished run's models into <results>/models/<experiment>/ and write its card. A
+    folder that holds a shipped model is replaced only with `replace` (ConfigError otherwise)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise config.ConfigError(f"{run_dir}: no config.yaml; ship needs a finished run folder")
+    cfg = config.load_yaml(schema.TrainConfig, run_dir / "config.yaml")
+    final = records.read_final(run_dir / "final.json")
+    names = shipped_files(cfg)
+    for name in names:
+        path = run_dir / name
+        if not path.is_file():
+            fix = (f"snn-tha export {run_dir} writes the 1-bit files" if "1bit" in name else
+                   f"retrain the run: snn-tha train {run_dir / 'config.yaml'} --retrain")
+            raise config.ConfigError(f"{run_dir}: no {name}; {fix}")
+        if path.stat().st_size > MAX_BYTES:
+            raise config.ConfigError(f"{path}: {path.stat().st_size} bytes, over the "
+                                     f"{MAX_BYTES}-byte limit of a shipped file")
+    out = Path(out) if out else paths.results_root() / "models" / final["experiment"]
+    if (out / "card.json").is_file() and not replace:
+        raise config.ConfigError(f"{out}: holds a shipped model already; --replace replaces it "
+                                 f"(or give another --out)")
+    # the numpy engine on the run's own test images (a test subset is the first N); measured
+    # before anything is written, so a missing data set leaves no half-shipped folder
+    # (one pass: the slice is the first SLICE of the same images)
+    hits = numpy_hits(run_dir / "model.1bit.npz", data_dir, final["test_images"]) \
+        if cfg.net.binarize else None
+    for name in names:
+        files.atomic_write_bytes(out / name, (run_dir / name).read_bytes())
+    for stale in set(SHIPPED) - set(names) | {"model.nir", "model.nir.check.json"}:
+        (out / stale).unlink(missing_ok=True)   # a replaced binarized model's files
+    card = {"experiment": final["experiment"], "run": f"{run_dir.resolve().parent.name}/{run_dir.name}",
+            "command": training_command(cfg), "git_commit": final["provenance"]["git_commit"],
+            "data": f"{final['dataset']}: {final['train_images']} training images, validation "
+                    f"{cfg.data.validation_size} (the model is chosen on it), {final['test_images']} "
+                    f"test images, T={final['num_steps']}",
+            "epochs_run": final["epochs_run"], "best_epoch": final["best_epoch"],
+            "train_seconds": final["train_seconds"], "platform": final["provenance"]["platform"],
+            "test_acc_pytorch": final["test_acc"],
+            "eval_thresholds": final["eval_thresholds"], "dead_fraction": final["dead_fraction"]}
+    if hits is not None:
+        card |= {"test_acc_numpy": float(hits.mean()), "test_images_numpy": len(hits),
+                 "slice_acc_numpy": float(hits[:SLICE].mean()), "slice_images": len(hits[:SLICE])}
+        card["nir"] = ship_nir(out, data_dir, final["test_images"])
+    files.atomic_write_json(out / "card.json", card)
+    files.atomic_write_text(out / "MODEL_CARD.md", card_markdown(card))
+    return out
+
+
+def ship_nir(out, data_dir, images):
+    """model.nir beside the 1-bit files and snnTorch's run of it on the first `images` test
+    images (`nir_check`), or None without the deploy extra (nir, nirtorch)."""
+    try:
+        from snn_tha.deploy import nir as nir_graph
+        from snn_tha.repro.export import nir_check
+        import nirtorch  # noqa: F401 (snnTorch's importer needs it)
+    except ImportError as err:
+        log.warning("%s: no model.nir (%s; pip install '.[deploy]')", out, err)
+        return None
+    graph = nir_graph.write(out / "model.1bit.npz", out / "model.nir")
+    return nir_check.check_beside(out / "model.1bit.npz", graph, data_dir, images)
+
+
+def nir_lines(nir):
+    if not nir:
+        return []
+    sub, zero = nir["snntorch_subtract_reset"], nir["snntorch_zero_reset"]
+    return ["", f"snnTorch 1.0 imports `model.nir` (`import_from_nir`) and runs it batched on the "
+                f"{nir['images']} test images: with the reset the metadata states (subtract, one "
+                f"step later) {sub['same_prediction']} predictions equal the numpy engine's "
+                f"({sub['same_spike_counts']} with every spike count equal), as imported (reset to "
+                f"zero) {zero['same_prediction']} (accuracy {100 * zero['accuracy']:.2f}%)."]
+
+
+def card_markdown(card):
+    pct = lambda x: f"{100 * x:.2f}%"   # noqa: E731
+    binary = "test_acc_numpy" in card   # a float (flt32) model has no 1-bit file
+    accuracy = (f"- test accuracy: {pct(card['test_acc_pytorch'])} (PyTorch); the 1-bit file with "
+                f"the numpy engine: {pct(card['test_acc_numpy'])} on the same "
+                f"{card['test_images_numpy']} images, {pct(card['slice_acc_numpy'])} on the first "
+                f"{card['slice_images']}" if binary else
+                f"- test accuracy: {pct(card['test_acc_pytorch'])} (PyTorch, float32 weights)")
+    listed = ("`model.1bit.npz` + `model.1bit.json` (the 1-bit network, numpy only), " if binary else "")
+    run = ([f"snn-tha infer results/models/{card['experiment']}/model.1bit.npz --data data"] if binary
+           else ["python -c \"from snn_tha.repro.export.run_export import load_run; "
+                 f"cfg, model, final = load_run('results/models/{card['experiment']}'); print(model)\""])
+    return "\n".join([
+        f"# {card['experiment']}: a trained model", "",
+        f"- trained by: `{card['command']}` at commit `{card['git_commit'][:12]}` "
+        f"(run folder `results/runs/{card['run']}`)",
+        f"- data: {card['data']}",
+        f"- epochs: {card['epochs_run']} (model of epoch {card['best_epoch'] + 1}), "
+        f"{card['train_seconds'] / 60:.0f} minutes of training on {card['platform']}",
+        accuracy,
+        f"- thresholds at evaluation: {', '.join(f'{t:.4f}' for t in card['eval_thresholds'])}",
+        f"- dead neurons on the test set per layer: "
+        f"{' / '.join(pct(d) for d in card['dead_fraction'])}", "",
+        f"Files: {listed}`model.pt` "
+        "(the float latent weights, state dict), `config.yaml` (the resolved config), `final.json` "
+        "(the run's record), `card.json`" + (", `model.nir` (the NIR graph: thresholds 1, "
+        "the reset and input in its metadata) with `model.nir.check.json`." if card.get("nir")
+        else "."),
+        *nir_lines(card.get("nir")),
+        "", "Run it (after `make data`):" if binary else "Load it (PyTorch, the model in eval mode):", "",
+        "```", *run, "```", ""])
