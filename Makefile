@@ -42,7 +42,7 @@ test-full: $(STAMP) ## run every test, the slow ones too
 SEEDS ?= 3
 # make reproduce trains into its own results root: the committed run folders stay the reference
 REPRODUCED ?= results/reproduced
-reproduce: data ## the main job, into $(REPRODUCED)/: temporal task, experiments/*.py (PROFILE=claims, SEEDS=3, data present), REPORT.md, your numbers beside the committed ones
+reproduce: data ## the main job, into results/reproduced/ (REPRODUCED=): temporal task, experiments/*.py (PROFILE=claims, SEEDS=3, data present), REPORT.md, your numbers beside the committed ones
 	SNN_THA_RESULTS=$(REPRODUCED) $(BIN)/python experiments/temporal_coding.py --resume
 	for script in $(filter-out experiments/temporal_coding.py,$(wildcard experiments/*.py)); do \
 	  SNN_THA_RESULTS=$(REPRODUCED) $(BIN)/python $$script --profile $(PROFILE) --seeds $(SEEDS) --resume --skip-missing || exit 1; done

@@ -1,7 +1,7 @@
 """The 1-bit model's engines side by side, one process, the same images and threads: PyTorch's
 evaluation of the float model (model.pt, the exact engine), the numpy float32 engine
 (`snn_tha.deploy.infer`) and the bit-packed popcount engine (`snn_tha.deploy.packed`); median of 3
-after a warm-up. Writes results/bench/deploy_speed.{json,md}.
+after a warm-up. Writes $SNN_THA_RESULTS/bench/local/ (or --out) deploy_speed.{json,md}.
 Usage: .venv/bin/python scripts/deploy_speed.py [MODEL_DIR] [--images N]
 """
 import argparse
@@ -15,7 +15,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from snn_tha.deploy import infer, onebit, packed  # noqa: E402
-from snn_tha.repro import files, paths, provenance, run_export  # noqa: E402
+from snn_tha.repro import files, paths, provenance  # noqa: E402
+from snn_tha.repro.export import run_export
 from snn_tha.kernels.host_memory import keep_freed_memory  # noqa: E402
 
 
@@ -44,6 +45,9 @@ def main(argv=None):
     p.add_argument("--march", default="native", help="-march of the compiled popcount kernels "
                    "(x86-64-v3: AVX2 only, as on an AVX2 machine)")
     p.add_argument("--name", default="deploy_speed", help="results/bench/NAME.{json,md}")
+    p.add_argument("--out", default=str(paths.results_root() / "bench" / "local"),
+                   help="folder (default $SNN_THA_RESULTS/bench/local, not committed; the committed "
+                        "per-machine files: --out results/bench --name <file>_<machine>)")
     args = p.parse_args(argv)
     keep_freed_memory()   # as the CLI does: fresh large buffers would page-fault every page
     model_dir = Path(args.model_dir)
@@ -74,7 +78,7 @@ def main(argv=None):
               "packed_equals_float_predictions": bool(np.array_equal(predictions[float_name], predictions[packed_name])
                                                       and np.array_equal(predictions[float_name], predictions[numpy_packed_name])),
               "provenance": provenance.provenance()}
-    out = paths.ROOT / "results" / "bench"
+    out = Path(args.out)
     files.atomic_write_json(out / f"{args.name}.json", result)
     base = rows[0]["ms_per_image"]
     isa = result["machine"]

@@ -1,7 +1,7 @@
 """Which CPU LIF kernel to keep: torch.compile (Inductor) of the per-step LIF loop vs the C++ fused
 kernel vs torch operations per step, one forward + backward of the static network's second LIF
 layer ([T=100, 128, 64, 4, 4], the fast-sigmoid surrogate), median of 3 after a warm-up, one process.
-Writes results/bench/lif_kernel_choice.md.   Usage: .venv/bin/python scripts/lif_kernel_choice.py
+Writes $SNN_THA_RESULTS/bench/local/lif_kernel_choice.md (or OUT_DIR/).   Usage: .venv/bin/python scripts/lif_kernel_choice.py [OUT_DIR]
 """
 import statistics
 import sys
@@ -62,7 +62,7 @@ def main():
              f"| torch operations per step (`SNN_THA_LIF_KERNEL=torch`) | {1e3 * ops:.1f} |", "",
              f"Fastest here: {min(('torch.compile', compiled), ('C++', cpp), ('torch operations', ops), key=lambda kv: kv[1])[0]}; "
              f"`SNN_THA_LIF_KERNEL=auto` runs the C++ kernel on the CPU."]
-    out = paths.ROOT / "results" / "bench" / "lif_kernel_choice.md"
+    out = Path(sys.argv[1] if len(sys.argv) > 1 else paths.results_root() / "bench" / "local") / "lif_kernel_choice.md"
     files.atomic_write_text(out, "\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -2,7 +2,7 @@
 backward (oneDNN), the fused LIF forward and backward, batch norm, the optimizer, the rest;
 torch.profiler's self CPU time over 3 steps after 2 warm-ups, the bench's exact engine at paper
 settings (T=100, batch 128). Run it also under the AVX2 switches to see what an AVX2 machine
-spends. Writes results/bench/<name>.{json,md}.
+spends. Writes $SNN_THA_RESULTS/bench/local/ (or --out) <name>.{json,md}.
 Usage: [ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2]
        .venv/bin/python scripts/step_profile.py [--name step_profile_avx2]
 """
@@ -17,7 +17,7 @@ from torch.profiler import ProfilerActivity, profile
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from snn_tha.kernels.host_memory import keep_freed_memory  # noqa: E402
 from snn_tha.repro import files, paths, provenance  # noqa: E402
-from snn_tha.repro.bench_cases import CASES, make_step  # noqa: E402
+from snn_tha.repro.bench.cases import CASES, make_step  # noqa: E402
 
 PARTS = (  # (part, test on the op's name), first match wins
     ("convolution backward", lambda n: n.startswith("convolution backward")),   # the C++ parts
@@ -40,6 +40,9 @@ def part_of(name):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--name", default="step_profile")
+    p.add_argument("--out", default=str(paths.results_root() / "bench" / "local"),
+                   help="folder (default $SNN_THA_RESULTS/bench/local, not committed; the committed "
+                        "per-machine files: --out results/bench --name <file>_<machine>)")
     p.add_argument("--steps", type=int, default=3)
     args = p.parse_args(argv)
     keep_freed_memory()
@@ -64,7 +67,7 @@ def main(argv=None):
               "threads": torch.get_num_threads(), "machine": isa, "steps": args.steps,
               "wall_seconds_per_step_profiled": round(wall, 4), "rows": rows,
               "provenance": provenance.provenance()}
-    out = paths.ROOT / "results" / "bench"
+    out = Path(args.out)
     files.atomic_write_json(out / f"{args.name}.json", result)
     switches = provenance.switch_words(isa)
     lines = [f"# One training step of {case.name} by part (exact engine, T={case.num_steps}, "

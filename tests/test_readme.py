@@ -16,7 +16,8 @@ SECTION = "### Add threshold annealing to your snnTorch model"
 def library_blocks():
     text = Path("README.md").read_text()
     section = text[text.index(SECTION):]
-    section = section[:section.index("\n### ", 1)]
+    ends = [i for i in (section.find("\n### ", 1), section.find("\n## ", 1)) if i > 0]
+    section = section[:min(ends)] if ends else section
     return re.findall(r"```python\n(.*?)```", section, flags=re.S)
 
 
@@ -64,7 +65,7 @@ def _paths_exist(words):
 
 
 def test_every_readme_command_is_one_a_fresh_clone_has():
-    from snn_tha.repro.cli import build_parser
+    from snn_tha.repro.cli.commands import build_parser
     targets = set(re.findall(r"^([a-zA-Z0-9_-]+):", (ROOT / "Makefile").read_text(), flags=re.M))
     commands = readme_commands()
     assert len(commands) >= 20

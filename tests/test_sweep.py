@@ -222,6 +222,7 @@ def test_sigterm_fails_the_trial_cleanly(tmp_path, data_dir):
     text = (tmp_path / "w.log").read_text()
     assert "Traceback" not in text, text
     assert "terminated by SIGTERM" in text and "snn-tha: terminated (SIGTERM)" in text, text
+    assert "run the same `sweep work` command again" in text and "--resume" not in text, text   # it has no --resume
     counts = states(study)
     assert counts.get("RUNNING", 0) == 0 and counts["FAIL"] == 1, counts
     failed = next(t for t in study.trials if t.state.name == "FAIL")

@@ -14,5 +14,19 @@ def results_root():
 
 def data_root(given=None):
     """The data folder every command reads: the one given (--data-dir), else $SNN_THA_DATA,
-    else data/ in the working directory (where `make data` puts it)."""
-    return Path(given or os.environ.get("SNN_THA_DATA") or "data")
+    else <repository>/data (where `make data` puts it), whatever the working directory."""
+    return Path(given or os.environ.get("SNN_THA_DATA") or ROOT / "data")
+
+
+DEFAULT_PROFILE = "claims"   # the budget of every command that trains the paper's runs
+
+
+def profile_names():
+    """The budget profiles there are: configs/profiles/<name>.yaml."""
+    return sorted(p.stem for p in (CONFIGS / "profiles").glob("*.yaml"))
+
+
+def shown(path):
+    """A path as a user of this checkout types it (relative to the repository when inside)."""
+    path = Path(path).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)

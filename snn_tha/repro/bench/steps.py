@@ -29,7 +29,7 @@ import torch
 
 from snn_tha.kernels import fused, host_memory
 from snn_tha.models.config import ENGINES
-from snn_tha.repro import files, provenance
+from snn_tha.repro import files, paths, provenance
 from snn_tha.repro.bench import lif as bench_lif, peers as bench_peers
 from snn_tha.repro.bench.flops import (executed_flops, matmul_peak_gflops, peak_reads_onednn,
                                       peak_words)
@@ -208,7 +208,9 @@ def rewrite_markdown(out_dir, stem="bench"):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="results/bench")
+    parser.add_argument("--out", default=str(paths.results_root() / "bench" / "local"),
+                        help="folder (default $SNN_THA_RESULTS/bench/local, not committed; a machine's "
+                             "committed figures: --out results/bench --stem bench_<machine>)")
     parser.add_argument("--stem", default=None,
                         help="file names <stem>.{csv,md} (default: bench, or bench_cuda on CUDA)")
     parser.add_argument("--repeats", type=int, default=5)

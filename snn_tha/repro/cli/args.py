@@ -1,11 +1,12 @@
 """The options that several `snn-tha` subcommands share (--set, --profile, --seeds, --device) and
 the check of their counts (`check_counts`, also run by `snn-tha infer`: no torch here)."""
+from snn_tha.repro import paths
 from snn_tha.repro.yaml_config import ConfigError
 
 
 # numeric options: the least value that makes sense, the largest a library takes, what it counts
 COUNTS = {"seeds": (1, None, "seeds to train"), "budget": (1, None, "trials in the study"),
-          "limit": (1, None, "test images"),
+          "limit": (1, None, "test images"), "images": (1, None, "test images"),
           "seed": (0, 2 ** 32 - 1, "the study's seed"),   # Optuna's TPE seeds numpy: < 2**32
           "jobs": (1, None, "runs trained at a time")}
 
@@ -45,8 +46,11 @@ def _add_budget(parser, profile, seeds, what):
     parser.add_argument("--seeds", type=int, default=seeds, help=f"{what} (default {seeds})")
 
 
-def _add_profile(parser, default, what="budget profile from configs/profiles/"):
-    parser.add_argument("--profile", default=default, help=f"{what} (default: {default})")
+def _add_profile(parser, default=paths.DEFAULT_PROFILE, what="budget profile"):
+    """--profile: one of configs/profiles/ (listed in the help), `default` unless given."""
+    shown = f"default: {default}" if default else "default: the config's own budget"
+    parser.add_argument("--profile", default=default,
+                        help=f"{what}: {', '.join(paths.profile_names())} ({shown})")
 
 
 def _command(sub, func, name, help, device=True):

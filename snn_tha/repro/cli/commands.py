@@ -14,6 +14,7 @@ from snn_tha.repro.cli.args import (_add_budget, _add_profile, _add_set, _add_se
 from snn_tha.repro.yaml_config import ConfigError
 from snn_tha.repro.data import DataError
 from snn_tha.repro.run.device import resolve as resolve_device
+from snn_tha.repro.run import guard
 from snn_tha.repro.run.guard import guarded
 
 log = logging.getLogger("snn_tha")
@@ -26,7 +27,9 @@ def cmd_temporal(args):
     cfg = config.load_yaml(temporal.TemporalCodingConfig, args.config, overrides)
     resolve_device(cfg.device)  # fail before any case runs
     out_dir = Path(args.out)
-    command = "snn-tha " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = " ".join(["snn-tha temporal --config", shlex.quote(paths.shown(args.config)),
+                        *(f"--set {shlex.quote(o)}" for o in args.overrides),
+                        *(["--resume"] if args.resume else [])])
     summary = temporal.run(cfg, out_dir, resume=args.resume, command=command)
     # The figure is built from the files just written, never from in-memory state.
     plots.figure4(json.loads((out_dir / "traces.json").read_text()), out_dir / "figure4.png",
@@ -74,13 +77,18 @@ def cmd_table(args):
     from snn_tha.repro.paper import tables
     from snn_tha.repro.run import train
     if args.train:
+        missing = set()   # data sets found missing: one line each, not one per variant
         for path in tables.table_configs(args.command):
             cfg = schema.load_config(path, args.profile, args.overrides, device=args.device)
+            if cfg.data.name in missing:
+                continue
             try:  # missing data raise before anything is trained or written
                 train.train(cfg, resume="auto")  # a run of other settings starts afresh
             except DataError as err:
-                log.warning("skipping %s: %s", cfg.experiment, err)
+                missing.add(cfg.data.name)
+                log.warning("skipping %s: %s", cfg.data.name, err)
     written = tables.build(args.command, args.profile)
+    print(written[0].read_text().split("\n", 2)[2].split("\n\nRun settings")[0])   # the table itself
     for path in written:
         log.info("wrote %s", path)
 
@@ -129,7 +137,8 @@ def cmd_export(args):
         log.info("wrote %s", export.deployment_table(Path(args.table)))
     for run_dir in args.run_dirs:
         done = export.export_set(run_dir, args.out, nir=args.nir,
-                                 check_data=data_root(args.data_dir) if args.check else None)
+                                 check_data=data_root(args.data_dir) if args.check else None,
+                                 limit=None if args.all_images else args.images)
         for check in done.pop("checks"):
             log.info("%s", json.dumps(check))
         log.info("wrote %s", ", ".join(str(p) for p in done.values()))
@@ -162,7 +171,7 @@ def build_parser():
 
     p = _command(sub, cmd_train, "train", help="train a classification experiment (Tables 1-2)")
     p.add_argument("config", help="experiment YAML, e.g. configs/fmnist_annealing.yaml")
-    p.add_argument("--profile", help="budget profile (configs/profiles/): smoke, claims, quick, paper")
+    _add_profile(p, None)
     _add_set(p)
     p.add_argument("--out", help="output folder (default results/runs/<experiment>)")
     p.add_argument("--data-dir", help="data root (default $SNN_THA_DATA or data/)")
@@ -183,7 +192,7 @@ def build_parser():
     for name, (_, _, title, _) in TABLES.items():
         p = _command(sub, cmd_table, name, f"train the experiments of {title} (data permitting), "
                                            "then build the table and its figures")
-        _add_profile(p, "quick")
+        _add_profile(p)
         _add_set_and_no_train(p, "the table and figures")
 
     p = _command(sub, cmd_claims, "claims",
@@ -230,7 +239,12 @@ def build_parser():
     p.add_argument("--out", help="output folder (default: each run folder)")
     p.add_argument("--nir", action="store_true", help="also write model.nir (NIR graph)")
     p.add_argument("--check", action="store_true",
-                   help="compare the export's predictions with the PyTorch model on the test set")
+                   help="compare the export's predictions with the PyTorch model (and, with --nir, "
+                        "snnTorch's run of the graph) on the first --images test images")
+    p.add_argument("--images", type=int, default=1000,
+                   help="test images --check runs (default 1000: about a minute on 2 cores; "
+                        "the whole test set of 10,000 with --all-images)")
+    p.add_argument("--all-images", action="store_true", help="--check on every test image")
     p.add_argument("--data-dir", help="data root for --check (default $SNN_THA_DATA or data/)")
     p.add_argument("--table", metavar="PATH", help="write the deployment memory table there "
                    "(e.g. results/tables/deployment.md)")
@@ -268,9 +282,14 @@ def main(argv=None):
 
 
 def _resume_hint(args):
-    if args.command in ("table1", "table2", "claims", "ablate"):
-        return " (this command resumes matching runs by itself)"
-    return ""
+    """What the interrupted command's user does next (each command's own way to continue)."""
+    if args.command in ("table1", "table2", "claims", "ablate", "parity"):
+        return ("finished epochs are checkpointed: run the same command again to continue "
+                "(it resumes matching runs by itself)")
+    if args.command == "sweep":
+        return ("the running trial was failed (a warm-start trial is queued again): run the same "
+                "`sweep work` command again to continue the study")
+    return guard.RESUME
 
 
 if __name__ == "__main__":

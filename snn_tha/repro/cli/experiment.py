@@ -5,6 +5,7 @@ import logging
 from pathlib import Path
 
 from snn_tha.repro import catalogue, paths, schema
+from snn_tha.repro.cli.args import _add_profile
 from snn_tha.repro.paper import ablation, claims, tables
 from snn_tha.repro.run import pool as side_by_side
 from snn_tha.repro.data.common import DataError
@@ -15,7 +16,7 @@ log = logging.getLogger("snn_tha")
 
 def parser(description):
     p = argparse.ArgumentParser(description=description)
-    p.add_argument("--profile", default="claims", help="budget profile (smoke, tiny, claims, quick, paper)")
+    _add_profile(p)
     p.add_argument("--seeds", type=int, default=3, help="seeds per variant (seed 0, 1, ...)")
     p.add_argument("--resume", action="store_true",
                    help="continue runs from their checkpoints and keep finished ones (runs of other "
@@ -65,6 +66,8 @@ def _run(dataset, configs, args, ablation_config):
     if ablation_config and args.ablation:
         ablation.ablate(ablation_config, args.profile, args.seeds,
                         overrides=[f"device={args.device}"] if args.device else [])
+        log.info("wrote %s", paths.results_root() / "tables" /
+                 f"ablation_{Path(ablation_config).stem}_{args.profile}.md")
     name = catalogue.DATASETS[dataset].table
     for path in tables.build(name, args.profile):
         log.info("wrote %s", path)
@@ -81,4 +84,4 @@ def script_main(dataset, doc, argv=None):
     ablation = paths.CONFIGS / f"{prefix}_annealing.yaml"   # configs/ablations/ lists the changes
     args = parser(doc.splitlines()[0]).parse_args(argv)
     return guarded(lambda a: run(dataset, configs, check_counts(a), ablation), args,
-                   " (add --resume to this script)")
+                   "finished epochs are checkpointed: run this script again with --resume to continue")

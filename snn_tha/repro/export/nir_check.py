@@ -36,9 +36,11 @@ def spike_counts(net, images, num_steps, batch=500):
     """Output spikes per class over `num_steps` with each image at every step, [N, classes]."""
     import torch
     import snntorch.utils
+    from tqdm import tqdm
     counts = []
     with torch.no_grad():
-        for start in range(0, len(images), batch):
+        for start in tqdm(range(0, len(images), batch), desc="snnTorch runs the NIR graph",
+                          unit="batch", leave=False):
             x = torch.tensor(np.asarray(images[start:start + batch], dtype=np.float32))
             x = x.reshape(len(x), 1, *x.shape[-2:])   # uint8 pixel values 0-255, as floats
             snntorch.utils.reset(net)

@@ -122,36 +122,37 @@ def export(run_dir, out=None, best_model=None, final=None):
 EXPORT_SET = (NPZ, MANIFEST, "model.nir", "model.nir.check.json", "deploy_check.json")
 
 
-def export_set(run_dir, out=None, nir=False, check_data=None):
+def export_set(run_dir, out=None, nir=False, check_data=None, limit=None):
     """`export`, then (with `check_data`, a data root) its check against PyTorch and (with `nir`)
     the NIR graph and snnTorch's run of it, all staged in a folder inside the output folder. Only
     when every step succeeded does the set replace the folder's, a file of the set not made this
     time removed: the folder never describes two networks, and a refused export replaces nothing.
-    A folder holding another run's export is refused. Returns {file name: path, "checks": [...]}."""
+    A folder holding another run's export is refused. `limit`: the checks' first test images
+    (None: all). Returns {file name: path, "checks": [...]}."""
     out = Path(out) if out else Path(run_dir)
     refuse_other_run(out, run_dir)
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     try:
-        return _export_staged(run_dir, out, nir, check_data)
+        return _export_staged(run_dir, out, nir, check_data, limit)
     except BaseException:
         if created:   # a refused export leaves no folder behind either
             shutil.rmtree(out, ignore_errors=True)
         raise
 
 
-def _export_staged(run_dir, out, nir, check_data):
+def _export_staged(run_dir, out, nir, check_data, limit):
     checks = []
     with tempfile.TemporaryDirectory(dir=out, prefix=".export-") as tmp:
         npz = export(run_dir, tmp)
         if check_data is not None:
-            checks.append(check(run_dir, check_data, npz=npz))
+            checks.append(check(run_dir, check_data, limit=limit, npz=npz))
         if nir:
             from snn_tha.deploy import nir as nir_graph
             graph = nir_graph.write(npz, Path(tmp) / "model.nir")
             if check_data is not None:   # snnTorch imports and runs it, against the numpy engine
                 from snn_tha.repro.export import nir_check
-                checks.append(nir_check.check_beside(npz, graph, check_data))
+                checks.append(nir_check.check_beside(npz, graph, check_data, limit))
         written = {}
         for name in EXPORT_SET:
             if (Path(tmp) / name).is_file():

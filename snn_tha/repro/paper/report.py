@@ -115,13 +115,18 @@ def table_section(results, name, heading, figures_glob, command):
 
 
 def bench_section(results):
-    path = results / "bench" / "bench.md"
-    if not path.is_file():
+    """The current `make bench` file of each machine class (bench/bench_<machine>.md) and the
+    engine parity (bench/parity.md); earlier runs stay in bench/history/."""
+    found = sorted((results / "bench").glob("bench_*.md"))
+    if not found:
         return None
-    body = path.read_text().split("\n", 2)[2]
+    parts = ["## Engine speed (`make bench`)", ""]
+    for path in found:
+        parts += [f"### {path.stem[len('bench_'):]} (`bench/{path.name}`)", "", path.read_text().split("\n", 2)[2]]
     parity = results / "bench" / "parity.md"
-    extra = parity.read_text().split("\n", 2)[2] if parity.is_file() else ""
-    return "\n".join(["## Engine speed (`make bench`)", "", body, extra])
+    if parity.is_file():
+        parts += ["## Engine parity (`make parity`)", "", parity.read_text().split("\n", 2)[2]]
+    return "\n".join(parts)
 
 
 def sweep_section(results):

@@ -13,7 +13,10 @@ from snn_tha.repro.data import DataError
 from snn_tha.repro.run.train import NonFiniteError
 
 
-def guarded(func, args, resume_hint=""):
+RESUME = "finished epochs are checkpointed: run the same command with --resume to continue"
+
+
+def guarded(func, args, how_to_resume=RESUME):
     """Run a command: a user's error is one line and exit 2, Ctrl-C one line and 130, SIGTERM
     the same line and 143 (locks released, finished epochs checkpointed)."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -34,8 +37,7 @@ def guarded(func, args, resume_hint=""):
         return _fail(f"{where}{err.strerror or err}")
     except KeyboardInterrupt as err:
         what = "terminated (SIGTERM)" if isinstance(err, signals.Terminated) else "interrupted"
-        print(f"snn-tha: {what}; finished epochs are checkpointed: run the same command "
-              f"with --resume to continue{resume_hint}", file=sys.stderr)
+        print(f"snn-tha: {what}; {how_to_resume}", file=sys.stderr)
         return 143 if isinstance(err, signals.Terminated) else 130
     return code if isinstance(code, int) else 0
 

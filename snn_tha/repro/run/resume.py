@@ -51,7 +51,8 @@ def keep_finished(cfg, run_dir, resume, retrain):
                  "; ".join(done.differences))
         return None
     if not done.missing:
-        log.info("%s: finished (%s); left as it is", run_dir, _summary(done.final))
+        log.info("%s: already trained with these settings (%s): reused, not trained again",
+                 run_dir, _summary(done.final))
         return done.final
     if has_checkpoint:
         log.info("%s: finished, writing the missing %s from its checkpoint", run_dir,

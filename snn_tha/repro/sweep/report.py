@@ -94,16 +94,17 @@ def export_study(storage_url, study_name, configs_dir=None, out_dir=None, comman
                  tables_path=None, force=False):
     """configs/tuned/<experiment>.yaml, trials CSV, history/importance plots, hyperparameter tables.
     A tuned config of another study is never replaced without `force`; with another
-    `configs_dir` the hyperparameter table goes beside it, not over results/tables/."""
+    `configs_dir` the hyperparameter table and the study's files go beside it, not into
+    results/ (a scratch export leaves the committed tree as it is)."""
     import matplotlib
     matplotlib.use("Agg")
     from snn_tha.repro.paper import plots
     default_dir = paths.CONFIGS / "tuned"
     configs_dir = Path(configs_dir or default_dir)
-    out_dir = Path(out_dir or paths.results_root() / "sweeps")
-    tables_path = Path(tables_path or (paths.results_root() / "tables" / "hyperparameters.md"
-                                       if configs_dir.resolve() == default_dir.resolve()
-                                       else configs_dir / "hyperparameters.md"))
+    elsewhere = configs_dir.resolve() != default_dir.resolve()
+    out_dir = Path(out_dir or (configs_dir if elsewhere else paths.results_root() / "sweeps"))
+    tables_path = Path(tables_path or (configs_dir / "hyperparameters.md" if elsewhere
+                                       else paths.results_root() / "tables" / "hyperparameters.md"))
     study, _ = load_study(storage_url, study_name)
     if not any(t.state == optuna.trial.TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
         raise config.ConfigError(f"study {study_name!r} has no completed trial yet: nothing to "
