@@ -104,7 +104,8 @@ def _claim(text, a_label, a, b_label, b, effect, note=""):
             "p": f"{s['p']:.3f} / {s['p_opposite']:.3f}" if decided else "—",
             "detectable": f"{s['detectable']:.2f}" if decided else "—",
             "verdict": s["verdict"], "note": note.strip(), "sd": s["sd"], "effect": effect,
-            "needed": seeds_needed(s["sd"], effect)}
+            "needed": seeds_needed(s["sd"], effect), "diffs": s["diffs"], "mean": s["mean"],
+            "se": s["se"]}
 
 
 def threshold_gap(runs):
@@ -273,8 +274,13 @@ def write(profile, datasets, out=None, runs_root=None):
         figure = out / "figures" / f"dead_per_epoch_{prefix}_{profile}.png"
         plots.dead_per_epoch(dead_per_epoch(v), figure,
                              f"{label}: dead neurons per hidden layer after each epoch (validation "
-                             f"set, {profile} profile): seed mean, band = ± 1 sd over seeds")
+                             f"set, {profile} profile): seed mean, bars = ± 1 sd over seeds")
         lines += ["", f"![dead fraction per epoch](figures/{figure.name})", ""]
+        paired_figure = out / "figures" / f"claims_paired_{prefix}_{profile}.png"
+        if plots.paired_claims([r for r in rows if r.get("diffs")], paired_figure,
+                               f"{label}, {profile} profile: each claim's per-seed differences A − B "
+                               f"(dots), their mean ± 2 se (bar), the paper's effect (◆), zero"):
+            lines += [f"![paired differences per claim](figures/{paired_figure.name})", ""]
     path = out / f"claims_{profile}.md"
     files.atomic_write_text(path, "\n".join(lines) + "\n")
     return path

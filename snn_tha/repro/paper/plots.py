@@ -60,75 +60,95 @@ def figure4(traces, path, target_step=75):
 
 def activity_figure(activities, path, title, over_seeds=None):
     """Figure 7 style: per layer, the distribution over neurons of spikes per test image, one
-    histogram per variant, with each variant's dead-neuron fraction (never fired on the test set)."""
+    step histogram per variant over all its seeds (counts per seed), log axis from 0.5 so a
+    bin of one neuron shows; each panel's title gives the variants' dead fractions (never fired
+    on the test set), mean ± sd over seeds, in legend order.
+    `activities`: {label: [activity.json of each seed]}."""
     import numpy as np
-    n_layers = max(len(a["layers"]) for a in activities.values())
-    fig, axes = plt.subplots(1, n_layers, figsize=(4.2 * n_layers, 3.3), squeeze=False)
+    from matplotlib.ticker import NullFormatter
+    first = {label: runs[0] for label, runs in activities.items()}
+    n_layers = max(len(a["layers"]) for a in first.values())
+    fig, axes = plt.subplots(1, n_layers, figsize=(4.4 * n_layers, 3.6), squeeze=False)
     for i, ax in enumerate(axes[0]):
-        top = max(max(a["layers"][i]["spikes_per_neuron_per_image"]) for a in activities.values())
+        top = max(max(r["layers"][i]["spikes_per_neuron_per_image"]) for runs in activities.values()
+                  for r in runs)
         bins = np.linspace(0, max(top, 1e-3), 40)
-        for label, act in activities.items():
-            layer = act["layers"][i]
-            seeds = ""
-            if over_seeds and over_seeds.get(label):
-                mean, sd, n = over_seeds[label][i]
-                seeds = f"; {n} seeds: {mean:.1f} ± {sd:.1f}%"
-            ax.hist(layer["spikes_per_neuron_per_image"], bins=bins, alpha=0.55, log=True,
-                    label=f"{label}: {100 * layer['dead_fraction']:.1f}% dead{seeds}")
-        ax.set_title(f"layer {i + 1} ({activities[label]['layers'][i]['neurons']} neurons)",
-                     fontsize=9)
+        dead = []
+        for k, (label, runs) in enumerate(activities.items()):
+            values = np.concatenate([r["layers"][i]["spikes_per_neuron_per_image"] for r in runs])
+            mean, sd, n = over_seeds[label][i] if over_seeds and over_seeds.get(label) else (
+                100 * first[label]["layers"][i]["dead_fraction"], 0.0, 1)
+            ax.hist(values, bins=bins, weights=np.full(len(values), 1 / len(runs)), histtype="step",
+                    lw=1.4, ls=["-", "--", ":", "-."][k % 4], label=f"{label} ({n} seeds)")
+            dead.append(f"{mean:.1f} ± {sd:.1f}%")
+        ax.set_yscale("log")
+        ax.set_ylim(bottom=0.5)
+        ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.set_title(f"layer {i + 1} ({first[label]['layers'][i]['neurons']} neurons)\ndead: "
+                     + " / ".join(dead), fontsize=8)
         ax.set_xlabel("spikes per neuron per test image", fontsize=8)
         ax.tick_params(labelsize=7)
-        ax.legend(fontsize=7)
-    axes[0][0].set_ylabel("neurons", fontsize=8)
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    axes[0][0].set_ylabel("neurons per seed", fontsize=8)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=7, frameon=False)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout(rect=(0, 0.12, 1, 0.95))
     save_figure(fig, path)
 
 
 def training_curves(curves, path, title, window=25):
-    """Figure 6 style: training loss (moving average) and per-layer thresholds per iteration."""
+    """Figure 6 style: training loss (moving average, seed mean ± 1 sd band) and each layer's
+    threshold per iteration in a panel of its own (fixed thresholds are flat lines there, never
+    hidden under another variant's). `curves`: {label: [iterations.csv rows of each seed]}."""
     import numpy as np
-    fig, (ax_loss, ax_theta) = plt.subplots(2, 1, figsize=(7.5, 6), sharex=True)
-    for label, rows in curves.items():
-        it = np.array([float(r["iteration"]) for r in rows])
-        loss = np.array([float(r["loss"]) for r in rows])
-        k = min(window, len(loss))
-        smooth = np.convolve(loss, np.ones(k) / k, mode="valid")
-        line, = ax_loss.plot(it[k - 1:], smooth, lw=1.2, label=label)
-        thetas = sorted(key for key in rows[0] if key.startswith("theta_"))
+    first = next(iter(curves.values()))[0]
+    thetas = sorted(key for key in first[0] if key.startswith("theta_"))
+    fig, axes = plt.subplots(1, 1 + len(thetas), figsize=(3.6 * (1 + len(thetas)), 3.6))
+    for k, (label, runs) in enumerate(curves.items()):
+        steps = min(len(rows) for rows in runs)
+        it = np.array([float(r["iteration"]) for r in runs[0][:steps]])
+        loss = np.array([[float(r["loss"]) for r in rows[:steps]] for rows in runs])
+        w = min(window, steps)
+        smooth = np.array([np.convolve(l, np.ones(w) / w, mode="valid") for l in loss])
+        style = dict(ls=["-", "--", ":", "-."][k % 4], lw=1.3)
+        line, = axes[0].plot(it[w - 1:], smooth.mean(0), label=f"{label} ({len(runs)} seeds)", **style)
+        if len(runs) > 1:
+            axes[0].fill_between(it[w - 1:], smooth.mean(0) - smooth.std(0, ddof=1),
+                                 smooth.mean(0) + smooth.std(0, ddof=1), color=line.get_color(),
+                                 alpha=0.2, lw=0)
         for j, key in enumerate(thetas):
-            ax_theta.plot(it, [float(r[key]) for r in rows], color=line.get_color(),
-                          ls=["-", "--", ":", "-."][j % 4], lw=1.1, label=f"{label}, layer {j + 1}")
-    ax_loss.set_ylabel(f"training loss ({window}-step mean)", fontsize=8)
-    ax_theta.set_ylabel("threshold θ", fontsize=8)
-    ax_theta.set_xlabel("iteration (optimizer step)", fontsize=8)
-    for ax in (ax_loss, ax_theta):
-        ax.legend(fontsize=7)
+            axes[1 + j].plot(it, [float(r[key]) for r in runs[0][:steps]], color=line.get_color(), **style)
+    axes[0].set_ylabel(f"training loss ({window}-step mean)", fontsize=8)
+    for j, ax in enumerate(axes):
+        ax.set_xlabel("iteration (optimizer step)", fontsize=8)
         ax.tick_params(labelsize=7)
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+        if j:
+            ax.set_title(f"threshold θ, layer {j}", fontsize=9)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=len(curves),
+               fontsize=7, frameon=False)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout(rect=(0, 0.1, 1, 0.94))
     save_figure(fig, path)
 
 
 def dead_per_epoch(curves, path, title):
-    """One panel per hidden layer: dead % after each epoch, per variant the mean over seeds
-    with a ± 1 sd band (from {label: [per seed: [per layer: [per epoch]]]})."""
+    """One panel per hidden layer: dead % after each epoch, per variant the mean over seeds with
+    ± 1 sd error bars, variants offset a little along the epoch axis so no bar hides another
+    (from {label: [per seed: [per layer: [per epoch]]]})."""
     import numpy as np
     from matplotlib.ticker import MaxNLocator
     if not curves:
         return None
     layers = max(len(runs[0]) for runs in curves.values())
-    fig, axes = plt.subplots(1, layers, figsize=(4.2 * layers, 3.6), squeeze=False)
-    for label, runs in curves.items():
+    fig, axes = plt.subplots(1, layers, figsize=(4.4 * layers, 3.8), squeeze=False)
+    shift = np.linspace(-0.15, 0.15, len(curves)) if len(curves) > 1 else [0.0]
+    for k, (label, runs) in enumerate(curves.items()):
         values = np.array(runs, dtype=float)           # seeds x layers x epochs
         mean, sd = values.mean(0), values.std(0, ddof=1) if len(runs) > 1 else 0 * values[0]
-        epochs = np.arange(1, values.shape[2] + 1)
+        epochs = np.arange(1, values.shape[2] + 1) + shift[k]
         for j in range(values.shape[1]):
-            line, = axes[0][j].plot(epochs, mean[j], marker="o", ms=3,
-                                    label=f"{label} (n={len(runs)})" if j == 0 else None)
-            axes[0][j].fill_between(epochs, mean[j] - sd[j], mean[j] + sd[j],
-                                    color=line.get_color(), alpha=0.15, lw=0)
+            axes[0][j].errorbar(epochs, mean[j], yerr=sd[j], marker="osD^v"[k % 5], ms=4,
+                                capsize=2, lw=1.2, label=f"{label} (n={len(runs)})" if j == 0 else None)
     for j, ax in enumerate(axes[0]):
         ax.set_title(f"hidden layer {j + 1}", fontsize=9)
         ax.set_xlabel("epoch", fontsize=8)
@@ -138,5 +158,32 @@ def dead_per_epoch(curves, path, title):
     fig.legend(loc="lower center", ncol=3, fontsize=7, frameon=False)   # below the panels
     fig.suptitle(title, fontsize=9)
     fig.tight_layout(rect=(0, 0.14, 1, 0.95))
+    save_figure(fig, path)
+    return path
+
+
+def paired_claims(rows, path, title):
+    """Each paired claim in a row: its per-seed differences A − B (dots), their mean with a
+    2 se bar, the paper's effect (diamond, where it states one) and zero; the verdict beside it.
+    Returns the path, or None when no claim has pairs."""
+    import numpy as np
+    if not rows:
+        return None
+    import textwrap
+    fig, ax = plt.subplots(figsize=(10, 0.55 * len(rows) + 1.4))
+    for y, row in enumerate(reversed(rows)):
+        d = np.asarray(row["diffs"], dtype=float)
+        ax.scatter(d, np.full(len(d), y) + np.linspace(-0.18, 0.18, len(d)), s=9, color="0.55", zorder=2)
+        ax.errorbar([row["mean"]], [y], xerr=[2 * row["se"]], fmt="o", color="k", ms=4, capsize=3, zorder=3)
+        if row.get("effect"):
+            ax.scatter([row["effect"]], [y], marker="D", s=22, color="tab:red", zorder=4)
+        ax.text(1.01, y, row["verdict"], transform=ax.get_yaxis_transform(), fontsize=7, va="center")
+    ax.axvline(0, color="0.3", lw=0.8)
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels([textwrap.fill(r["claim"], 62) for r in reversed(rows)], fontsize=6)
+    ax.set_xlabel("A − B per seed (pp)", fontsize=8)
+    ax.tick_params(axis="x", labelsize=7)
+    ax.set_title(title, fontsize=8)
+    fig.tight_layout()
     save_figure(fig, path)
     return path

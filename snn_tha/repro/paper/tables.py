@@ -169,13 +169,17 @@ def write_table(name, title, datasets, profile, runs_root, out_dir, finals=None)
 FIGURE_DATASETS = catalogue.PREFIX_LABELS
 
 
-def _seed0_runs(runs_root, prefix, profile):
+def _variant_runs(runs_root, prefix, profile, finals):
+    """{label: [run folders of every seed]} of the tuned fixed θ and annealing, when both have runs."""
     labels = {f"{prefix}_bsnn": "BSNN fixed θ", f"{prefix}_annealing": "threshold annealing"}
     found = {}
     for experiment, label in labels.items():
-        run = Path(runs_root) / experiment / f"{profile}-seed0"
-        if (run / "activity.json").is_file():
-            found[label] = run
+        runs = sorted((Path(f["run_dir"]) for f in finals
+                       if Path(f["run_dir"]).parent == Path(runs_root) / experiment),
+                      key=lambda run: run.name)
+        runs = [run for run in runs if (run / "activity.json").is_file()]
+        if runs:
+            found[label] = runs
     return found if len(found) == len(labels) else {}
 
 
@@ -193,20 +197,22 @@ def activity_figures(profile, prefix, runs_root, out_dir, finals):
     """Activity (Figs. 5/7 style) and training curves (Fig. 6 style), fixed θ vs annealing."""
     import csv
     from snn_tha.repro.paper import plots
-    runs = _seed0_runs(runs_root, prefix, profile)
+    runs = _variant_runs(runs_root, prefix, profile, finals)
     if not runs:
         return []
     name = FIGURE_DATASETS.get(prefix, prefix)
-    activities = {label: json.loads((run / "activity.json").read_text()) for label, run in runs.items()}
-    curves = {label: list(csv.DictReader(open(run / "iterations.csv"))) for label, run in runs.items()}
+    activities = {label: [json.loads((run / "activity.json").read_text()) for run in seeds]
+                  for label, seeds in runs.items()}
+    curves = {label: [list(csv.DictReader(open(run / "iterations.csv"))) for run in seeds]
+              for label, seeds in runs.items()}
     activity_path = Path(out_dir) / f"{prefix}_activity_{profile}.png"
     plots.activity_figure(activities, activity_path,
-                          f"{name}: spike activity over the test set ({profile} profile; histograms: "
-                          f"seed 0 only, legend: seed 0 and the mean ± sd over seeds)",
-                          {label: _dead_over_seeds(run.parent, finals) for label, run in runs.items()})
+                          f"{name}: spike activity over the test set ({profile} profile; every seed, "
+                          f"counts per seed; dead %: mean ± sd over seeds)",
+                          {label: _dead_over_seeds(seeds[0].parent, finals) for label, seeds in runs.items()})
     curves_path = Path(out_dir) / f"{prefix}_training_{profile}.png"
     plots.training_curves(curves, curves_path,
-                          f"{name}: training loss and thresholds ({profile} profile, seed 0)")
+                          f"{name}: training loss (seed mean ± 1 sd) and thresholds ({profile} profile)")
     return [activity_path, curves_path]
 
 
