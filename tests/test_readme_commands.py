@@ -2,7 +2,7 @@
 no file changed, added or deleted afterwards. The long protocols the README marks as such
 (hours: paper-scale training, the claims budget, the engine parity, the test suite itself) are
 skipped by name; the rest run as written, with the clone's own .venv/ replaced by this one and
-its data/ by this checkout's. Slow (~10 minutes): `make test-full`."""
+its data/ by a link to this checkout's. Slow (~10 minutes): `make test-full`."""
 import os
 import subprocess
 from pathlib import Path
@@ -23,6 +23,7 @@ def runnable(line):
 def test_every_readme_command_leaves_a_clean_clone_clean(tmp_path):
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    (clone / "data").symlink_to(ROOT / "data")    # what `make data` made (git ignores data)
     venv_bin = str(ROOT / ".venv" / "bin") + "/"
     env = {**os.environ, "SNN_THA_DATA": str(ROOT / "data")}
     ran = []
