@@ -9,7 +9,7 @@ from snn_tha.repro.paper import claims, report, tables
 
 RESULTS = paths.ROOT / "results"
 COMMITTED_TABLES = sorted(p for p in (RESULTS / "tables").glob("table[12]_*.md"))
-COMMITTED_CLAIMS = sorted(RESULTS.glob("claims_*.md"))
+COMMITTED_CLAIMS = sorted(p for p in RESULTS.glob("claims_*.md") if p.name != "claims_by_budget.md")
 
 
 def _profile(path, prefix):
@@ -34,6 +34,12 @@ def test_committed_claims_rebuild_from_the_run_folders(path, tmp_path):
     profile = _profile(path, "claims_")
     rebuilt = claims.write(profile, list(claims.PREFIXES), out=tmp_path)
     assert rebuilt.read_text() == path.read_text()
+
+
+def test_committed_verdict_by_budget_rebuilds(tmp_path):
+    from snn_tha.repro.paper import budget
+    rebuilt = budget.write(list(claims.PREFIXES), out=tmp_path, runs_root=RESULTS / "runs")
+    assert rebuilt.read_text() == (RESULTS / "claims_by_budget.md").read_text()
 
 
 def test_committed_report_rebuilds(tmp_path):

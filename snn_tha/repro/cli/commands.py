@@ -99,6 +99,8 @@ def cmd_claims(args):
     path = claims.claims(args.profile, args.seeds, tuple(args.datasets), overrides,
                          train=args.train, jobs=args.jobs)
     log.info("wrote %s", path)
+    from snn_tha.repro.paper import budget
+    log.info("wrote %s", budget.write(list(args.datasets)))   # every profile with runs
 
 
 def cmd_parity(args):

@@ -187,3 +187,30 @@ def paired_claims(rows, path, title):
     fig.tight_layout()
     save_figure(fig, path)
     return path
+
+
+def effect_by_budget(found, labels, path, title):
+    """One panel per central claim: the paired effect with its 2 se bar at each budget (x: the
+    profiles in budget order), the paper's effect (diamond) and zero. `found`: [(profile, budget,
+    budget label, {label: claim row})]."""
+    fig, axes = plt.subplots(1, len(labels), figsize=(3.3 * len(labels), 3.4), squeeze=False)
+    for ax, label in zip(axes[0], labels):
+        for x, (profile, _, shown, rows) in enumerate(found):
+            row = rows.get(label)
+            if row is None:
+                continue
+            ax.errorbar([x], [row["mean"]], yerr=[2 * row["se"]], fmt="o", color="k", capsize=3)
+            if row.get("effect"):
+                ax.scatter([x + 0.15], [row["effect"]], marker="D", s=20, color="tab:red")
+            ax.annotate(f"n={row['n']}", (x, row["mean"]), xytext=(6, 0), textcoords="offset points",
+                        fontsize=6, va="center")
+        ax.axhline(0, color="0.4", lw=0.8)
+        ax.set_xticks(range(len(found)))
+        ax.set_xticklabels([f"{p}\n{shown}" for p, _, shown, _ in found], fontsize=6)
+        ax.set_xlim(-0.5, len(found) - 0.5)
+        ax.set_title(label, fontsize=7)
+        ax.tick_params(axis="y", labelsize=7)
+    fig.suptitle(title, fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, path)
+    return path
