@@ -50,6 +50,7 @@ reproduce: data ## the main job, into results/reproduced/ (REPRODUCED=): tempora
 	$(BIN)/python -m snn_tha.repro.paper.compare results $(REPRODUCED) $(PROFILE)
 
 temporal: $(STAMP) ## temporal-coding task (Sec. 4.1, Figure 4) at full paper scale
+	@echo "make: rewrites results/temporal_coding/ (committed files: git diff shows what changed, git checkout restores them)"
 	$(BIN)/python experiments/temporal_coding.py --resume
 
 data: $(STAMP) ## prepare offline data: FashionMNIST (Debian package, as root) and the mnist5k sample
@@ -58,22 +59,27 @@ data: $(STAMP) ## prepare offline data: FashionMNIST (Debian package, as root) a
 	$(BIN)/snn-tha data
 
 reproduce-table1: $(STAMP) ## Table 1 + figures at PROFILE=smoke|claims|quick|paper (data sets present)
+	@echo "make: rewrites results/tables/table1_$(PROFILE).* and its figures (committed files: git diff shows what changed, git checkout restores them)"
 	$(BIN)/snn-tha table1 --profile $(PROFILE)
 
 reproduce-table2: $(STAMP) ## Table 2 + figures at PROFILE=smoke|quick|paper (DVS/SHD data present)
+	@echo "make: rewrites results/tables/table2_$(PROFILE).* and its figures (committed files: git diff shows what changed, git checkout restores them)"
 	$(BIN)/snn-tha table2 --profile $(PROFILE)
 
 # JOBS: runs trained side by side, each with (cores / JOBS) threads; 2 measured faster than 1 on
 # the 2-core machine (README, "Time to a result")
 JOBS ?= 2
 claims: $(STAMP) ## the paper's claims decided by numbers: PROFILE=claims SEEDS=3 JOBS=2 -> results/claims_<profile>.md
+	@echo "make: rewrites results/claims_$(PROFILE).md, claims_by_budget.md, the tables and figures of $(PROFILE) (committed files: git diff shows what changed, git checkout restores them)"
 	$(BIN)/snn-tha claims --profile $(PROFILE) --seeds $(SEEDS) --jobs $(JOBS)
 
 CONFIG ?= configs/fmnist_annealing.yaml
 ablate: $(STAMP) ## fidelity ablation: CONFIG=configs/fmnist_annealing.yaml PROFILE=claims SEEDS=3
+	@echo "make: rewrites results/tables/ablation_*_$(PROFILE).* (committed files: git diff shows what changed, git checkout restores them)"
 	$(BIN)/snn-tha ablate $(CONFIG) --profile $(PROFILE) --seeds $(SEEDS)
 
 figures: $(STAMP) ## rebuild the tables, figures, claims and REPORT.md of PROFILE from the run folders (no training)
+	@echo "make: rewrites the tables, figures, claims of $(PROFILE) and results/REPORT.md (committed files: git diff shows what changed, git checkout restores them)"
 	$(BIN)/snn-tha claims --no-train --profile $(PROFILE)
 	$(BIN)/snn-tha report
 
@@ -81,12 +87,14 @@ runs: $(STAMP) ## print one training command per (experiment, seed) of PROFILE (
 	@$(BIN)/snn-tha runs --profile $(if $(filter command line,$(origin PROFILE)),$(PROFILE),paper) --seeds $(if $(filter command line,$(origin SEEDS)),$(SEEDS),5)
 
 deployment: $(STAMP) ## results/tables/deployment.md: 1-bit vs fp32 memory per network
+	@echo "make: rewrites results/tables/deployment.md (committed files: git diff shows what changed, git checkout restores them)"
 	$(BIN)/snn-tha export --table results/tables/deployment.md
 
 gpu-check: ## on a CUDA machine (< 8 min): GPU tests (smoke epoch, engine and Triton kernel vs the torch loop on CUDA), then the bench on CUDA
 	scripts/gpu_check.sh
 
 report: $(STAMP) ## rebuild results/REPORT.md from the recorded runs
+	@echo "make: rewrites results/REPORT.md (committed files: git diff shows what changed, git checkout restores them)"
 	$(BIN)/snn-tha report
 
 bench: $(STAMP) ## time a training step per network (loop, engine, fused LIF, fast, SpikingJelly if installed) -> results/bench/local/ (not committed)
@@ -97,6 +105,7 @@ bench-deps: $(STAMP) ## optional: SpikingJelly 2.0 for the bench's peer rows (re
 
 PARITY_SEEDS ?= 10
 parity: $(STAMP) ## exact engine vs reference loop, paired by seed at the claims budget (PARITY_SEEDS=10, ~15 min a reference run) -> results/bench/parity.md
+	@echo "make: rewrites results/bench/parity.{md,json} (committed files: git diff shows what changed, git checkout restores them)"
 	$(BIN)/snn-tha parity --seeds $(PARITY_SEEDS) --jobs $(JOBS)
 
 SPACE ?= configs/sweeps/fmnist_annealing.yaml
