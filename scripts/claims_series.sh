@@ -39,6 +39,9 @@ queue() {
       echo "configs/fmnist_bsnn_theta1.yaml claims $s"
     fi
   done
+  for s in $(seq 0 7); do      # the budget-scaled annealing variant of the claims file (8 seeds)
+    echo "configs/fmnist_annealing_budget.yaml claims $s"
+  done
   for s in $(seq 0 7); do      # issue 38: MNIST claims, >= 8 pairs (all of MNIST from make data)
     for v in annealing bsnn bsnn_theta_inf flt32 bsnn_theta1; do
       echo "configs/mnist_$v.yaml claims $s"

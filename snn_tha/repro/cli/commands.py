@@ -100,7 +100,9 @@ def cmd_claims(args):
                          train=args.train, jobs=args.jobs)
     log.info("wrote %s", path)
     from snn_tha.repro.paper import budget
-    log.info("wrote %s", budget.write(list(args.datasets)))   # every profile with runs
+    written = budget.write(list(args.datasets))   # every profile with paired runs
+    if written:
+        log.info("wrote %s", written)
 
 
 def cmd_parity(args):

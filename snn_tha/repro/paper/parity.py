@@ -102,7 +102,7 @@ def markdown(summary, budget):
     t = summary["train_seconds"]
     lines += ["", f"Training time per run (mean): exact {sum(t['exact']) / len(t['exact']):.0f} s, "
               f"reference {sum(t['reference']) / len(t['reference']):.0f} s (one thread each, two "
-              "runs side by side).", "", "Per seed (test accuracy %, exact / reference):", "",
+              "runs side by side).", "", "Per seed, d = exact − reference in test accuracy (pp):", "",
               "| seed | " + " | ".join(str(s) for s in summary["rows"][0]["seeds"]) + " |",
               "|---|" + "---|" * len(summary["rows"][0]["seeds"])]
     acc = summary["rows"][0]
