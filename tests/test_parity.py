@@ -41,6 +41,7 @@ def test_parity_pairs_by_seed_and_states_the_detectable_effect(results, capsys):
     text = (results / "bench" / "parity.md").read_text()
     assert f"indistinguishable at ±{acc['detectable']:.2f}" in text
     assert "| dead % hidden layer 1 |" in text and "dead % hidden layer 3" not in text
+    assert "What it means: on every measure the claims read the engines are indistinguishable" in text
 
 
 def test_a_shifted_engine_is_found(results):
@@ -49,7 +50,9 @@ def test_a_shifted_engine_is_found(results):
         run_folder(results / "runs", "fmnist_annealing_reference", seed, 0.68 + 0.01 * seed
                    + 0.001 * (seed % 2), 0.3, "reference")
     assert main(["parity", "--no-train", "--out", str(results / "bench")]) == 0
-    assert "exact higher" in (results / "bench" / "parity.md").read_text()
+    text = (results / "bench" / "parity.md").read_text()
+    assert "exact higher" in text and "What it means: test accuracy differs" in text
+    assert "Bonferroni-corrected test needs p ≤ 0.017" in text
 
 
 def test_no_pairs_is_one_line(results, capsys):

@@ -99,6 +99,7 @@ def markdown(summary, budget):
         lines.append(f"| {r['measure']} | {pm(r['exact'])} | {pm(r['reference'])} | {r['n']} | "
                      f"{r['mean']:+.2f} ± {r['se']:.2f} | {r['p']:.3f} / {r['p_opposite']:.3f} | "
                      f"{r['detectable']:.2f} | {verdict(r)} |")
+    lines += ["", *meaning(summary["rows"])]
     t = summary["train_seconds"]
     lines += ["", f"Training time per run (mean): exact {sum(t['exact']) / len(t['exact']):.0f} s, "
               f"reference {sum(t['reference']) / len(t['reference']):.0f} s (one thread each, two "
@@ -108,6 +109,23 @@ def markdown(summary, budget):
     acc = summary["rows"][0]
     lines.append("| d (pp) | " + " | ".join(f"{d:+.2f}" for d in acc["diffs"]) + " |")
     return "\n".join(lines) + "\n"
+
+
+def meaning(rows):
+    """What the comparison means for the claims, in words computed from the rows."""
+    differ = [r for r in rows if r["verdict"] != claim_stats.UNDECIDED]
+    if not differ:
+        return [f"What it means: on every measure the claims read the engines are indistinguishable "
+                f"at these pairs (largest detectable effect ±{max(r['detectable'] for r in rows):.2f}); "
+                f"the exact engine stands in for the reference loop at this budget."]
+    level = claim_stats.LEVEL / len(rows)
+    return [f"What it means: {r['measure']} differs ({verdict(r)}, d = {r['mean']:+.2f} ± {r['se']:.2f}, "
+            f"p = {min(r['p'], r['p_opposite']):.3f}; {len(rows)} measures were tested, so a "
+            f"Bonferroni-corrected test needs p ≤ {level:.3f}"
+            + (", which it meets" if min(r['p'], r['p_opposite']) <= level else ", which it does not meet")
+            + "). A claim about it decided with the exact engine compares two variants trained by "
+              "the same engine, so such a shift cancels only where it is the same for both; that is "
+              "not shown here." for r in differ]
 
 
 def budget_line(runs_root, experiment, profile):
