@@ -13,7 +13,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from snn_tha.kernels import engine, fused, host_memory  # noqa: E402
 from snn_tha.repro import files, paths  # noqa: E402
-from snn_tha.functional.equations import lif_membrane  # noqa: E402
+from snn_tha.functional.equations import LifParams, lif_membrane  # noqa: E402
 from snn_tha.nn.surrogate import spike_fast_sigmoid  # noqa: E402
 
 T, SHAPE = 100, (128, 64, 4, 4)
@@ -32,7 +32,7 @@ def lif_loop(cur):
 def engine_with(kernel):
     def run(cur):
         with fused.using(kernel):
-            return engine.lif_sequence(cur, engine.LifParams(BETA, THETA, THETA, 5.0))[0]
+            return engine.lif_sequence(cur, LifParams(BETA, THETA, THETA, 5.0))[0]
     return run
 
 

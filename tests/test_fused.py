@@ -17,6 +17,7 @@ import sys
 import pytest
 import torch
 
+from snn_tha.functional.equations import LifParams
 from snn_tha.kernels import engine, fused
 from snn_tha.kernels.fused import cpu
 
@@ -36,7 +37,7 @@ def _run(kernel, current, steps, centre, monkeypatch, grad_mem=True):
     monkeypatch.setenv(fused.KERNEL_ENV, kernel)
     cur = current.clone().requires_grad_()
     beta, theta = torch.tensor(0.85, device=DEVICE), torch.tensor(0.6, device=DEVICE)
-    params = engine.LifParams(beta, theta, torch.tensor(centre, device=DEVICE), 5.0)
+    params = LifParams(beta, theta, torch.tensor(centre, device=DEVICE), 5.0)
     spk, mem = engine.lif_sequence(cur, params, steps)
     torch.manual_seed(7)
     g_spk, g_mem = torch.randn_like(spk), torch.randn_like(mem)
@@ -72,7 +73,7 @@ def test_evaluations_byte_spikes_are_the_trainings_spikes(kind, shape, monkeypat
     want = _run("torch", current, num_steps, 0.6, monkeypatch)[0]
     beta, theta = torch.tensor(0.85), torch.tensor(0.6)
     with torch.no_grad():
-        got = engine.lif_spikes(current, engine.LifParams(beta, theta, torch.tensor(0.6), 5.0),
+        got = engine.lif_spikes(current, LifParams(beta, theta, torch.tensor(0.6), 5.0),
                                 num_steps, backend="cpp")
     assert got.dtype == torch.uint8 and 0 < want.mean() < 1
     assert torch.equal(got.float(), want)

@@ -5,7 +5,6 @@ skipped by name; the rest run as written, with the clone's own .venv/ replaced b
 its data/ by a link to this checkout's. Slow (~10 minutes): `make test-full`."""
 import os
 import subprocess
-from pathlib import Path
 
 import pytest
 

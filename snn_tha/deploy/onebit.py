@@ -33,7 +33,7 @@ def _read_manifest(path):
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ExportError(f"{path}: not a valid manifest ({type(err).__name__}); export the run "
                           f"again (snn-tha export <run folder>)") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != "snn-tha 1-bit export":
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ExportError(f"{path}: not an snn-tha 1-bit export manifest; export the run again")
     for key in ("layers", "num_steps", "input", "classes"):
         if key not in manifest:
@@ -167,7 +167,7 @@ def load_export(path):
         layers.append({**spec, "signs": signs, "weight": weight,
                        "threshold": arrays[f"layer{i}_threshold"].astype(np.float32),
                        "offset": arrays[f"layer{i}_offset"].astype(np.float32)})
-    if f"layer{len(layers)}_signs" in arrays or not layers or layers[-1]["weight"].shape[0] != manifest["classes"]:
+    if f"layer{len(layers)}_signs" in arrays:   # layers and classes: check_manifest
         raise ExportError(f"{where}: the arrays hold other layers than the manifest lists "
                           f"({len(layers)} layers, {manifest['classes']} classes); export the run again")
     return manifest, layers

@@ -29,7 +29,7 @@ import torch
 
 from snn_tha.kernels import box_conv, fused, popcount, random_masks
 from snn_tha.kernels.layout import is_channels_last_sequence
-from snn_tha.functional.equations import LifParams, fast_sigmoid_grad, heaviside, lif_membrane
+from snn_tha.functional.equations import fast_sigmoid_grad, heaviside, lif_membrane
 
 
 class _LIFSequence(torch.autograd.Function):

@@ -30,3 +30,9 @@ def shown(path):
     """A path as a user of this checkout types it (relative to the repository when inside)."""
     path = Path(path).resolve()
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def run_name(run_dir):
+    """A run folder as <experiment>/<run-id>: what names it on any machine (an absolute path
+    means nothing elsewhere)."""
+    return f"{Path(run_dir).resolve().parent.name}/{Path(run_dir).name}"

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import torch
 
-from snn_tha.kernels.native import cache_dir, compiler  # noqa: F401 (tests and callers use them here)
 from snn_tha.kernels import native
 
 SOURCE = Path(__file__).with_name("lif_cpu.cpp")

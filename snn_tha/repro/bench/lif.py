@@ -13,6 +13,7 @@ import time
 
 import torch
 
+from snn_tha.functional.equations import LifParams
 from snn_tha.kernels import engine, fused
 
 FLOAT = 4
@@ -71,7 +72,7 @@ def time_layer(shape, num_steps, kernel, device="cpu", repeats=3):
             current.grad = None
             _sync(device)
             start = time.perf_counter()
-            spk, _ = engine.lif_sequence(current, engine.LifParams(beta, theta, theta, 5.0), num_steps)
+            spk, _ = engine.lif_sequence(current, LifParams(beta, theta, theta, 5.0), num_steps)
             spk.backward(torch.ones_like(spk))
             _sync(device)
             times.append(time.perf_counter() - start)

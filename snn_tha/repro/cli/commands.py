@@ -88,7 +88,7 @@ def cmd_table(args):
                 missing.add(cfg.data.name)
                 log.warning("skipping %s: %s", cfg.data.name, err)
     written = tables.build(args.command, args.profile)
-    print(written[0].read_text().split("\n", 2)[2].split("\n\nRun settings")[0])   # the table itself
+    print(written[0].read_text())   # the table, with its budget and settings lines
     for path in written:
         log.info("wrote %s", path)
 
@@ -116,7 +116,7 @@ def cmd_ablate(args):
     rows = ablation.ablate(args.config, args.profile, args.seeds,
                            overrides=[f"device={args.device}"] if args.device else [],
                            train_missing=args.train)
-    log.info("ablation: %d rows -> results/tables/ablation_*_%s.md", len(rows), args.profile)
+    log.info("ablation: %d rows", len(rows))
 
 
 def cmd_report(args):

@@ -66,8 +66,6 @@ def _run(dataset, configs, args, ablation_config):
     if ablation_config and args.ablation:
         ablation.ablate(ablation_config, args.profile, args.seeds,
                         overrides=[f"device={args.device}"] if args.device else [])
-        log.info("wrote %s", paths.results_root() / "tables" /
-                 f"ablation_{Path(ablation_config).stem}_{args.profile}.md")
     name = catalogue.DATASETS[dataset].table
     for path in tables.build(name, args.profile):
         log.info("wrote %s", path)

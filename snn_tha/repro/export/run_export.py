@@ -111,7 +111,7 @@ def export(run_dir, out=None, best_model=None, final=None):
         keep_model(run_dir, state, best_iteration, [float(l.threshold) for l in leaky_layers(model)])
     layers = fold(model, cfg.data.is_static)
     # the run as <experiment>/<run-id>: a machine's absolute path means nothing elsewhere
-    source = {"run_dir": run_name(run_dir), "experiment": final.get("experiment"),
+    source = {"run_dir": paths.run_name(run_dir), "experiment": final.get("experiment"),
               "seed": final.get("seed"), "test_acc": final.get("test_acc"),
               "git_commit": final.get("provenance", {}).get("git_commit")}
     return onebit.write(layers, Path(out) if out else Path(run_dir), cfg.net.arch, cfg.data.name,
@@ -172,14 +172,10 @@ def refuse_other_run(out, run_dir):
         owner = json.loads((Path(out) / MANIFEST).read_text())["source"]["run_dir"]
     except (OSError, ValueError, KeyError, TypeError):
         owner = None
-    if owner != run_name(run_dir):
+    if owner != paths.run_name(run_dir):
         whose = f"the export of run {owner}" if owner else "export files of an unknown run"
         raise config.ConfigError(f"{out}: holds {whose} ({', '.join(present)}); export into another "
                                  f"folder (--out) or delete those files first")
-
-
-def run_name(run_dir):
-    return f"{Path(run_dir).resolve().parent.name}/{Path(run_dir).name}"
 
 
 PAPER_WEIGHT_MEMORY = {"dvs_annealing": "98 Kbit", "shd_annealing": "2.16 Mbit",

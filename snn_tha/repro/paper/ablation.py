@@ -15,7 +15,6 @@ from pathlib import Path
 import yaml
 
 from snn_tha.repro import catalogue, files, paths, schema, yaml_config as config
-from snn_tha.repro.paper import tables
 from snn_tha.repro.run import records
 from snn_tha.repro.paper.claim_stats import describe, paired
 from snn_tha.repro.run.train import train
@@ -132,6 +131,7 @@ def ablate(config_path, profile, seeds, out_tables=None, runs_root=None, overrid
                            [{k: v for k, v in r.items() if k not in ("acc_values", "dead_values", "init_orders")}
                             for r in rows])
     files.atomic_write_text(Path(out_tables) / f"{stem}.md", ablation_markdown(rows, base, profile))
+    log.info("wrote %s (.md and .csv)", Path(out_tables) / f"{stem}.md")
     return rows
 
 

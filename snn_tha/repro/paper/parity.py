@@ -39,15 +39,11 @@ def train_missing(config, profile, seeds, jobs):
 
 
 def finals_by_seed(runs_root, experiment, profile):
-    """{seed: final.json} of an experiment's finished runs of `profile` (each checked)."""
-    found = {}
-    for path in sorted((Path(runs_root) / experiment).glob("*/final.json")):
-        final = records.read_final(path)
-        if final.get("profile") == profile:
-            final["run_dir"] = str(path.parent)
-            found[final["seed"]] = final
-    records.check_same_settings(list(found.values()), f"parity {experiment}")
-    return found
+    """{seed: final.json} of an experiment's finished runs of `profile` (`records.collect_runs`:
+    each checked, a copy counted once), all of one setting."""
+    finals = records.collect_runs(runs_root, profile, experiment)
+    records.check_same_settings(finals, f"parity {experiment}")
+    return {final["seed"]: final for final in finals}
 
 
 def measures(final):

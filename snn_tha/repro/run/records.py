@@ -156,21 +156,23 @@ def read_metrics(run_dir):
     return rows
 
 
-def collect_runs(runs_root, profile):
+def collect_runs(runs_root, profile, experiment=None):
     """final.json of every finished run of `profile` under runs_root/<experiment>/<folder>/, each
     run identified by what it recorded (experiment, seed, settings), never by its folder's name:
     a copy of a run (a backup folder) counts once, two different results of one experiment, seed
     and settings are refused, and a run without config.yaml (whose settings cannot be compared
     with the other seeds') is refused. Only the catalogue's experiment of each (data set, variant)
-    is a paper run: a side experiment (a parity run, say) is never a repeat of it."""
+    is a paper run: a side experiment (a parity run, say) is never a repeat of it. `experiment`:
+    that experiment's runs instead, side experiment or not. Each final carries the settings it
+    was compared by (`settings`), read once."""
     found = {}
-    for path in sorted(Path(runs_root).glob("*/*/final.json")):
+    for path in sorted(Path(runs_root).glob(f"{experiment or '*'}/*/final.json")):
         final = read_final(path)
-        if final.get("profile") != profile or final.get("experiment") != catalogue.experiment_of(
-                final["dataset"], final["variant"]):
+        wanted = experiment or catalogue.experiment_of(final["dataset"], final["variant"])
+        if final.get("profile") != profile or final.get("experiment") != wanted:
             continue
         final["run_dir"] = str(path.parent)
-        recorded = settings(final)
+        final["settings"] = recorded = run_settings(path.parent)
         if recorded is None:
             raise DataError(f"{path.parent}: no config.yaml, so its settings cannot be checked "
                             f"against the other seeds'; restore the file or move the folder aside")
@@ -183,7 +185,7 @@ def _one_run(copies, profile):
     """One run from the folders that recorded the same experiment, seed and settings: copies of
     one result count once (the folder named <profile>-seed<k> if there is one), anything else
     is a DataError naming two folders."""
-    same = lambda f: {k: v for k, v in f.items() if k != "run_dir"}   # noqa: E731
+    same = lambda f: {k: v for k, v in f.items() if k not in ("run_dir", "settings")}   # noqa: E731
     for other in copies[1:]:
         if same(other) != same(copies[0]):
             raise DataError(f"{copies[0]['run_dir']} and {other['run_dir']} hold two different "
@@ -194,7 +196,10 @@ def _one_run(copies, profile):
 
 
 def settings(final):
-    """The resolved settings of a table row's run (see `records.run_settings`)."""
+    """The resolved settings of a table row's run (see `records.run_settings`): those
+    `collect_runs` read, else its folder's config.yaml."""
+    if "settings" in final:
+        return final["settings"]
     return run_settings(final["run_dir"]) if "run_dir" in final else None
 
 

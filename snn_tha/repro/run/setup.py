@@ -6,7 +6,8 @@ from snn_tha.nn.annealing import ThresholdAnnealing
 from snn_tha.repro.data import Split
 from snn_tha.repro.data.common import DataError, holdout
 from snn_tha.repro.data.events import load_events
-from snn_tha.repro.data.static import data_root, image_to_current, load_static
+from snn_tha.repro.data.static import image_to_current, load_static
+from snn_tha.repro.paths import data_root
 
 
 def prepare_data(cfg):

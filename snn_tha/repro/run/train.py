@@ -24,7 +24,7 @@ from snn_tha.nn.annealing import leaky_layers
 from snn_tha.repro.yaml_config import dump
 from snn_tha.repro.data import batches
 from snn_tha.repro.data.common import DataError
-from snn_tha.repro.data.static import data_root
+from snn_tha.repro.paths import data_root
 from snn_tha.repro.run.device import on_device, resolve as resolve_device
 from snn_tha.repro.run.evaluation import (MODEL_OUTPUTS, TRAINING_OUTPUTS, TrainedRun,
                                           dead_fractions, evaluate, write_final)
