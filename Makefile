@@ -9,15 +9,16 @@ PROFILE ?= claims
 SWEEP_PROFILE ?= quick
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test test-full reproduce temporal report figures runs bench bench-deps data reproduce-table1 reproduce-table2 claims ablate deployment gpu-check parity sweep sweep-silence clean
+.PHONY: help venv test test-full reproduce temporal report figures runs bench bench-deps nir-jax data reproduce-table1 reproduce-table2 claims ablate deployment gpu-check parity sweep sweep-silence clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-18s %s\n", $$1, $$2}'
 
-# The venv is rebuilt whenever requirements.txt or pyproject.toml is newer than the stamp.
-$(STAMP): requirements.txt pyproject.toml
+# The venv is rebuilt whenever requirements*.txt or pyproject.toml is newer than the stamp.
+$(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -r requirements-nodeps.txt
 	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e .
 	@touch $(STAMP)
 
@@ -102,6 +103,9 @@ bench: $(STAMP) ## time a training step per network (loop, engine, fused LIF, fa
 
 bench-deps: $(STAMP) ## optional: SpikingJelly 2.0 for the bench's peer rows (requirements-bench.txt)
 	$(BIN)/pip install --no-deps -r requirements-bench.txt
+
+nir-jax: $(STAMP) ## optional: Spyx 1.0 (JAX, ~0.8 GB) for the NIR consumers check's Spyx row
+	$(BIN)/pip install -q --disable-pip-version-check spyx==1.0.0 -c requirements.txt
 
 PARITY_SEEDS ?= 10
 parity: $(STAMP) ## exact engine vs reference loop, paired by seed at the claims budget (PARITY_SEEDS=10, ~15 min a reference run) -> results/bench/parity.md

@@ -7,8 +7,7 @@ import sys
 from pathlib import Path
 
 from snn_tha.repro import paths
-from snn_tha.repro.cli import sweep as sweep_cli
-from snn_tha.repro.paths import data_root
+from snn_tha.repro.cli import deploy as deploy_cli, sweep as sweep_cli
 from snn_tha.repro.cli.args import (_add_budget, _add_profile, _add_set, _add_set_and_no_train,
                                     _command, check_counts)
 from snn_tha.repro.yaml_config import ConfigError
@@ -135,24 +134,6 @@ def cmd_runs(args):
     print("\n".join(side_by_side.commands(experiment.plan(configs, args))))
 
 
-def cmd_export(args):
-    from snn_tha.repro.export import run_export as export
-    if args.table:
-        log.info("wrote %s", export.deployment_table(Path(args.table)))
-    for run_dir in args.run_dirs:
-        done = export.export_set(run_dir, args.out, nir=args.nir,
-                                 check_data=data_root(args.data_dir) if args.check else None,
-                                 limit=None if args.all_images else args.images)
-        for check in done.pop("checks"):
-            log.info("%s", json.dumps(check))
-        log.info("wrote %s", ", ".join(str(p) for p in done.values()))
-
-
-def cmd_ship(args):
-    from snn_tha.repro.export import model_card
-    log.info("wrote %s", model_card.ship(args.run_dir, data_root(args.data_dir), args.out, replace=args.replace))
-
-
 def cmd_data(args):
     from snn_tha.repro.data import prepare
     return prepare.main()
@@ -236,32 +217,7 @@ def build_parser():
                  device=False)
     p.add_argument("--results", default=str(paths.results_root()), help="results folder")
 
-    p = _command(sub, cmd_export, "export", "the 1-bit deployment file of trained run folders "
-                 "(model.1bit.npz + .json), optionally NIR, a check against PyTorch, the memory table",
-                 device=False)
-    p.add_argument("run_dirs", nargs="*", help="results/runs/<experiment>/<profile>-seed<k>/ folders")
-    p.add_argument("--out", help="output folder (default: each run folder)")
-    p.add_argument("--nir", action="store_true", help="also write model.nir (NIR graph)")
-    p.add_argument("--check", action="store_true",
-                   help="compare the export's predictions with the PyTorch model (and, with --nir, "
-                        "snnTorch's run of the graph) on the first --images test images")
-    p.add_argument("--images", type=int, default=1000,
-                   help="test images --check runs (default 1000: about a minute on 2 cores; "
-                        "the whole test set of 10,000 with --all-images)")
-    p.add_argument("--all-images", action="store_true", help="--check on every test image")
-    p.add_argument("--data-dir", help="data root for --check (default $SNN_THA_DATA or data/)")
-    p.add_argument("--table", metavar="PATH", help="write the deployment memory table there "
-                   "(e.g. results/tables/deployment.md)")
-
-    p = _command(sub, cmd_ship, "ship", "a finished run's models (1-bit + float) and a model card "
-                 "into results/models/<experiment>/", device=False)
-    p.add_argument("run_dir", help="results/runs/<experiment>/<profile>-seed<k>/")
-    p.add_argument("--out", help="output folder (default $SNN_THA_RESULTS/models/<experiment>, "
-                   "i.e. results/models/<experiment>)")
-    p.add_argument("--replace", action="store_true",
-                   help="replace the model already shipped in that folder (refused without it)")
-    p.add_argument("--data-dir", help="data root for the numpy engine's test accuracy "
-                   "(default $SNN_THA_DATA or data/)")
+    deploy_cli.add_parsers(sub)
 
     p = _command(sub, None, "infer",   # snn_tha.repro.cli runs it, torch never imported
                  "run a 1-bit export with the numpy engine (PyTorch never imported) "

@@ -16,6 +16,7 @@ log = logging.getLogger("snn_tha")
 SHIPPED = ("model.1bit.npz", "model.1bit.json", "model.pt", "config.yaml", "final.json")
 MAX_BYTES = 1_000_000      # what the repository takes per file
 SLICE = 500                # the first test images the card's slice accuracy is measured on
+NIR_IMAGES = 1000           # test images every installed NIR consumer runs (rockpool: ~1 minute)
 
 
 def training_command(cfg):
@@ -92,8 +93,8 @@ def ship(run_dir, data_dir="data", out=None, replace=False):
 
 
 def ship_nir(out, data_dir, images):
-    """model.nir beside the 1-bit files and snnTorch's run of it on the first `images` test
-    images (`nir_check`), or None without the deploy extra (nir, nirtorch)."""
+    """model.nir beside the 1-bit files and every installed NIR consumer's run of it on the first
+    `images` test images, at most NIR_IMAGES (`nir_check`), or None without nir and nirtorch."""
     try:
         from snn_tha.deploy import nir as nir_graph
         from snn_tha.repro.export import nir_check
@@ -102,18 +103,12 @@ def ship_nir(out, data_dir, images):
         log.warning("%s: no model.nir (%s; pip install '.[deploy]')", out, err)
         return None
     graph = nir_graph.write(out / "model.1bit.npz", out / "model.nir")
-    return nir_check.check_beside(out / "model.1bit.npz", graph, data_dir, images)
+    return nir_check.check_beside(out / "model.1bit.npz", graph, data_dir, min(images, NIR_IMAGES))
 
 
 def nir_lines(nir):
-    if not nir:
-        return []
-    sub, zero = nir["snntorch_subtract_reset"], nir["snntorch_zero_reset"]
-    return ["", f"snnTorch 1.0 imports `model.nir` (`import_from_nir`) and runs it batched on the "
-                f"{nir['images']} test images: with the reset the metadata states (subtract, one "
-                f"step later) {sub['same_prediction']} predictions equal the numpy engine's "
-                f"({sub['same_spike_counts']} with every spike count equal), as imported (reset to "
-                f"zero) {zero['same_prediction']} (accuracy {100 * zero['accuracy']:.2f}%)."]
+    from snn_tha.repro.export import nir_check
+    return nir_check.card_line(nir)
 
 
 def card_markdown(card):

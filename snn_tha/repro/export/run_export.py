@@ -119,29 +119,31 @@ def export(run_dir, out=None, best_model=None, final=None):
 
 
 # the files one export consists of: replaced together, never some of them
-EXPORT_SET = (NPZ, MANIFEST, "model.nir", "model.nir.check.json", "deploy_check.json")
+EXPORT_SET = (NPZ, MANIFEST, "model.nir", "model.nir.check.json", "deploy_check.json",
+              *(f"model.{flavour}.nir" for flavour in ("norse", "sinabs", "rockpool")))
 
 
-def export_set(run_dir, out=None, nir=False, check_data=None, limit=None):
+def export_set(run_dir, out=None, nir=False, check_data=None, limit=None, flavours=()):
     """`export`, then (with `check_data`, a data root) its check against PyTorch and (with `nir`)
     the NIR graph and snnTorch's run of it, all staged in a folder inside the output folder. Only
     when every step succeeded does the set replace the folder's, a file of the set not made this
     time removed: the folder never describes two networks, and a refused export replaces nothing.
     A folder holding another run's export is refused. `limit`: the checks' first test images
-    (None: all). Returns {file name: path, "checks": [...]}."""
+    (None: all); `flavours`: NIR graphs written for one consumer each (model.<flavour>.nir,
+    `snn_tha.deploy.nir_flavours`). Returns {file name: path, "checks": [...]}."""
     out = Path(out) if out else Path(run_dir)
     refuse_other_run(out, run_dir)
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     try:
-        return _export_staged(run_dir, out, nir, check_data, limit)
+        return _export_staged(run_dir, out, nir, check_data, limit, flavours)
     except BaseException:
         if created:   # a refused export leaves no folder behind either
             shutil.rmtree(out, ignore_errors=True)
         raise
 
 
-def _export_staged(run_dir, out, nir, check_data, limit):
+def _export_staged(run_dir, out, nir, check_data, limit, flavours):
     checks = []
     with tempfile.TemporaryDirectory(dir=out, prefix=".export-") as tmp:
         npz = export(run_dir, tmp)
@@ -150,7 +152,10 @@ def _export_staged(run_dir, out, nir, check_data, limit):
         if nir:
             from snn_tha.deploy import nir as nir_graph
             graph = nir_graph.write(npz, Path(tmp) / "model.nir")
-            if check_data is not None:   # snnTorch imports and runs it, against the numpy engine
+            from snn_tha.deploy import nir_flavours
+            for flavour in flavours:
+                nir_flavours.write(npz, Path(tmp) / nir_flavours.file_name(flavour), flavour)
+            if check_data is not None:   # every NIR consumer installed runs it, against the numpy engine
                 from snn_tha.repro.export import nir_check
                 checks.append(nir_check.check_beside(npz, graph, check_data, limit))
         written = {}
