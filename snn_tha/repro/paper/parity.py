@@ -68,7 +68,8 @@ def compare(runs_root, experiment, profile):
         rows.append({"measure": name, "exact": claim_stats.describe([a[s] for s in sorted(set(a) & set(b))]),
                      "reference": claim_stats.describe([b[s] for s in sorted(set(a) & set(b))]),
                      **claim_stats.paired(a, b)})
-    seconds = {e: [f["train_seconds"] for f in runs.values()] for e, runs in
+    paired = sorted(set(exact) & set(reference))   # the runs compared, not every exact seed
+    seconds = {e: [runs[s]["train_seconds"] for s in paired] for e, runs in
                (("exact", exact), ("reference", reference))}
     return {"experiment": experiment, "profile": profile, "rows": rows, "train_seconds": seconds,
             "commits": sorted({f["provenance"]["git_commit"][:7] for f in [*exact.values(), *reference.values()]})}
