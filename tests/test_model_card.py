@@ -12,6 +12,7 @@ from snn_tha.repro.data import DataError, static
 
 MODELS = paths.ROOT / "results" / "models"
 CARDS = sorted(MODELS.glob("*/card.json"))
+BINARY_CARDS = [c for c in CARDS if "test_acc_numpy" in json.loads(c.read_text())]   # with model.nir
 
 
 def test_ship_copies_the_models_and_writes_the_card(trained_run, tmp_path):
@@ -43,6 +44,22 @@ def snntorch_subtract(check):
     return next(r for r in check["consumers"] if r["consumer"] == "snnTorch" and r["mode"] == "subtract")
 
 
+def test_a_float_model_is_shipped_without_1bit_files_and_with_its_slice_accuracy(data_dir, tmp_path):
+    from snn_tha.repro import schema
+    from snn_tha.repro.run.train import train
+    cfg = schema.load_config("configs/fmnist_flt32.yaml", "smoke", [
+        f"data.data_dir={data_dir}", "data.validation_size=20", "epochs=1", "patience=1"])
+    train(cfg, tmp_path / "run", progress=False)
+    out = model_card.ship(tmp_path / "run" / "smoke-seed0", data_dir, tmp_path / "shipped")
+    card = json.loads((out / "card.json").read_text())
+    assert not list(out.glob("model.1bit.*")) and not (out / "model.nir").exists()
+    final = json.loads((out / "final.json").read_text())
+    assert card["slice_images"] == min(model_card.SLICE, final["test_images"]) > 0
+    hits = model_card.torch_slice_hits(out, data_dir, final)
+    assert card["slice_acc_pytorch"] == float(hits.mean())   # the shipped folder reproduces it
+    assert f"on the first {card['slice_images']}" in (out / "MODEL_CARD.md").read_text()
+
+
 def test_ship_refuses_a_run_without_its_models(trained_run, tmp_path):
     run, data_dir = trained_run
     (run / "model.1bit.npz").unlink()
@@ -54,27 +71,37 @@ def test_ship_refuses_a_run_without_its_models(trained_run, tmp_path):
 def test_the_annealing_model_is_shipped():
     assert (MODELS / "fmnist_annealing" / "card.json") in CARDS
     for card in CARDS:
-        for name in model_card.SHIPPED:
+        cfg = model_card.config.load_yaml(model_card.schema.TrainConfig, card.parent / "config.yaml")
+        for name in model_card.shipped_files(cfg):
             assert (card.parent / name).stat().st_size < model_card.MAX_BYTES
 
 
-def _fashion_mnist_root(tmp_path):
+def _data_root(tmp_path, dataset="fashion_mnist"):
     data = paths.ROOT / "data"
-    if (data / "FashionMNIST" / "raw" / "t10k-images-idx3-ubyte").is_file():
+    folder = {"fashion_mnist": "FashionMNIST", "mnist": "MNIST"}[dataset]
+    if (data / folder / "raw" / "t10k-images-idx3-ubyte").is_file():
         return data
-    try:   # a clean clone: Debian's package, unpacked into a scratch root
-        static.ensure_raw("fashion_mnist", tmp_path)
+    try:   # a clean clone: Debian's package (FashionMNIST), unpacked into a scratch root
+        static.ensure_raw(dataset, tmp_path)
     except DataError as err:
-        pytest.skip(f"FashionMNIST is not here ({err})")
+        pytest.skip(f"{folder} is not here ({err}; make data)")
     return tmp_path
+
 
 
 @pytest.mark.parametrize("card_path", CARDS, ids=lambda p: p.parent.name)
 def test_a_shipped_model_gives_its_cards_accuracy(card_path, tmp_path):
     card = json.loads(card_path.read_text())
+    data = _data_root(tmp_path, json.loads((card_path.parent / "final.json").read_text())["dataset"])
+    if "slice_acc_pytorch" in card:   # a float model: PyTorch on the slice, float sums in any order
+        final = json.loads((card_path.parent / "final.json").read_text())
+        hits = model_card.torch_slice_hits(card_path.parent, data, final)
+        assert len(hits) == card["slice_images"]
+        assert abs(hits.sum() - card["slice_acc_pytorch"] * len(hits)) <= 2   # a prediction on a tie
+        return
     done = subprocess.run([sys.executable, "-m", "snn_tha.repro.cli", "infer",
                            str(card_path.parent / "model.1bit.npz"), "--data",
-                           str(_fashion_mnist_root(tmp_path)), "--limit", str(card["slice_images"])],
+                           str(data), "--limit", str(card["slice_images"])],
                           capture_output=True, text=True, cwd=paths.ROOT)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
@@ -84,7 +111,7 @@ def test_a_shipped_model_gives_its_cards_accuracy(card_path, tmp_path):
     assert result["accuracy"] == card["slice_acc_numpy"]
 
 
-@pytest.mark.parametrize("card_path", CARDS, ids=lambda p: p.parent.name)
+@pytest.mark.parametrize("card_path", BINARY_CARDS, ids=lambda p: p.parent.name)
 def test_snntorch_runs_a_shipped_nir_graph_as_its_check_says(card_path, tmp_path):
     """The first 200 test images through snnTorch's import of the shipped model.nir, with the
     reset its metadata states: the predictions of the numpy engine (as on all 10,000)."""
@@ -96,7 +123,7 @@ def test_snntorch_runs_a_shipped_nir_graph_as_its_check_says(card_path, tmp_path
     # the check beside it: at most 1 in 1,000 predictions differ (a spike on the threshold)
     assert snntorch_subtract(card["nir"])["same_prediction"] >= 0.999 * card["nir"]["images"]
     manifest, layers = onebit.load_export(card_path.parent / "model.1bit.npz")
-    images, _ = infer.read_test_split(manifest, _fashion_mnist_root(tmp_path))
+    images, _ = infer.read_test_split(manifest, _data_root(tmp_path, manifest["dataset"]))
     images = images[:200]
     graph = nir.read(str(card_path.parent / "model.nir"))
     theirs = on_snntorch.spike_counts(graph, "subtract", images, manifest["num_steps"], batch=100)

@@ -37,7 +37,8 @@ def cmd_export(args):
 
 def cmd_ship(args):
     from snn_tha.repro.export import model_card
-    log.info("wrote %s", model_card.ship(args.run_dir, data_root(args.data_dir), args.out, replace=args.replace))
+    log.info("wrote %s", model_card.ship(args.run_dir, data_root(args.data_dir), args.out,
+                                           replace=args.replace, choose=args.choose))
 
 
 def add_parsers(sub):
@@ -68,7 +69,12 @@ def add_parsers(sub):
 
     p = _command(sub, cmd_ship, "ship", "a finished run's models (1-bit + float) and a model card "
                  "into results/models/<experiment>/", device=False)
-    p.add_argument("run_dir", help="results/runs/<experiment>/<profile>-seed<k>/")
+    p.add_argument("run_dir", help="results/runs/<experiment>/<profile>-seed<k>/ (with --choose: "
+                   "results/runs/<experiment>/)")
+    p.add_argument("--choose", metavar="PROFILE",
+                   help="ship the seed of the finished <PROFILE>-seed<k> runs with the highest "
+                        "validation accuracy (never test), its card giving the test accuracy over "
+                        "all of them")
     p.add_argument("--out", help="output folder (default $SNN_THA_RESULTS/models/<experiment>, "
                    "i.e. results/models/<experiment>)")
     p.add_argument("--replace", action="store_true",

@@ -38,14 +38,32 @@ def numpy_hits(npz, data_dir, limit):
     return infer.predict(manifest, layers, images) == labels
 
 
+def torch_slice_hits(run_dir, data_dir, final):
+    """Per image, whether the run's PyTorch model is right on the first SLICE of its test images
+    (the figure a float model's card gives for a user to reproduce)."""
+    from snn_tha.deploy import infer
+    from snn_tha.repro.export import run_export
+    cfg, model, _ = run_export.load_run(run_dir)
+    images, labels = infer.read_test_split({"dataset": final["dataset"]}, data_dir)
+    n = min(SLICE, final["test_images"])   # the run's test images are the first ones
+    counts = run_export.torch_spike_counts(model, cfg, images[:n])
+    return counts.argmax(1).numpy() == labels[:n]
+
+
 def shipped_files(cfg):
     """What a shipped folder holds: the 1-bit files only for a binarized network."""
     return SHIPPED if cfg.net.binarize else tuple(n for n in SHIPPED if "1bit" not in n)
 
 
-def ship(run_dir, data_dir="data", out=None, replace=False):
+def ship(run_dir, data_dir="data", out=None, replace=False, choose=None):
     """Copy a finished run's models into <results>/models/<experiment>/ and write its card. A
-    folder that holds a shipped model is replaced only with `replace` (ConfigError otherwise)."""
+    folder that holds a shipped model is replaced only with `replace` (ConfigError otherwise).
+    With `choose` (a profile), `run_dir` is an experiment folder and the seed is chosen on
+    validation accuracy (`series_choice`)."""
+    series = None
+    if choose:
+        from snn_tha.repro.export import series_choice
+        run_dir, series = series_choice.choose(run_dir, choose)
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():
         raise config.ConfigError(f"{run_dir}: no config.yaml; ship needs a finished run folder")
@@ -70,6 +88,7 @@ def ship(run_dir, data_dir="data", out=None, replace=False):
     # (one pass: the slice is the first SLICE of the same images)
     hits = numpy_hits(run_dir / "model.1bit.npz", data_dir, final["test_images"]) \
         if cfg.net.binarize else None
+    float_slice = None if cfg.net.binarize else torch_slice_hits(run_dir, data_dir, final)
     for name in names:
         files.atomic_write_bytes(out / name, (run_dir / name).read_bytes())
     for stale in set(SHIPPED) - set(names) | {"model.nir", "model.nir.check.json"}:
@@ -83,6 +102,10 @@ def ship(run_dir, data_dir="data", out=None, replace=False):
             "train_seconds": final["train_seconds"], "platform": final["provenance"]["platform"],
             "test_acc_pytorch": final["test_acc"],
             "eval_thresholds": final["eval_thresholds"], "dead_fraction": final["dead_fraction"]}
+    if series:
+        card["series"] = series
+    if float_slice is not None:
+        card |= {"slice_acc_pytorch": float(float_slice.mean()), "slice_images": len(float_slice)}
     if hits is not None:
         card |= {"test_acc_numpy": float(hits.mean()), "test_images_numpy": len(hits),
                  "slice_acc_numpy": float(hits[:SLICE].mean()), "slice_images": len(hits[:SLICE])}
@@ -111,6 +134,11 @@ def nir_lines(nir):
     return nir_check.card_line(nir)
 
 
+def series_lines(series):
+    from snn_tha.repro.export import series_choice
+    return series_choice.card_line(series)
+
+
 def card_markdown(card):
     pct = lambda x: f"{100 * x:.2f}%"   # noqa: E731
     binary = "test_acc_numpy" in card   # a float (flt32) model has no 1-bit file
@@ -118,6 +146,9 @@ def card_markdown(card):
                 f"the numpy engine: {pct(card['test_acc_numpy'])} on the same "
                 f"{card['test_images_numpy']} images, {pct(card['slice_acc_numpy'])} on the first "
                 f"{card['slice_images']}" if binary else
+                f"- test accuracy: {pct(card['test_acc_pytorch'])} (PyTorch, float32 weights), "
+                f"{pct(card['slice_acc_pytorch'])} on the first {card['slice_images']}"
+                if "slice_acc_pytorch" in card else
                 f"- test accuracy: {pct(card['test_acc_pytorch'])} (PyTorch, float32 weights)")
     listed = ("`model.1bit.npz` + `model.1bit.json` (the 1-bit network, numpy only), " if binary else "")
     run = ([f"snn-tha infer results/models/{card['experiment']}/model.1bit.npz --data data"] if binary
@@ -130,7 +161,7 @@ def card_markdown(card):
         f"- data: {card['data']}",
         f"- epochs: {card['epochs_run']} (model of epoch {card['best_epoch'] + 1}), "
         f"{card['train_seconds'] / 60:.0f} minutes of training on {card['platform']}",
-        accuracy,
+        accuracy, *series_lines(card.get("series")),
         f"- thresholds at evaluation: {', '.join(f'{t:.4f}' for t in card['eval_thresholds'])}",
         f"- dead neurons on the test set per layer: "
         f"{' / '.join(pct(d) for d in card['dead_fraction'])}", "",
