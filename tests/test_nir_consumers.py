@@ -119,3 +119,22 @@ def test_eight_bit_quantizers_are_measured_on_our_layers(name, network):
     assert 0 <= result["same_spike_counts"] <= result["same_prediction"] <= IMAGES
     if result["exact"]:   # the same network, up to rounding: the same spikes
         assert result["same_spike_counts"] >= IMAGES - 4
+
+
+def test_a_layer_the_quantizer_zeroes_entirely_reports_no_error_and_no_nan():
+    """Sinabs' one scale per layer can round every weight of MNIST's first layer to 0: no channel
+    keeps a scale, so its threshold and bias errors are None (JSON has no NaN), shown as a dash."""
+    from snn_tha.deploy.consumers import eight_bit
+    from snn_tha.repro.export import nir_check
+    nan = np.full(3, np.nan)
+    assert eight_bit._errors(np.zeros(3), np.zeros(3), np.ones(3), nan) == {
+        "threshold_error": None, "bias_error": None}
+    some = eight_bit._errors(np.array([2.0, 0, 4.2]), np.array([1.0, 0, 2.0]), np.array([0.5, 9, 0.5]),
+                             np.array([2.0, np.nan, 4.0]))
+    assert some["threshold_error"] == pytest.approx(0.05) and some["bias_error"] == pytest.approx(0)
+    layer = {"weights_exact": 0, "weights": 576, "max_integer": 0, "zero_channels": 16,
+             "threshold_error": None, "bias_error": None}
+    line = nir_check.eight_bit_lines([{"consumer": "Sinabs", "quantizer": "q", "scales": "one",
+                                       "layers": [layer], "exact": False, "same_prediction": 1,
+                                       "same_spike_counts": 0}], 10)[-1]
+    assert "0/576 (16 channels all 0), 0, —, —" in line

@@ -98,3 +98,32 @@ def test_the_first_minutes_run(tmp_path):
         done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, (line, done.stderr[-2000:])
     assert (tmp_path / "demo" / "tables" / "table1_smoke.md").is_file()
+
+
+def test_the_headline_accuracies_are_the_committed_tables():
+    """Every cell of the README's Table 1 (best / mean ± sd (seeds)) is the committed
+    results/tables/table1_<profile>.csv: the landing page is rebuilt by hand after each collect,
+    so a stale number goes red here."""
+    import csv
+    text = Path("README.md").read_text()
+    names = {"flt32": "flt32", "BSNN θ=1": "BSNN θ=1", "BSNN, tuned θ": "BSNN (tuned θ)",
+             "threshold annealing": "threshold annealing"}
+    checked = 0
+    for dataset in ("FashionMNIST", "MNIST"):
+        head = re.search(rf"^\| {dataset}[ (].*\| paper \|(.*)\|$", text, flags=re.M)
+        profiles = re.findall(r"`(\w+)`", head.group(1))
+        rows = {(p, r["variant"]): r for p in profiles for r in csv.DictReader(
+            open(f"results/tables/table1_{p}.csv", encoding="utf-8")) if r["dataset"] == dataset}
+        body = text[head.end():].split("\n\n", 1)[0]
+        for line in body.splitlines()[2:]:
+            variant, paper, *ours = [c.strip() for c in line.strip("|").split("|")]
+            first = rows[profiles[0], names[variant]]
+            assert paper == (f"{float(first['paper_best']):.2f} / {float(first['paper_mean']):.2f}"
+                             f" ± {float(first['paper_std']):.2f}")
+            for profile, cell in zip(profiles, ours):
+                row = rows[profile, names[variant]]
+                want = (f"{float(row['best']):.2f} / {float(row['mean']):.2f} ± "
+                        f"{float(row['std']):.2f} ({row['runs']})")
+                assert cell == want, f"README {dataset} {variant} `{profile}`: {cell} != {want}"
+                checked += 1
+    assert checked == 16

@@ -81,11 +81,21 @@ def quantized_layers(layers, name):
                                                      rtol=1e-6, atol=0).sum()),
                      "weights": int(weight.size), "max_integer": int(flat_q.max()),
                      "zero_channels": int(np.isnan(scale).sum()),
-                     "threshold_error": float(np.nanmax(np.abs(t_q / scale - 1))),
-                     "bias_error": float(np.nanmax(np.abs(b_q / scale - bias)) / max(np.abs(bias).max(), 1e-12))})
+                     **_errors(t_q, b_q, bias, scale)})
         out.append({**layer, "weight": w_q.astype(np.float32), "offset": b_q.astype(np.float32),
                     "threshold": t_q.astype(np.float32)})
     return out, kept
+
+
+def _errors(t_q, b_q, bias, scale):
+    """The largest relative threshold and bias errors over the channels that kept a scale; None
+    where the quantizer zeroed every channel of the layer (nothing to measure, and JSON has no NaN)."""
+    alive = ~np.isnan(scale)
+    if not alive.any():
+        return {"threshold_error": None, "bias_error": None}
+    t_err = np.abs(t_q[alive] / scale[alive] - 1).max()
+    b_err = np.abs(b_q[alive] / scale[alive] - bias[alive]).max() / max(np.abs(bias).max(), 1e-12)
+    return {"threshold_error": float(t_err), "bias_error": float(b_err)}
 
 
 def check(manifest, layers, images, ours, name):
@@ -95,7 +105,7 @@ def check(manifest, layers, images, ours, name):
     theirs = infer.spike_counts(manifest, q_layers, images)
     consumer, function, scales = QUANTIZERS[name]
     return {"consumer": consumer, "quantizer": function, "scales": scales, "layers": kept,
-            "exact": all(k["weights_exact"] == k["weights"] and not k["zero_channels"] and k["threshold_error"] < 1e-6
-                         and k["bias_error"] < 1e-6 for k in kept),
+            "exact": all(k["weights_exact"] == k["weights"] and not k["zero_channels"]
+                         and k["threshold_error"] < 1e-6 and k["bias_error"] < 1e-6 for k in kept),
             "same_prediction": int((theirs.argmax(1) == ours.argmax(1)).sum()),
             "same_spike_counts": int((theirs == ours).all(axis=1).sum())}

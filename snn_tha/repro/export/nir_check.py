@@ -105,11 +105,16 @@ def eight_bit_lines(checks, n):
         per_layer = "; ".join(f"{k['weights_exact']:,}/{k['weights']:,}"
                               + (f" ({k['zero_channels']} channels all 0)" if k["zero_channels"] else "")
                               + f", {k['max_integer']}, "
-                              f"{k['threshold_error']:.1e}, {k['bias_error']:.1e}" for k in c["layers"])
+                              f"{_sci(k['threshold_error'])}, {_sci(k['bias_error'])}" for k in c["layers"])
         lines.append(f"| {c['consumer']} `{c['quantizer']}` | {c['scales']} | {per_layer} | "
                      f"{'yes' if c['exact'] else 'no'} | {c['same_prediction']:,} / {n:,} | "
                      f"{c['same_spike_counts']:,} |")
     return lines
+
+
+def _sci(error):
+    """A relative error, or a dash where the layer kept no channel to measure it on."""
+    return "—" if error is None else f"{error:.1e}"
 
 
 def card_line(summary):
