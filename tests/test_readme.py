@@ -127,3 +127,24 @@ def test_the_headline_accuracies_are_the_committed_tables():
                 assert cell == want, f"README {dataset} {variant} `{profile}`: {cell} != {want}"
                 checked += 1
     assert checked == 16
+
+
+def test_the_headline_effects_are_the_committed_claims_files():
+    """Every 'mean ± se' in the README's claims table is a paired effect of the claims file of its
+    column's data set and budget (results/claims_<profile>.md)."""
+    text = Path("README.md").read_text()
+    head = re.search(r"^\| the paper's claim \|(.*)\|$", text, flags=re.M)
+    columns = [re.match(r"\s*(\w+) `(\w+)`", c).groups() for c in head.group(1).split("|")]
+    body = text[head.end():].split("\n\n", 1)[0]
+    checked = 0
+    for line in body.splitlines()[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")][1:]
+        for (dataset, profile), cell in zip(columns, cells):
+            claims = Path(f"results/claims_{profile}.md").read_text()
+            start = claims.index(f"## {dataset}\n")
+            section = claims[start:claims.find("\n## ", start + 1)]
+            for mean, se in re.findall(r"([+−-]\d+\.\d+) ± (\d+\.\d+)", cell):
+                assert f"| {mean.replace('−', '-')} ± {se} |" in section, (
+                    f"README {dataset} `{profile}`: {mean} ± {se} is not in results/claims_{profile}.md")
+                checked += 1
+    assert checked >= 12
