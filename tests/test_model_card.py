@@ -68,8 +68,13 @@ def test_ship_refuses_a_run_without_its_models(trained_run, tmp_path):
     assert not (tmp_path / "shipped").exists()       # nothing half-written
 
 
-def test_the_annealing_model_is_shipped():
-    assert (MODELS / "fmnist_annealing" / "card.json") in CARDS
+def test_the_six_models_are_shipped_from_the_full_data_series():
+    """Issue 38: annealing, tuned BSNN and flt32 for each static data set, chosen on validation
+    from the `full` series (so none of an older init order or a single seed)."""
+    for dataset in ("fmnist", "mnist"):
+        for variant in ("annealing", "bsnn", "flt32"):
+            card = json.loads((MODELS / f"{dataset}_{variant}" / "card.json").read_text())
+            assert card["series"]["profile"] == "full" and len(card["series"]["seeds"]) >= 3
     for card in CARDS:
         cfg = model_card.config.load_yaml(model_card.schema.TrainConfig, card.parent / "config.yaml")
         for name in model_card.shipped_files(cfg):
