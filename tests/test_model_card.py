@@ -132,9 +132,9 @@ def _prepare(dataset, scratch):
 @pytest.mark.parametrize("card_path", CARDS, ids=lambda p: p.parent.name)
 def test_a_shipped_model_gives_its_cards_accuracy(card_path, real_data):
     card = json.loads(card_path.read_text())
-    data = real_data(json.loads((card_path.parent / "final.json").read_text())["dataset"])
+    final = json.loads((card_path.parent / "final.json").read_text())
+    data = real_data(final["dataset"])
     if "slice_acc_pytorch" in card:   # a float model: PyTorch on the slice, float sums in any order
-        final = json.loads((card_path.parent / "final.json").read_text())
         hits = model_card.torch_slice_hits(card_path.parent, data, final)
         assert len(hits) == card["slice_images"]
         assert abs(hits.sum() - card["slice_acc_pytorch"] * len(hits)) <= 2   # a prediction on a tie

@@ -100,23 +100,30 @@ def test_the_first_minutes_run(tmp_path):
     assert (tmp_path / "demo" / "tables" / "table1_smoke.md").is_file()
 
 
+def readme_table(header):
+    """(the header's text after its first cell, each body row's cells) of the README table whose
+    header row starts with `header` (a regular expression)."""
+    text = Path("README.md").read_text()
+    head = re.search(rf"^\| {header}\|(.*)\|$", text, flags=re.M)
+    body = text[head.end():].split("\n\n", 1)[0]
+    return head.group(1), [[c.strip() for c in line.strip("|").split("|")]
+                           for line in body.splitlines()[2:]]
+
+
 def test_the_headline_accuracies_are_the_committed_tables():
     """Every cell of the README's Table 1 (best / mean ± sd (seeds)) is the committed
     results/tables/table1_<profile>.csv: the landing page is rebuilt by hand after each collect,
     so a stale number goes red here."""
     import csv
-    text = Path("README.md").read_text()
     names = {"flt32": "flt32", "BSNN θ=1": "BSNN θ=1", "BSNN, tuned θ": "BSNN (tuned θ)",
              "threshold annealing": "threshold annealing"}
     checked = 0
     for dataset in ("FashionMNIST", "MNIST"):
-        head = re.search(rf"^\| {dataset}[ (].*\| paper \|(.*)\|$", text, flags=re.M)
-        profiles = re.findall(r"`(\w+)`", head.group(1))
+        header, lines = readme_table(rf"{dataset}[ (].*\| paper ")
+        profiles = re.findall(r"`(\w+)`", header)
         rows = {(p, r["variant"]): r for p in profiles for r in csv.DictReader(
             open(f"results/tables/table1_{p}.csv", encoding="utf-8")) if r["dataset"] == dataset}
-        body = text[head.end():].split("\n\n", 1)[0]
-        for line in body.splitlines()[2:]:
-            variant, paper, *ours = [c.strip() for c in line.strip("|").split("|")]
+        for variant, paper, *ours in lines:
             first = rows[profiles[0], names[variant]]
             assert paper == (f"{float(first['paper_best']):.2f} / {float(first['paper_mean']):.2f}"
                              f" ± {float(first['paper_std']):.2f}")
@@ -132,13 +139,10 @@ def test_the_headline_accuracies_are_the_committed_tables():
 def test_the_headline_effects_are_the_committed_claims_files():
     """Every 'mean ± se' in the README's claims table is a paired effect of the claims file of its
     column's data set and budget (results/claims_<profile>.md)."""
-    text = Path("README.md").read_text()
-    head = re.search(r"^\| the paper's claim \|(.*)\|$", text, flags=re.M)
-    columns = [re.match(r"\s*(\w+) `(\w+)`", c).groups() for c in head.group(1).split("|")]
-    body = text[head.end():].split("\n\n", 1)[0]
+    header, lines = readme_table("the paper's claim ")
+    columns = [re.match(r"\s*(\w+) `(\w+)`", c).groups() for c in header.split("|")]
     checked = 0
-    for line in body.splitlines()[2:]:
-        cells = [c.strip() for c in line.strip("|").split("|")][1:]
+    for _claim, *cells in lines:
         for (dataset, profile), cell in zip(columns, cells):
             claims = Path(f"results/claims_{profile}.md").read_text()
             start = claims.index(f"## {dataset}\n")
