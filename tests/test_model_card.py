@@ -68,6 +68,25 @@ def test_ship_refuses_a_run_without_its_models(trained_run, tmp_path):
     assert not (tmp_path / "shipped").exists()       # nothing half-written
 
 
+def test_an_interrupted_replace_leaves_the_shipped_folder_as_it_was(trained_run, tmp_path, monkeypatch):
+    """The NIR check takes minutes: a ship stopped during it (Ctrl-C) must not leave the new
+    1-bit files beside the old card, nor a staging folder; a first ship stopped so leaves nothing."""
+    run, data_dir = trained_run
+    out = model_card.ship(run, data_dir, tmp_path / "shipped")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    (run / "model.1bit.json").write_text((run / "model.1bit.json").read_text() + " ")  # a new export
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(model_card, "ship_nir", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        model_card.ship(run, data_dir, out, replace=True)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    with pytest.raises(KeyboardInterrupt):
+        model_card.ship(run, data_dir, tmp_path / "first")
+    assert not (tmp_path / "first").exists()
+
+
 def test_the_six_models_are_shipped_from_the_full_data_series():
     """Issue 38: annealing, tuned BSNN and flt32 for each static data set, chosen on validation
     from the `full` series (so none of an older init order or a single seed)."""

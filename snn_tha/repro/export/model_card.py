@@ -4,8 +4,11 @@ the trained networks: `results/models/<experiment>/` holds the 1-bit export (`mo
 that `snn-tha export` takes the folder as a run) and `MODEL_CARD.md` (command,
 commit, data, epochs, wall time, test accuracy of PyTorch and of the numpy engine, thresholds,
 dead fractions), all from the run folder's files."""
-import logging
 import json
+import logging
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 from snn_tha.repro import files, paths, schema, yaml_config as config
@@ -89,10 +92,24 @@ def ship(run_dir, data_dir="data", out=None, replace=False, choose=None):
     hits = numpy_hits(run_dir / "model.1bit.npz", data_dir, final["test_images"]) \
         if cfg.net.binarize else None
     float_slice = None if cfg.net.binarize else torch_slice_hits(run_dir, data_dir, final)
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        with tempfile.TemporaryDirectory(dir=out, prefix=".ship-") as stage:
+            _stage(Path(stage), run_dir, names, cfg, final, series, hits, float_slice, data_dir)
+            _replace_shipped(Path(stage), out)
+    except BaseException:
+        if created:   # a refused or interrupted ship leaves no folder behind either
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    return out
+
+
+def _stage(stage, run_dir, names, cfg, final, series, hits, float_slice, data_dir):
+    """Every file of the shipped set, written into `stage` (the NIR check takes minutes: the
+    folder being replaced keeps its old, consistent set meanwhile)."""
     for name in names:
-        files.atomic_write_bytes(out / name, (run_dir / name).read_bytes())
-    for stale in set(SHIPPED) - set(names) | {"model.nir", "model.nir.check.json"}:
-        (out / stale).unlink(missing_ok=True)   # a replaced binarized model's files
+        files.atomic_write_bytes(stage / name, (run_dir / name).read_bytes())
     card = {"experiment": final["experiment"], "run": paths.run_name(run_dir),
             "command": training_command(cfg), "git_commit": final["provenance"]["git_commit"],
             "data": f"{final['dataset']}: {final['train_images']} training images, validation "
@@ -109,10 +126,23 @@ def ship(run_dir, data_dir="data", out=None, replace=False, choose=None):
     if hits is not None:
         card |= {"test_acc_numpy": float(hits.mean()), "test_images_numpy": len(hits),
                  "slice_acc_numpy": float(hits[:SLICE].mean()), "slice_images": len(hits[:SLICE])}
-        card["nir"] = ship_nir(out, data_dir, final["test_images"])
-    files.atomic_write_json(out / "card.json", card)
-    files.atomic_write_text(out / "MODEL_CARD.md", card_markdown(card))
-    return out
+        card["nir"] = ship_nir(stage, data_dir, final["test_images"])
+    files.atomic_write_json(stage / "card.json", card)
+    files.atomic_write_text(stage / "MODEL_CARD.md", card_markdown(card))
+
+
+# every file a shipped folder may hold; card.json goes last, so a folder caught half replaced
+# has no card (and `ship` without --replace may fill it), never a card of another network
+SHIPPED_SET = (*SHIPPED, "model.nir", "model.nir.check.json", "MODEL_CARD.md", "card.json")
+
+
+def _replace_shipped(stage, out):
+    (out / "card.json").unlink(missing_ok=True)
+    for name in SHIPPED_SET:
+        if (stage / name).is_file():
+            os.replace(stage / name, out / name)
+        else:
+            (out / name).unlink(missing_ok=True)   # a replaced binarized model's files
 
 
 def ship_nir(out, data_dir, images):
