@@ -41,3 +41,17 @@ def test_table_from_run_dirs_only(tmp_path):
 def test_no_runs_no_table(tmp_path):
     assert tables.write_table("table1", "T1", ("mnist",), "paper", tmp_path, tmp_path / "t") == []
     assert not (tmp_path / "t" / "table1_paper.md").exists()
+
+
+def test_table1_prints_the_mean_the_claims_file_prints(tmp_path):
+    """MNIST annealing's eight claims-profile accuracies: pandas' group-by sums them to exactly
+    93.415 and printed 93.42, the claims file's exact mean is 93.41499... and prints 93.41."""
+    from snn_tha.repro.paper import claims
+    accs = [0.9384, 0.9286, 0.9272, 0.9382, 0.942, 0.9328, 0.9322, 0.9338]
+    runs = tmp_path / "runs"
+    for seed, acc in enumerate(accs):
+        fake_run(runs, "mnist_annealing", seed, "mnist", "annealing", acc)
+    row, = tables.write_table("table1", "T1", ("mnist",), "quick", runs, tmp_path / "tables")
+    in_claims = claims._ms(100 * a for a in accs)
+    assert in_claims.startswith("93.41 ± 0.51")
+    assert f"{row['mean']:.2f} ± {row['std']:.2f}" == in_claims.split(" (n=")[0]

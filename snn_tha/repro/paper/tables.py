@@ -1,6 +1,7 @@
 """Tables 1-2 from run directories only: best / mean / sample std of the test accuracy over
 the repeats of each (data set, variant), for one budget profile, with the paper's numbers beside."""
 import json
+import statistics
 from pathlib import Path
 
 from snn_tha.repro import catalogue, files, paths
@@ -55,9 +56,15 @@ def runs_frame(finals, datasets):
     return pd.DataFrame(rows)
 
 
+def _sample_sd(values):
+    return statistics.stdev(values) if len(values) > 1 else float("nan")
+
+
 def summarize(finals, datasets):
     """Best / mean / sample std of the test accuracy and mean dead % per layer for each
-    (data set, variant): a pandas group-by over the run folders' final.json."""
+    (data set, variant): a pandas group-by over the run folders' final.json. Mean and sd are
+    the `statistics` module's (exactly summed), as in the claims files: pandas' group-by sums in
+    another order, and a mean such as 93.415 would print 93.42 here and 93.41 there."""
     runs = runs_frame(finals, datasets)
     if runs.empty:
         return []
@@ -67,7 +74,7 @@ def summarize(finals, datasets):
     dead_cols = sorted((c for c in runs.columns if c.startswith("dead_")), key=lambda c: int(c[5:]))
     stats = runs.groupby(["dataset", "variant"], sort=False).agg(
         profile=("profile", "first"), runs=("acc", "size"), best=("acc", "max"),
-        mean=("acc", "mean"), std=("acc", "std"), epochs=("epochs", "max"),
+        mean=("acc", statistics.mean), std=("acc", _sample_sd), epochs=("epochs", "max"),
         train_images=("train_images", "first"), num_steps=("num_steps", "first"),
         selected_on=("selected_on", "first"), train_seconds=("train_seconds", "sum"),
         **{c: (c, "mean") for c in dead_cols})
@@ -186,7 +193,6 @@ def _variant_runs(runs_root, prefix, profile, finals):
 def _dead_over_seeds(experiment_dir, finals):
     """Per layer: (mean %, sd %, n) of the dead fraction over the seeds of one experiment folder
     (from `collect_runs`, already read)."""
-    import statistics
     mine = [f for f in finals if Path(f["run_dir"]).parent == experiment_dir]
     per_layer = list(zip(*(f["dead_fraction"] for f in mine)))
     return [(100 * statistics.mean(d), 100 * statistics.stdev(d) if len(d) > 1 else 0.0, len(d))
