@@ -60,6 +60,11 @@ queue() {
       done
     fi
   done
+  for s in 3 4; do             # part 4: MNIST's central pair at full data up to the 5 pairs the
+    for v in annealing bsnn; do  # exact test needs (3 pairs decide nothing)
+      echo "configs/mnist_$v.yaml full $s --set epochs=$FULL_EPOCHS --set patience=$FULL_EPOCHS"
+    done
+  done
 }
 
 command_of() {   # config profile seed [overrides...] -> the train command
