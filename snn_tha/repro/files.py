@@ -1,9 +1,12 @@
 """Writing run outputs so that no reader ever sees a half-written file: atomic writes (a temp
-file in the same folder, then a rename) and the row logs a resumed run truncates."""
+file in the same folder, then a rename), sets of files replaced together, and the row logs a
+resumed run truncates."""
+import contextlib
 import csv
 import io
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -26,6 +29,37 @@ def atomic_write_bytes(path, data):
         if isinstance(err, OSError) and not err.filename:  # e.g. ENOSPC: say which file
             raise OSError(err.errno, err.strerror, str(path)) from None
         raise
+
+
+@contextlib.contextmanager
+def staged(out, prefix):
+    """A staging folder inside `out` (made if missing) for a set of files that must replace
+    `out`'s together (`replace_set`); removed on the way out. On any exception (a refusal,
+    Ctrl-C) an `out` this call made is removed too: nothing half-written is left behind."""
+    out = Path(out)
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        with tempfile.TemporaryDirectory(dir=out, prefix=prefix) as stage:
+            yield Path(stage)
+    except BaseException:
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def replace_set(stage, out, names):
+    """Each of `names`, in order, moved from `stage` into `out` (renames: each file whole), or
+    removed from `out` where the stage has none, so `out` never keeps a file of the set it
+    replaced. Returns {name: path in out} of the files moved."""
+    moved = {}
+    for name in names:
+        if (Path(stage) / name).is_file():
+            os.replace(Path(stage) / name, Path(out) / name)
+            moved[name] = Path(out) / name
+        else:
+            (Path(out) / name).unlink(missing_ok=True)
+    return moved
 
 
 def atomic_write_text(path, text):

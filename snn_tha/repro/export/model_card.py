@@ -6,9 +6,7 @@ commit, data, epochs, wall time, test accuracy of PyTorch and of the numpy engin
 dead fractions), all from the run folder's files."""
 import json
 import logging
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
 from snn_tha.repro import files, paths, schema, yaml_config as config
@@ -92,24 +90,28 @@ def ship(run_dir, data_dir="data", out=None, replace=False, choose=None):
     hits = numpy_hits(run_dir / "model.1bit.npz", data_dir, final["test_images"]) \
         if cfg.net.binarize else None
     float_slice = None if cfg.net.binarize else torch_slice_hits(run_dir, data_dir, final)
-    created = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
-    try:
-        with tempfile.TemporaryDirectory(dir=out, prefix=".ship-") as stage:
-            _stage(Path(stage), run_dir, names, cfg, final, series, hits, float_slice, data_dir)
-            _replace_shipped(Path(stage), out)
-    except BaseException:
-        if created:   # a refused or interrupted ship leaves no folder behind either
-            shutil.rmtree(out, ignore_errors=True)
-        raise
+    card = _card(run_dir, cfg, final, series, hits, float_slice)
+    # staged: the NIR check takes minutes, and the folder being replaced keeps its old,
+    # consistent set meanwhile
+    with files.staged(out, ".ship-") as stage:
+        for name in names:
+            shutil.copyfile(run_dir / name, stage / name)
+        if hits is not None:
+            card["nir"] = ship_nir(stage, data_dir, final["test_images"])
+        files.atomic_write_json(stage / "card.json", card)
+        files.atomic_write_text(stage / "MODEL_CARD.md", card_markdown(card))
+        (out / "card.json").unlink(missing_ok=True)
+        files.replace_set(stage, out, SHIPPED_SET)
     return out
 
 
-def _stage(stage, run_dir, names, cfg, final, series, hits, float_slice, data_dir):
-    """Every file of the shipped set, written into `stage` (the NIR check takes minutes: the
-    folder being replaced keeps its old, consistent set meanwhile)."""
-    for name in names:
-        files.atomic_write_bytes(stage / name, (run_dir / name).read_bytes())
+# every file a shipped folder may hold; card.json goes last, so a folder caught half replaced
+# has no card (and `ship` without --replace may fill it), never a card of another network
+SHIPPED_SET = (*SHIPPED, "model.nir", "model.nir.check.json", "MODEL_CARD.md", "card.json")
+
+
+def _card(run_dir, cfg, final, series, hits, float_slice):
+    """The card of a shipped run, but for its NIR check (made in the staging folder)."""
     card = {"experiment": final["experiment"], "run": paths.run_name(run_dir),
             "command": training_command(cfg), "git_commit": final["provenance"]["git_commit"],
             "data": f"{final['dataset']}: {final['train_images']} training images, validation "
@@ -126,23 +128,7 @@ def _stage(stage, run_dir, names, cfg, final, series, hits, float_slice, data_di
     if hits is not None:
         card |= {"test_acc_numpy": float(hits.mean()), "test_images_numpy": len(hits),
                  "slice_acc_numpy": float(hits[:SLICE].mean()), "slice_images": len(hits[:SLICE])}
-        card["nir"] = ship_nir(stage, data_dir, final["test_images"])
-    files.atomic_write_json(stage / "card.json", card)
-    files.atomic_write_text(stage / "MODEL_CARD.md", card_markdown(card))
-
-
-# every file a shipped folder may hold; card.json goes last, so a folder caught half replaced
-# has no card (and `ship` without --replace may fill it), never a card of another network
-SHIPPED_SET = (*SHIPPED, "model.nir", "model.nir.check.json", "MODEL_CARD.md", "card.json")
-
-
-def _replace_shipped(stage, out):
-    (out / "card.json").unlink(missing_ok=True)
-    for name in SHIPPED_SET:
-        if (stage / name).is_file():
-            os.replace(stage / name, out / name)
-        else:
-            (out / name).unlink(missing_ok=True)   # a replaced binarized model's files
+    return card
 
 
 def ship_nir(out, data_dir, images):

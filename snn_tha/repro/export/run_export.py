@@ -3,9 +3,6 @@ into `model.1bit.npz` + `model.1bit.json`, optionally a NIR graph, a check of th
 predictions against PyTorch, and the deployment memory table."""
 import io
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -133,38 +130,21 @@ def export_set(run_dir, out=None, nir=False, check_data=None, limit=None, flavou
     `snn_tha.deploy.nir_flavours`). Returns {file name: path, "checks": [...]}."""
     out = Path(out) if out else Path(run_dir)
     refuse_other_run(out, run_dir)
-    created = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
-    try:
-        return _export_staged(run_dir, out, nir, check_data, limit, flavours)
-    except BaseException:
-        if created:   # a refused export leaves no folder behind either
-            shutil.rmtree(out, ignore_errors=True)
-        raise
-
-
-def _export_staged(run_dir, out, nir, check_data, limit, flavours):
     checks = []
-    with tempfile.TemporaryDirectory(dir=out, prefix=".export-") as tmp:
+    with files.staged(out, ".export-") as tmp:
         npz = export(run_dir, tmp)
         if check_data is not None:
             checks.append(check(run_dir, check_data, limit=limit, npz=npz))
         if nir:
             from snn_tha.deploy import nir as nir_graph
-            graph = nir_graph.write(npz, Path(tmp) / "model.nir")
+            graph = nir_graph.write(npz, tmp / "model.nir")
             from snn_tha.deploy import nir_flavours
             for flavour in flavours:
-                nir_flavours.write(npz, Path(tmp) / nir_flavours.file_name(flavour), flavour)
+                nir_flavours.write(npz, tmp / nir_flavours.file_name(flavour), flavour)
             if check_data is not None:   # every NIR consumer installed runs it, against the numpy engine
                 from snn_tha.repro.export import nir_check
                 checks.append(nir_check.check_beside(npz, graph, check_data, limit))
-        written = {}
-        for name in EXPORT_SET:
-            if (Path(tmp) / name).is_file():
-                os.replace(Path(tmp) / name, out / name)
-                written[name] = out / name
-            elif (out / name).is_file():
-                (out / name).unlink()
+        written = files.replace_set(tmp, out, EXPORT_SET)
     return {**written, "checks": checks}
 
 

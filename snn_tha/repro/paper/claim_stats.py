@@ -32,11 +32,15 @@ RULE = ("Rule (paired over seeds): d_s = A − B for each seed both variants fin
 EXACT_UP_TO = 20   # 2^20 sign vectors; beyond, 2^16 random ones (fixed generator)
 
 
+def sample_sd(values):
+    """The sample standard deviation (n - 1), NaN for fewer than two values."""
+    return statistics.stdev(values) if len(values) > 1 else float("nan")
+
+
 def describe(values):
     values = [float(v) for v in values]
-    std = statistics.stdev(values) if len(values) > 1 else float("nan")
     return {"n": len(values), "mean": statistics.mean(values) if values else float("nan"),
-            "std": std, "values": values}
+            "std": sample_sd(values), "values": values}
 
 
 def sign_flip_p(diffs):

@@ -5,7 +5,7 @@ import statistics
 from pathlib import Path
 
 from snn_tha.repro import catalogue, files, paths
-from snn_tha.repro.paper import published as paper
+from snn_tha.repro.paper import claim_stats, published as paper
 from snn_tha.repro.run import records
 from snn_tha.repro.data.common import DataError
 
@@ -56,10 +56,6 @@ def runs_frame(finals, datasets):
     return pd.DataFrame(rows)
 
 
-def _sample_sd(values):
-    return statistics.stdev(values) if len(values) > 1 else float("nan")
-
-
 def summarize(finals, datasets):
     """Best / mean / sample std of the test accuracy and mean dead % per layer for each
     (data set, variant): a pandas group-by over the run folders' final.json. Mean and sd are
@@ -74,7 +70,7 @@ def summarize(finals, datasets):
     dead_cols = sorted((c for c in runs.columns if c.startswith("dead_")), key=lambda c: int(c[5:]))
     stats = runs.groupby(["dataset", "variant"], sort=False).agg(
         profile=("profile", "first"), runs=("acc", "size"), best=("acc", "max"),
-        mean=("acc", statistics.mean), std=("acc", _sample_sd), epochs=("epochs", "max"),
+        mean=("acc", statistics.mean), std=("acc", claim_stats.sample_sd), epochs=("epochs", "max"),
         train_images=("train_images", "first"), num_steps=("num_steps", "first"),
         selected_on=("selected_on", "first"), train_seconds=("train_seconds", "sum"),
         **{c: (c, "mean") for c in dead_cols})
