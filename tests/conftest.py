@@ -1,5 +1,6 @@
 """Shared fixtures: offline data in torchvision's layout (never a download, never Debian's)."""
-import pytest
+import optuna  # noqa: F401  (imported here, its log handler binds the session's stderr, not the
+import pytest  # capsys stream of whichever test first imports it, which is closed after that test)
 
 from snn_tha.repro.data import static
 from snn_tha.repro.data.fixtures import write_torchvision_layout
